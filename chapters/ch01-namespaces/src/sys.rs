@@ -1,0 +1,854 @@
+//! The seam between the chapters and the kernel.
+//!
+//! Every system call and kernel-file write that a chapter *teaches* goes through the [`Sys`]
+//! trait, for three reasons:
+//!
+//! * one place holds all the `unsafe` (each block says which invariant makes it sound);
+//! * `--trace` prints every call with its arguments and result, strace-style, so a learner
+//!   sees the kernel conversation behind a command;
+//! * unit tests swap in the [`Recorder`], which performs nothing and keeps the sequence of
+//!   calls, so the *order* of a story (make `/` private before mounting `/proc`, ...) is
+//!   tested without root.
+//!
+//! Later chapters extend this seam with their own traits (`trait Sys: ch01_namespaces::sys::Sys`)
+//! implemented for the same two types, so a trace of `mini-docker run` is one stream.
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::ffi::{CStr, CString};
+use std::fmt::{self, Write as _};
+use std::fs;
+use std::io::Write as _;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// A failed system call: the call as it was made (arguments included) and the errno.
+///
+/// Displays as `mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL): EPERM
+/// (Operation not permitted)`, which is what a learner needs to find the cause in the man page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{call}: {errno:?} ({})", errno.desc())]
+pub struct SysError {
+    /// The call with its arguments, formatted like C.
+    pub call: String,
+    /// What the kernel answered.
+    pub errno: Errno,
+}
+
+impl SysError {
+    /// A failure of `call` with `errno`.
+    pub fn new(call: impl Into<String>, errno: Errno) -> Self {
+        SysError {
+            call: call.into(),
+            errno,
+        }
+    }
+
+    fn io(call: String, err: std::io::Error) -> Self {
+        let errno = Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO));
+        SysError { call, errno }
+    }
+}
+
+/// The result of a call through the seam.
+pub type SysResult<T> = Result<T, SysError>;
+
+/// What a child process reports when it stops: the seam's copy of `siginfo_t`'s interesting part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalInfo {
+    /// The signal.
+    pub signal: Signal,
+    /// True when another process sent it with kill(2) (`si_code <= 0`), false when the kernel
+    /// did (a terminal's Ctrl-C, SIGCHLD).
+    pub from_process: bool,
+}
+
+/// The calls the chapters teach. [`Kernel`] performs them; [`Recorder`] writes them down.
+pub trait Sys: std::fmt::Debug {
+    // --- processes ---------------------------------------------------------------------
+
+    /// How many threads this process has (`Threads:` in /proc/self/status).
+    fn threads(&self) -> usize;
+
+    /// clone3(2) without a new stack: like fork(2), but with `CLONE_NEW*` flags, so the child
+    /// starts life in the new namespaces. Runs `child` in the child and `_exit`s with its
+    /// result; returns the child's pid in the parent.
+    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> SysResult<Pid>;
+    /// execve(2): replaces the process image; returns only on failure.
+    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<Infallible>;
+    /// waitpid(2).
+    fn waitpid(&self, pid: Pid, nohang: bool) -> SysResult<WaitStatus>;
+    /// kill(2).
+    fn kill(&self, pid: Pid, signal: Signal) -> SysResult<()>;
+    /// setsid(2): a new session, away from the terminal.
+    fn setsid(&self) -> SysResult<()>;
+    /// dup2(2) onto a standard descriptor (0, 1 or 2).
+    fn dup2_stdio(&self, fd: BorrowedFd<'_>, what: &Path, stdio: i32) -> SysResult<()>;
+    /// prctl(PR_SET_PDEATHSIG): the signal this process gets when its parent dies.
+    fn set_parent_death_signal(&self, signal: Signal) -> SysResult<()>;
+    /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children, not init's.
+    fn set_child_subreaper(&self) -> SysResult<()>;
+    /// sigprocmask(2); returns the previous mask.
+    fn sigprocmask(&self, how: SigmaskHow, set: &SigSet) -> SysResult<SigSet>;
+    /// Restores a signal's default disposition (signal(2) with `SIG_DFL`).
+    fn default_signal(&self, signal: Signal) -> SysResult<()>;
+    /// sigwaitinfo(2): waits for one of `set` (which must be blocked).
+    fn sigwaitinfo(&self, set: &SigSet) -> SysResult<SignalInfo>;
+
+    // --- namespaces --------------------------------------------------------------------
+
+    /// unshare(2).
+    fn unshare(&self, flags: CloneFlags) -> SysResult<()>;
+    /// setns(2) with a namespace file from `/proc/PID/ns/`.
+    fn setns(&self, fd: BorrowedFd<'_>, what: &str, flags: CloneFlags) -> SysResult<()>;
+    /// sethostname(2).
+    fn sethostname(&self, name: &str) -> SysResult<()>;
+    /// setresgid(2) and setgroups(2) (`groups: None` leaves the supplementary groups, which
+    /// an unprivileged user namespace may not change), then setresuid(2): become `uid:gid`.
+    fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()>;
+
+    // --- mounts ------------------------------------------------------------------------
+
+    /// mount(2).
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> SysResult<()>;
+    /// umount2(2).
+    fn umount2(&self, target: &Path, flags: MntFlags) -> SysResult<()>;
+    /// chroot(2).
+    fn chroot(&self, path: &Path) -> SysResult<()>;
+    /// chdir(2).
+    fn chdir(&self, path: &Path) -> SysResult<()>;
+    /// fchdir(2): holding an fd, not a path, keeps a mount sequence from being fooled by
+    /// a path that changes meaning half-way.
+    fn fchdir(&self, fd: BorrowedFd<'_>, what: &Path) -> SysResult<()>;
+
+    // --- files -------------------------------------------------------------------------
+
+    /// open(2) with `O_CLOEXEC` added.
+    fn open(&self, path: &Path, flags: OFlag) -> SysResult<OwnedFd>;
+    /// A whole-file write, as `echo DATA > PATH` does (one write(2), which is what kernel
+    /// files such as `uid_map` and `memory.max` require).
+    fn write_file(&self, path: &Path, data: &str) -> SysResult<()>;
+    /// A whole-file read.
+    fn read_file(&self, path: &Path) -> SysResult<String>;
+    /// mkdir(2).
+    fn mkdir(&self, path: &Path, mode: u32) -> SysResult<()>;
+    /// rmdir(2).
+    fn rmdir(&self, path: &Path) -> SysResult<()>;
+}
+
+// ------------------------------------------------------------------------------------------
+// Formatting: shared by the trace, the errors and the recorder, so all three read alike.
+// ------------------------------------------------------------------------------------------
+
+/// Formats bitflags symbolically: `MS_REC|MS_PRIVATE`, or `0` when empty.
+pub fn flag_names<F: bitflags::Flags>(flags: F) -> String {
+    let mut out = String::new();
+    for (name, _) in flags.iter_names() {
+        if !out.is_empty() {
+            out.push('|');
+        }
+        out.push_str(name);
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
+}
+
+fn q(s: Option<&str>) -> String {
+    match s {
+        Some(s) => format!("{s:?}"),
+        None => "NULL".to_string(),
+    }
+}
+
+fn argv_list(argv: &[CString]) -> String {
+    let mut out = String::from("[");
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{:?}", a.to_string_lossy());
+    }
+    out.push(']');
+    out
+}
+
+/// `call(args)` strings for each call, used by [`Kernel`] and [`Recorder`] alike.
+pub mod fmt_call {
+    use super::*;
+
+    /// clone3 with its namespace flags.
+    pub fn clone3(flags: CloneFlags) -> String {
+        format!("clone3({}, SIGCHLD)", flag_names(flags))
+    }
+    /// open(2), with `O_RDONLY` spelled out (it is 0, so no bit shows it).
+    pub fn open(path: &Path, flags: OFlag) -> String {
+        let access = if flags.intersects(OFlag::O_WRONLY | OFlag::O_RDWR) {
+            ""
+        } else {
+            "O_RDONLY|"
+        };
+        format!("open({path:?}, {access}{})", flag_names(flags))
+    }
+    /// mount(2).
+    pub fn mount(
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> String {
+        format!(
+            "mount({}, {:?}, {}, {}, {})",
+            q(source),
+            target,
+            q(fstype),
+            flag_names(flags),
+            q(data)
+        )
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The kernel.
+// ------------------------------------------------------------------------------------------
+
+/// The real thing: every call goes to the kernel. With `trace`, each call and its result
+/// is printed to stderr as `[sys pid] call = result`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kernel {
+    trace: bool,
+}
+
+impl Kernel {
+    /// A kernel seam; `trace` prints each call.
+    pub fn new(trace: bool) -> Self {
+        Kernel { trace }
+    }
+
+    /// Whether calls are printed.
+    pub fn tracing(&self) -> bool {
+        self.trace
+    }
+
+    /// Runs one call: prints it when tracing, and turns an errno into a [`SysError`] that
+    /// names the call. `describe` is only evaluated when needed.
+    pub fn call<T>(
+        &self,
+        describe: impl FnOnce() -> String,
+        show: impl FnOnce(&T) -> String,
+        f: impl FnOnce() -> Result<T, Errno>,
+    ) -> SysResult<T> {
+        if !self.trace {
+            return f().map_err(|e| SysError::new(describe(), e));
+        }
+        let call = describe();
+        let result = f();
+        let shown = match &result {
+            Ok(v) => show(v),
+            Err(e) => format!("-1 {e:?} ({})", e.desc()),
+        };
+        // One write(2) per line, so lines from parent and child do not interleave.
+        let line = format!("[sys {}] {call} = {shown}\n", std::process::id());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        result.map_err(|e| SysError::new(call, e))
+    }
+}
+
+fn zero<T>(_: &T) -> String {
+    "0".to_string()
+}
+
+/// The part of `struct clone_args` (linux/sched.h) that clone3 needs; see clone(2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+impl Sys for Kernel {
+    fn threads(&self) -> usize {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(1)
+    }
+
+    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> SysResult<Pid> {
+        let args = CloneArgs {
+            flags: flags.bits() as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        let ret = self.call(
+            || fmt_call::clone3(flags),
+            |pid: &libc::c_long| pid.to_string(),
+            || {
+                // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(2):
+                // the child gets a copy-on-write copy of this address space and returns 0
+                // on the same stack. That is sound because callers are single-threaded
+                // (process::ensure_single_threaded checks it), so no lock is held by a
+                // thread that does not exist in the child.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone3,
+                        &args as *const CloneArgs,
+                        std::mem::size_of::<CloneArgs>(),
+                    )
+                };
+                Errno::result(r)
+            },
+        )?;
+        if ret == 0 {
+            let code = child();
+            // SAFETY: _exit(2) ends the child without running the parent's atexit handlers
+            // or flushing its stdio buffers a second time; nothing after it runs.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(Pid::from_raw(ret as libc::pid_t))
+    }
+
+    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<Infallible> {
+        let call = || {
+            let path = path.to_string_lossy();
+            format!(
+                "execve({path:?}, {}, [{} vars])",
+                argv_list(argv),
+                envp.len()
+            )
+        };
+        if self.trace {
+            // A successful execve never returns, so say it before.
+            let line = format!("[sys {}] {} ...\n", std::process::id(), call());
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        nix::unistd::execve(path, argv, envp).map_err(|e| SysError::new(call(), e))
+    }
+
+    fn waitpid(&self, pid: Pid, nohang: bool) -> SysResult<WaitStatus> {
+        let flags = if nohang {
+            Some(WaitPidFlag::WNOHANG)
+        } else {
+            None
+        };
+        self.call(
+            || format!("waitpid({pid}, {})", flags.map_or("0".into(), flag_names)),
+            |s| format!("{s:?}"),
+            || nix::sys::wait::waitpid(pid, flags),
+        )
+    }
+
+    fn kill(&self, pid: Pid, signal: Signal) -> SysResult<()> {
+        self.call(
+            || format!("kill({pid}, {signal})"),
+            zero,
+            || nix::sys::signal::kill(pid, signal),
+        )
+    }
+
+    fn setsid(&self) -> SysResult<()> {
+        self.call(
+            || "setsid()".into(),
+            zero,
+            || nix::unistd::setsid().map(drop),
+        )
+    }
+
+    fn dup2_stdio(&self, fd: BorrowedFd<'_>, what: &Path, stdio: i32) -> SysResult<()> {
+        self.call(
+            || format!("dup2({} /* {what:?} */, {stdio})", fd.as_raw_fd()),
+            zero,
+            || match stdio {
+                0 => nix::unistd::dup2_stdin(fd),
+                1 => nix::unistd::dup2_stdout(fd),
+                2 => nix::unistd::dup2_stderr(fd),
+                _ => Err(Errno::EBADF),
+            },
+        )
+    }
+
+    fn set_child_subreaper(&self) -> SysResult<()> {
+        self.call(
+            || "prctl(PR_SET_CHILD_SUBREAPER, 1)".into(),
+            zero,
+            || nix::sys::prctl::set_child_subreaper(true),
+        )
+    }
+
+    fn set_parent_death_signal(&self, signal: Signal) -> SysResult<()> {
+        self.call(
+            || format!("prctl(PR_SET_PDEATHSIG, {signal})"),
+            zero,
+            || nix::sys::prctl::set_pdeathsig(signal),
+        )
+    }
+
+    fn sigprocmask(&self, how: SigmaskHow, set: &SigSet) -> SysResult<SigSet> {
+        self.call(
+            || format!("sigprocmask({how:?}, {})", sigset_names(set)),
+            zero,
+            || {
+                let mut old = SigSet::empty();
+                nix::sys::signal::sigprocmask(how, Some(set), Some(&mut old))?;
+                Ok(old)
+            },
+        )
+    }
+
+    fn default_signal(&self, signal: Signal) -> SysResult<()> {
+        self.call(
+            || format!("signal({signal}, SIG_DFL)"),
+            zero,
+            || {
+                // SAFETY: installing SIG_DFL runs no handler code, so nothing can race with it.
+                unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) }
+                    .map(drop)
+            },
+        )
+    }
+
+    fn sigwaitinfo(&self, set: &SigSet) -> SysResult<SignalInfo> {
+        self.call(
+            || format!("sigwaitinfo({})", sigset_names(set)),
+            |i: &SignalInfo| format!("{}", i.signal),
+            || loop {
+                let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+                // SAFETY: `set` is a valid sigset_t and `info` points to writable memory of
+                // the right size; the kernel fills it in before returning a signal number.
+                let r = unsafe { libc::sigwaitinfo(set.as_ref(), info.as_mut_ptr()) };
+                match Errno::result(r) {
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(e),
+                    Ok(signo) => {
+                        // SAFETY: sigwaitinfo succeeded, so the kernel initialised `info`.
+                        let info = unsafe { info.assume_init() };
+                        let signal = Signal::try_from(signo)?;
+                        return Ok(SignalInfo {
+                            signal,
+                            from_process: info.si_code <= 0,
+                        });
+                    }
+                }
+            },
+        )
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> SysResult<()> {
+        self.call(
+            || format!("unshare({})", flag_names(flags)),
+            zero,
+            || nix::sched::unshare(flags),
+        )
+    }
+
+    fn setns(&self, fd: BorrowedFd<'_>, what: &str, flags: CloneFlags) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "setns({} /* {what} */, {})",
+                    fd.as_raw_fd(),
+                    flag_names(flags)
+                )
+            },
+            zero,
+            || nix::sched::setns(fd, flags),
+        )
+    }
+
+    fn sethostname(&self, name: &str) -> SysResult<()> {
+        self.call(
+            || format!("sethostname({name:?})"),
+            zero,
+            || nix::unistd::sethostname(name),
+        )
+    }
+
+    fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()> {
+        use nix::unistd::{Gid, Uid};
+        let g = Gid::from_raw(gid);
+        self.call(
+            || format!("setresgid({gid}, {gid}, {gid})"),
+            zero,
+            || nix::unistd::setresgid(g, g, g),
+        )?;
+        if let Some(groups) = groups {
+            let list: Vec<Gid> = groups.iter().copied().map(Gid::from_raw).collect();
+            self.call(
+                || format!("setgroups({groups:?})"),
+                zero,
+                || nix::unistd::setgroups(&list),
+            )?;
+        }
+        let u = Uid::from_raw(uid);
+        self.call(
+            || format!("setresuid({uid}, {uid}, {uid})"),
+            zero,
+            || nix::unistd::setresuid(u, u, u),
+        )
+    }
+
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> SysResult<()> {
+        self.call(
+            || fmt_call::mount(source, target, fstype, flags, data),
+            zero,
+            || nix::mount::mount(source, target, fstype, flags, data),
+        )
+    }
+
+    fn umount2(&self, target: &Path, flags: MntFlags) -> SysResult<()> {
+        self.call(
+            || format!("umount2({target:?}, {})", flag_names(flags)),
+            zero,
+            || nix::mount::umount2(target, flags),
+        )
+    }
+
+    fn chroot(&self, path: &Path) -> SysResult<()> {
+        self.call(
+            || format!("chroot({path:?})"),
+            zero,
+            || nix::unistd::chroot(path),
+        )
+    }
+
+    fn chdir(&self, path: &Path) -> SysResult<()> {
+        self.call(
+            || format!("chdir({path:?})"),
+            zero,
+            || nix::unistd::chdir(path),
+        )
+    }
+
+    fn fchdir(&self, fd: BorrowedFd<'_>, what: &Path) -> SysResult<()> {
+        self.call(
+            || format!("fchdir({} /* {what:?} */)", fd.as_raw_fd()),
+            zero,
+            || nix::unistd::fchdir(fd),
+        )
+    }
+
+    fn open(&self, path: &Path, flags: OFlag) -> SysResult<OwnedFd> {
+        let flags = flags | OFlag::O_CLOEXEC;
+        self.call(
+            || fmt_call::open(path, flags),
+            |fd: &OwnedFd| fd.as_raw_fd().to_string(),
+            || nix::fcntl::open(path, flags, Mode::empty()),
+        )
+    }
+
+    fn write_file(&self, path: &Path, data: &str) -> SysResult<()> {
+        let describe = || format!("write({path:?}, {:?})", data.trim_end());
+        if self.trace {
+            let _ = std::io::stderr()
+                .write_all(format!("[sys {}] {}\n", std::process::id(), describe()).as_bytes());
+        }
+        // O_TRUNC without O_CREAT: kernel files exist already, and a typo in a cgroup file
+        // name must fail (ENOENT) instead of creating an ordinary file that limits nothing.
+        // Fixture trees in unit tests are plain files that exist, so the same rule holds.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| SysError::io(describe(), e))?;
+        f.write_all(data.as_bytes())
+            .map_err(|e| SysError::io(describe(), e))
+    }
+
+    fn read_file(&self, path: &Path) -> SysResult<String> {
+        fs::read_to_string(path).map_err(|e| SysError::io(format!("read({path:?})"), e))
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> SysResult<()> {
+        self.call(
+            || format!("mkdir({path:?}, {mode:#o})"),
+            zero,
+            || nix::unistd::mkdir(path, Mode::from_bits_truncate(mode)),
+        )
+    }
+
+    fn rmdir(&self, path: &Path) -> SysResult<()> {
+        self.call(
+            || format!("rmdir({path:?})"),
+            zero,
+            || {
+                // nix has no rmdir; std's goes straight to rmdir(2).
+                fs::remove_dir(path)
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+            },
+        )
+    }
+}
+
+/// Formats a signal set as `{SIGINT, SIGTERM}`.
+pub fn sigset_names(set: &SigSet) -> String {
+    let names: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    format!("{{{}}}", names.join(", "))
+}
+
+// ------------------------------------------------------------------------------------------
+// The recorder.
+// ------------------------------------------------------------------------------------------
+
+/// A seam that performs nothing and writes every call down, for unit tests of a story's
+/// order. `clone3` returns a made-up pid without running the child (whose children then
+/// "exit" with 0), `execve` "fails" with [`Recorder::EXECED`] (the process would have been
+/// replaced), and files live in a small in-memory map that tests can fill in first
+/// ([`Recorder::with_file`]).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    log: RefCell<Vec<String>>,
+    next_pid: Cell<i32>,
+    exits: RefCell<HashMap<i32, i32>>,
+    files: RefCell<HashMap<PathBuf, String>>,
+    fail: RefCell<Option<(String, Errno)>>,
+}
+
+impl Recorder {
+    /// What `execve` "fails" with under the recorder: the process would have been replaced.
+    pub const EXECED: Errno = Errno::UnknownErrno;
+
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Recorder {
+            next_pid: Cell::new(4242),
+            ..Default::default()
+        }
+    }
+
+    /// Presets a file's contents, as a fixture for `read_file`.
+    pub fn with_file(self, path: impl Into<PathBuf>, contents: &str) -> Self {
+        self.files
+            .borrow_mut()
+            .insert(path.into(), contents.to_string());
+        self
+    }
+
+    /// Makes the first call whose text starts with `prefix` fail with `errno`.
+    pub fn failing(self, prefix: &str, errno: Errno) -> Self {
+        *self.fail.borrow_mut() = Some((prefix.to_string(), errno));
+        self
+    }
+
+    /// The calls so far, one per line.
+    pub fn calls(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    /// The contents written to `path`, if any.
+    pub fn file(&self, path: &Path) -> Option<String> {
+        self.files.borrow().get(path).cloned()
+    }
+
+    fn record(&self, call: String) -> SysResult<()> {
+        self.log.borrow_mut().push(call.clone());
+        let mut fail = self.fail.borrow_mut();
+        if let Some((prefix, errno)) = fail.as_ref()
+            && call.starts_with(prefix.as_str())
+        {
+            let err = SysError::new(call, *errno);
+            *fail = None;
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+impl Sys for Recorder {
+    fn threads(&self) -> usize {
+        1
+    }
+
+    fn clone3(&self, flags: CloneFlags, _child: &mut dyn FnMut() -> i32) -> SysResult<Pid> {
+        // The child is not run: inline it would share this process's descriptors and block
+        // on its own start pipe. Tests record a child's steps by calling them directly.
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
+        self.record(format!("{} = {pid}", fmt_call::clone3(flags)))?;
+        self.exits.borrow_mut().insert(pid, 0);
+        Ok(Pid::from_raw(pid))
+    }
+
+    fn execve(&self, path: &CStr, argv: &[CString], _envp: &[CString]) -> SysResult<Infallible> {
+        self.record(format!(
+            "execve({:?}, {})",
+            path.to_string_lossy(),
+            argv_list(argv)
+        ))?;
+        Err(SysError::new("execve (recorded)", Self::EXECED))
+    }
+
+    fn waitpid(&self, pid: Pid, _nohang: bool) -> SysResult<WaitStatus> {
+        self.record(format!("waitpid({pid})"))?;
+        let code = self.exits.borrow_mut().remove(&pid.as_raw());
+        match code {
+            Some(code) => Ok(WaitStatus::Exited(pid, code)),
+            None => Err(SysError::new(format!("waitpid({pid})"), Errno::ECHILD)),
+        }
+    }
+
+    fn kill(&self, pid: Pid, signal: Signal) -> SysResult<()> {
+        self.record(format!("kill({pid}, {signal})"))
+    }
+
+    fn setsid(&self) -> SysResult<()> {
+        self.record("setsid()".into())
+    }
+
+    fn dup2_stdio(&self, _fd: BorrowedFd<'_>, what: &Path, stdio: i32) -> SysResult<()> {
+        self.record(format!("dup2({what:?}, {stdio})"))
+    }
+
+    fn set_child_subreaper(&self) -> SysResult<()> {
+        self.record("prctl(PR_SET_CHILD_SUBREAPER, 1)".into())
+    }
+
+    fn set_parent_death_signal(&self, signal: Signal) -> SysResult<()> {
+        self.record(format!("prctl(PR_SET_PDEATHSIG, {signal})"))
+    }
+
+    fn sigprocmask(&self, how: SigmaskHow, set: &SigSet) -> SysResult<SigSet> {
+        self.record(format!("sigprocmask({how:?}, {})", sigset_names(set)))?;
+        Ok(SigSet::empty())
+    }
+
+    fn default_signal(&self, signal: Signal) -> SysResult<()> {
+        self.record(format!("signal({signal}, SIG_DFL)"))
+    }
+
+    fn sigwaitinfo(&self, set: &SigSet) -> SysResult<SignalInfo> {
+        self.record(format!("sigwaitinfo({})", sigset_names(set)))?;
+        // The recorded children have all "exited" by now.
+        Ok(SignalInfo {
+            signal: Signal::SIGCHLD,
+            from_process: false,
+        })
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> SysResult<()> {
+        self.record(format!("unshare({})", flag_names(flags)))
+    }
+
+    fn setns(&self, _fd: BorrowedFd<'_>, what: &str, flags: CloneFlags) -> SysResult<()> {
+        self.record(format!("setns({what}, {})", flag_names(flags)))
+    }
+
+    fn sethostname(&self, name: &str) -> SysResult<()> {
+        self.record(format!("sethostname({name:?})"))
+    }
+
+    fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()> {
+        self.record(format!("setresgid({gid}, {gid}, {gid})"))?;
+        if let Some(groups) = groups {
+            self.record(format!("setgroups({groups:?})"))?;
+        }
+        self.record(format!("setresuid({uid}, {uid}, {uid})"))
+    }
+
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> SysResult<()> {
+        self.record(fmt_call::mount(source, target, fstype, flags, data))
+    }
+
+    fn umount2(&self, target: &Path, flags: MntFlags) -> SysResult<()> {
+        self.record(format!("umount2({target:?}, {})", flag_names(flags)))
+    }
+
+    fn chroot(&self, path: &Path) -> SysResult<()> {
+        self.record(format!("chroot({path:?})"))
+    }
+
+    fn chdir(&self, path: &Path) -> SysResult<()> {
+        self.record(format!("chdir({path:?})"))
+    }
+
+    fn fchdir(&self, _fd: BorrowedFd<'_>, what: &Path) -> SysResult<()> {
+        self.record(format!("fchdir({what:?})"))
+    }
+
+    fn open(&self, path: &Path, flags: OFlag) -> SysResult<OwnedFd> {
+        self.record(fmt_call::open(path, flags | OFlag::O_CLOEXEC))?;
+        // A real descriptor (of /dev/null), so callers can hold and borrow it as usual.
+        let f =
+            fs::File::open("/dev/null").map_err(|e| SysError::io("open(/dev/null)".into(), e))?;
+        Ok(OwnedFd::from(f))
+    }
+
+    fn write_file(&self, path: &Path, data: &str) -> SysResult<()> {
+        self.record(format!("write({path:?}, {:?})", data.trim_end()))?;
+        self.files
+            .borrow_mut()
+            .insert(path.to_path_buf(), data.to_string());
+        Ok(())
+    }
+
+    fn read_file(&self, path: &Path) -> SysResult<String> {
+        self.files
+            .borrow()
+            .get(path)
+            .cloned()
+            .ok_or_else(|| SysError::new(format!("read({path:?})"), Errno::ENOENT))
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> SysResult<()> {
+        self.record(format!("mkdir({path:?}, {mode:#o})"))
+    }
+
+    fn rmdir(&self, path: &Path) -> SysResult<()> {
+        self.record(format!("rmdir({path:?})"))
+    }
+}
+
+/// pipe2(2) with `O_CLOEXEC`: both ends close themselves across execve.
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SysError::new("pipe2(O_CLOEXEC)", e))
+}
+
+impl fmt::Display for SignalInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.signal)
+    }
+}

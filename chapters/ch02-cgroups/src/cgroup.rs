@@ -1,0 +1,878 @@
+//! A cgroup of our own: created in each hierarchy that holds a controller we need, given
+//! limits, joined by a process, read for statistics, emptied and removed.
+//!
+//! A cgroup is only directories and files: mkdir(2) creates one (the kernel fills in its
+//! files), writing a pid to `cgroup.procs` moves a process into it, writing `memory.max`
+//! sets a limit, rmdir(2) removes it once no process is left. On a v1 or hybrid host "one
+//! cgroup" is a directory in *each* hierarchy involved, and the pid goes into each.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::sys::{CgroupFs, Sys, SysError};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::Error;
+use crate::layout::{Controller, Layout, Version};
+
+/// Where every cgroup the chapters create lives, below each hierarchy's root: like Docker's
+/// `/sys/fs/cgroup/.../docker/<id>`. Removed again when the last cgroup in it goes.
+pub const PARENT: &str = "mini-docker";
+
+/// How much swap the memory limit allows, Docker's `--memory-swap` semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Swap {
+    /// None: memory plus swap is the memory limit (the default here, so that a program past
+    /// its limit is OOM-killed instead of swapping).
+    #[default]
+    None,
+    /// Memory plus swap may reach this many bytes.
+    Total(u64),
+    /// Swap without limit.
+    Unlimited,
+}
+
+/// The limits `ch02-cgroups run` and `mini-docker run` can set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Limits {
+    /// Memory in bytes (`--memory`).
+    pub memory: Option<u64>,
+    /// Swap on top of it (`--memory-swap`).
+    pub swap: Swap,
+    /// CPUs' worth of time per period (`--cpus 0.5`).
+    pub cpus: Option<f64>,
+    /// Maximum number of processes (`--pids`).
+    pub pids: Option<u64>,
+    /// Which CPUs (`--cpuset 0-1`).
+    pub cpuset: Option<String>,
+}
+
+/// The CFS period: the quota is a share of each 100 ms (sched-bwc.rst in the kernel docs).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+impl Limits {
+    /// The controllers these limits need, plus those the chapters read statistics from.
+    pub fn controllers(&self) -> Vec<Controller> {
+        let mut c = vec![
+            Controller::Memory,
+            Controller::Cpu,
+            Controller::Cpuacct,
+            Controller::Pids,
+        ];
+        if self.cpuset.is_some() {
+            c.push(Controller::Cpuset);
+        }
+        c
+    }
+}
+
+/// One directory of a cgroup, in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dir {
+    /// The hierarchy's version.
+    pub version: Version,
+    /// The directory.
+    pub path: PathBuf,
+    /// The controllers we use through it (empty for the v2 core files on a hybrid host).
+    pub controllers: Vec<Controller>,
+}
+
+impl Dir {
+    fn has(&self, c: Controller) -> bool {
+        self.controllers.contains(&c)
+    }
+}
+
+/// A cgroup, removed (with anything left in it killed) when dropped, unless handed over
+/// with [`Cgroup::into_dirs`].
+pub struct Cgroup<'s, F: CgroupFs + ?Sized = dyn Sys> {
+    sys: &'s F,
+    dirs: Vec<Dir>,
+    armed: bool,
+}
+
+impl<F: CgroupFs + ?Sized> std::fmt::Debug for Cgroup<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cgroup")
+            .field("dirs", &self.dirs)
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
+impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
+    /// Creates `PARENT/name` in every hierarchy that holds one of `wanted`, plus the v2
+    /// hierarchy on a hybrid host (for its core files). Each directory is registered for
+    /// removal as soon as it exists, so a failure half-way leaves nothing behind.
+    pub fn create(
+        sys: &'s F,
+        layout: &Layout,
+        name: &str,
+        wanted: &[Controller],
+    ) -> Result<Self, Error> {
+        let mut plan: Vec<(PathBuf, Version, Vec<Controller>)> = Vec::new();
+        for &c in wanted {
+            let Some(h) = layout.locate(c) else {
+                if c.v1_only() {
+                    continue; // v2's core files do this controller's job
+                }
+                return Err(Error::ControllerMissing(c.name()));
+            };
+            match plan.iter_mut().find(|(m, _, _)| *m == h.mount_point) {
+                Some((_, _, cs)) => cs.push(c),
+                None => plan.push((h.mount_point.clone(), h.version, vec![c])),
+            }
+        }
+        if let Some(u) = layout.unified()
+            && !plan.iter().any(|(m, _, _)| *m == u.mount_point)
+        {
+            plan.push((u.mount_point.clone(), Version::V2, Vec::new()));
+        }
+        let mut cgroup = Cgroup {
+            sys,
+            dirs: Vec::new(),
+            armed: true,
+        };
+        for (mount, version, controllers) in plan {
+            let path = cgroup.make_dir(&mount, version, &controllers, name)?;
+            cgroup.dirs.push(Dir {
+                version,
+                path,
+                controllers,
+            });
+        }
+        Ok(cgroup)
+    }
+
+    /// Re-opens a cgroup created earlier (by another process) from its directories.
+    pub fn from_dirs(sys: &'s F, dirs: Vec<Dir>) -> Self {
+        Cgroup {
+            sys,
+            dirs,
+            armed: true,
+        }
+    }
+
+    /// Hands the cgroup over to a long-lived owner (a container's record): it is no longer
+    /// removed on drop.
+    pub fn into_dirs(mut self) -> Vec<Dir> {
+        self.armed = false;
+        std::mem::take(&mut self.dirs)
+    }
+
+    /// Its directories.
+    pub fn dirs(&self) -> &[Dir] {
+        &self.dirs
+    }
+
+    /// The directory holding `c`'s files, if any.
+    pub fn dir_of(&self, c: Controller) -> Option<&Dir> {
+        self.dirs.iter().find(|d| d.has(c))
+    }
+
+    fn v2_dir(&self) -> Option<&Dir> {
+        self.dirs.iter().find(|d| d.version == Version::V2)
+    }
+
+    fn make_dir(
+        &self,
+        mount: &Path,
+        version: Version,
+        controllers: &[Controller],
+        name: &str,
+    ) -> Result<PathBuf, Error> {
+        let parent = mount.join(PARENT);
+        let path = parent.join(name);
+        // Another cgroup's removal may take the parent away between our two mkdirs: retry.
+        for _ in 0..5 {
+            self.ensure_parent(mount, &parent, version, controllers)?;
+            match self.sys.mkdir(&path, 0o755) {
+                Ok(()) => break,
+                Err(SysError {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => continue,
+                Err(e) if e.errno == Errno::EEXIST => return Err(Error::Exists(path)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if version == Version::V1 && controllers.contains(&Controller::Cpuset) {
+            self.inherit_cpuset(&parent, &path)?;
+        }
+        Ok(path)
+    }
+
+    fn ensure_parent(
+        &self,
+        mount: &Path,
+        parent: &Path,
+        version: Version,
+        controllers: &[Controller],
+    ) -> Result<(), Error> {
+        match self.sys.mkdir(parent, 0o755) {
+            Ok(())
+            | Err(SysError {
+                errno: Errno::EEXIST,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match version {
+            // A v2 cgroup only gets a controller's files if its parent enables the
+            // controller for its children, at every level from the root down.
+            Version::V2 => {
+                for dir in [mount, parent] {
+                    self.enable_controllers(dir, controllers)?;
+                }
+            }
+            // A new v1 cpuset starts with no CPUs and no memory nodes, and refuses
+            // processes until it has some (ENOSPC): copy them from the level above.
+            Version::V1 if controllers.contains(&Controller::Cpuset) => {
+                self.inherit_cpuset(mount, parent)?
+            }
+            Version::V1 => {}
+        }
+        Ok(())
+    }
+
+    fn enable_controllers(&self, dir: &Path, controllers: &[Controller]) -> Result<(), Error> {
+        let file = dir.join("cgroup.subtree_control");
+        let enabled = self.sys.read_file(&file)?;
+        let missing: Vec<String> = controllers
+            .iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == c.name()))
+            .map(|c| format!("+{}", c.name()))
+            .collect();
+        if !missing.is_empty() {
+            self.sys.write_file(&file, &missing.join(" "))?;
+        }
+        Ok(())
+    }
+
+    fn inherit_cpuset(&self, from: &Path, to: &Path) -> Result<(), Error> {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if self.sys.read_file(&to.join(file))?.trim().is_empty() {
+                let value = self.sys.read_file(&from.join(file))?;
+                self.sys.write_file(&to.join(file), value.trim())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the limits into the controllers' files.
+    pub fn apply(&self, limits: &Limits) -> Result<(), Error> {
+        let w = |dir: &Dir, file: &str, value: String| {
+            self.sys.write_file(&dir.path.join(file), &value)
+        };
+        if let (Some(bytes), Some(d)) = (limits.memory, self.dir_of(Controller::Memory)) {
+            match d.version {
+                Version::V1 => {
+                    w(d, "memory.limit_in_bytes", bytes.to_string())?;
+                    // memory.memsw.* counts memory plus swap; it exists only with swap
+                    // accounting enabled (swapaccount=1), so its absence is not an error.
+                    let memsw = match limits.swap {
+                        Swap::None => bytes.to_string(),
+                        Swap::Total(t) => t.max(bytes).to_string(),
+                        Swap::Unlimited => "-1".into(),
+                    };
+                    optional(w(d, "memory.memsw.limit_in_bytes", memsw))?;
+                }
+                Version::V2 => {
+                    w(d, "memory.max", bytes.to_string())?;
+                    // v2 counts swap separately: memory.swap.max is swap alone.
+                    let swap = match limits.swap {
+                        Swap::None => "0".to_string(),
+                        Swap::Total(t) => t.saturating_sub(bytes).to_string(),
+                        Swap::Unlimited => "max".into(),
+                    };
+                    optional(w(d, "memory.swap.max", swap))?;
+                }
+            }
+        }
+        if let (Some(cpus), Some(d)) = (limits.cpus, self.dir_of(Controller::Cpu)) {
+            let quota = (cpus * CPU_PERIOD_US as f64).round() as u64;
+            match d.version {
+                Version::V1 => {
+                    w(d, "cpu.cfs_period_us", CPU_PERIOD_US.to_string())?;
+                    w(d, "cpu.cfs_quota_us", quota.to_string())?;
+                }
+                Version::V2 => w(d, "cpu.max", format!("{quota} {CPU_PERIOD_US}"))?,
+            }
+        }
+        if let (Some(max), Some(d)) = (limits.pids, self.dir_of(Controller::Pids)) {
+            w(d, "pids.max", max.to_string())?;
+        }
+        if let (Some(cpus), Some(d)) = (&limits.cpuset, self.dir_of(Controller::Cpuset)) {
+            w(d, "cpuset.cpus", cpus.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Moves a process (all its threads) into the cgroup, in every hierarchy.
+    pub fn add_process(&self, pid: Pid) -> Result<(), Error> {
+        for d in &self.dirs {
+            self.sys
+                .write_file(&d.path.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The pids in the cgroup.
+    pub fn procs(&self) -> Result<Vec<Pid>, Error> {
+        let Some(d) = self.dirs.first() else {
+            return Ok(Vec::new());
+        };
+        let text = self.sys.read_file(&d.path.join("cgroup.procs"))?;
+        Ok(text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .map(Pid::from_raw)
+            .collect())
+    }
+
+    /// Kills every process in the cgroup and waits until none is left. On v2 (and hybrid)
+    /// `cgroup.kill` does it in one write, race-free even against a fork loop; on v1 the
+    /// pids are killed one by one, repeatedly, until the cgroup stays empty.
+    pub fn kill_all(&self) -> Result<(), Error> {
+        if let Some(d) = self.v2_dir()
+            && optional(self.sys.write_file(&d.path.join("cgroup.kill"), "1"))?
+        {
+            return self.wait_empty();
+        }
+        for _ in 0..100 {
+            let pids = self.procs()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            for pid in pids {
+                match self.sys.kill(pid, Signal::SIGKILL) {
+                    Ok(())
+                    | Err(SysError {
+                        errno: Errno::ESRCH,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.wait_empty()
+    }
+
+    fn wait_empty(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.procs()?.is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(Error::Busy(self.dirs[0].path.clone()))
+    }
+
+    /// Freezes (or thaws) every process in the cgroup: `cgroup.freeze` on v2, the freezer
+    /// controller's `freezer.state` on v1. Returns once the kernel reports it done.
+    pub fn freeze(&self, frozen: bool) -> Result<(), Error> {
+        if let Some(d) = self.v2_dir() {
+            self.sys.write_file(
+                &d.path.join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            )?;
+            let want = if frozen { "frozen 1" } else { "frozen 0" };
+            return self.wait_for(&d.path.join("cgroup.events"), want);
+        }
+        let Some(d) = self.dir_of(Controller::Freezer) else {
+            return Err(Error::ControllerMissing("freezer"));
+        };
+        let state = if frozen { "FROZEN" } else { "THAWED" };
+        self.sys.write_file(&d.path.join("freezer.state"), state)?;
+        self.wait_for(&d.path.join("freezer.state"), state)
+    }
+
+    fn wait_for(&self, file: &Path, line: &str) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.sys.read_file(file)?.lines().any(|l| l.trim() == line) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Err(Error::Busy(file.to_path_buf()))
+    }
+
+    /// Whether it is frozen.
+    pub fn frozen(&self) -> Result<bool, Error> {
+        if let Some(d) = self.v2_dir() {
+            return Ok(keyed(
+                &self.sys.read_file(&d.path.join("cgroup.events"))?,
+                "frozen",
+            ) == Some(1));
+        }
+        match self.dir_of(Controller::Freezer) {
+            Some(d) => Ok(self.sys.read_file(&d.path.join("freezer.state"))?.trim() == "FROZEN"),
+            None => Ok(false),
+        }
+    }
+
+    /// Reads usage and events from the controllers' files.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let read = |d: &Dir, f: &str| self.sys.read_file(&d.path.join(f));
+        let num = |d: &Dir, f: &str| -> Result<Option<u64>, Error> {
+            match read(d, f) {
+                Ok(t) => Ok(parse_limit(&t)),
+                Err(SysError {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let mut s = Stats::default();
+        if let Some(d) = self.dir_of(Controller::Memory) {
+            match d.version {
+                Version::V1 => {
+                    s.memory_current = num(d, "memory.usage_in_bytes")?;
+                    s.memory_peak = num(d, "memory.max_usage_in_bytes")?;
+                    s.memory_limit = num(d, "memory.limit_in_bytes")?.filter(|&l| l < 1 << 62);
+                    s.oom_kills = keyed(&read(d, "memory.oom_control")?, "oom_kill");
+                }
+                Version::V2 => {
+                    s.memory_current = num(d, "memory.current")?;
+                    s.memory_peak = num(d, "memory.peak")?;
+                    s.memory_limit = num(d, "memory.max")?;
+                    s.oom_kills = keyed(&read(d, "memory.events")?, "oom_kill");
+                }
+            }
+        }
+        if let Some(d) = self.dir_of(Controller::Cpuacct) {
+            s.cpu_usage = num(d, "cpuacct.usage")?.map(Duration::from_nanos);
+        }
+        if let Some(d) = self.dir_of(Controller::Cpu) {
+            let stat = read(d, "cpu.stat")?;
+            s.cpu_periods = keyed(&stat, "nr_periods");
+            s.cpu_throttled_periods = keyed(&stat, "nr_throttled");
+            match d.version {
+                Version::V1 => {
+                    s.cpu_throttled = keyed(&stat, "throttled_time").map(Duration::from_nanos);
+                    let quota = read(d, "cpu.cfs_quota_us")?
+                        .trim()
+                        .parse::<i64>()
+                        .unwrap_or(-1);
+                    s.cpu_limit = (quota > 0).then(|| quota as f64 / CPU_PERIOD_US as f64);
+                }
+                Version::V2 => {
+                    s.cpu_throttled = keyed(&stat, "throttled_usec").map(Duration::from_micros);
+                    s.cpu_usage = keyed(&stat, "usage_usec").map(Duration::from_micros);
+                    let max = read(d, "cpu.max")?;
+                    let mut it = max.split_whitespace();
+                    if let (Some(q), Some(p)) = (it.next(), it.next())
+                        && let (Ok(q), Ok(p)) = (q.parse::<f64>(), p.parse::<f64>())
+                    {
+                        s.cpu_limit = Some(q / p);
+                    }
+                }
+            }
+        }
+        if s.cpu_usage.is_none()
+            && let Some(d) = self.v2_dir()
+        {
+            // On a hybrid host the v2 core file cpu.stat counts usage too.
+            s.cpu_usage = keyed(&read(d, "cpu.stat")?, "usage_usec").map(Duration::from_micros);
+        }
+        if let Some(d) = self.dir_of(Controller::Pids) {
+            s.pids_current = num(d, "pids.current")?;
+            s.pids_limit = num(d, "pids.max")?;
+            s.pids_refused = keyed(&read(d, "pids.events")?, "max");
+        }
+        Ok(s)
+    }
+
+    /// Kills what is left, then removes the directories (children before the parent).
+    /// Errors are reported; the drop guard does the same silently.
+    pub fn remove(mut self) -> Result<(), Error> {
+        self.armed = false;
+        self.remove_dirs()
+    }
+
+    fn remove_dirs(&mut self) -> Result<(), Error> {
+        let mut first_error = None;
+        if !self.dirs.is_empty()
+            && let Err(e) = self.kill_all()
+        {
+            first_error = Some(e);
+        }
+        for d in self.dirs.drain(..).rev() {
+            // A just-killed process may take a moment to leave: rmdir says EBUSY meanwhile.
+            let mut result = self.sys.rmdir(&d.path);
+            for _ in 0..200 {
+                match &result {
+                    Err(SysError {
+                        errno: Errno::EBUSY,
+                        ..
+                    }) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        result = self.sys.rmdir(&d.path);
+                    }
+                    _ => break,
+                }
+            }
+            match result {
+                Ok(())
+                | Err(SysError {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e.into());
+                }
+            }
+            // The shared parent goes with its last child; while others live in it, rmdir
+            // fails with EBUSY or ENOTEMPTY, which is expected.
+            if let Some(parent) = d.path.parent() {
+                let _ = self.sys.rmdir(parent);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl<F: CgroupFs + ?Sized> Drop for Cgroup<'_, F> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.remove_dirs();
+        }
+    }
+}
+
+/// Treats a missing optional file (ENOENT) as "not supported here": Ok(false).
+fn optional(r: Result<(), SysError>) -> Result<bool, SysError> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(SysError {
+            errno: Errno::ENOENT,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A number from a one-value cgroup file; `max` (v2's "no limit") reads as None.
+pub fn parse_limit(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+/// The value of `key` in a flat-keyed file (`nr_periods 12\nnr_throttled 3\n`).
+pub fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(key))
+            .then(|| it.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// What the controllers counted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Memory in use now, bytes.
+    pub memory_current: Option<u64>,
+    /// The most memory ever in use, bytes.
+    pub memory_peak: Option<u64>,
+    /// The memory limit, bytes (None: no limit).
+    pub memory_limit: Option<u64>,
+    /// How many processes the OOM killer killed in the cgroup.
+    pub oom_kills: Option<u64>,
+    /// CPU time used.
+    pub cpu_usage: Option<Duration>,
+    /// The CPU limit in CPUs.
+    pub cpu_limit: Option<f64>,
+    /// Enforcement periods that have elapsed.
+    pub cpu_periods: Option<u64>,
+    /// Periods in which the cgroup ran out of quota.
+    pub cpu_throttled_periods: Option<u64>,
+    /// Time spent throttled.
+    pub cpu_throttled: Option<Duration>,
+    /// Processes now.
+    pub pids_current: Option<u64>,
+    /// The process limit.
+    pub pids_limit: Option<u64>,
+    /// How many forks the limit refused.
+    pub pids_refused: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_keyed_files_and_limits_parse() {
+        assert_eq!(
+            keyed("nr_periods 12\nnr_throttled 3\n", "nr_throttled"),
+            Some(3)
+        );
+        assert_eq!(
+            keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", "oom_kill"),
+            Some(1)
+        );
+        assert_eq!(keyed("max 0\n", "missing"), None);
+        assert_eq!(parse_limit("max\n"), None);
+        assert_eq!(parse_limit("67108864\n"), Some(64 << 20));
+    }
+}
+
+/// A fixture shaped like a cgroup2 mount, for tests without root: a temporary directory
+/// whose mkdir fills a new cgroup with the interface files the kernel would create (the
+/// core files, plus those of each controller its parent enables), and whose
+/// `cgroup.subtree_control` takes `+name`/`-name` writes as the kernel does.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+    use std::cell::RefCell;
+    use std::fs;
+
+    #[derive(Debug)]
+    pub struct CgroupV2Fixture {
+        pub root: tempfile::TempDir,
+        pub killed: RefCell<Vec<Pid>>,
+    }
+
+    impl CgroupV2Fixture {
+        pub fn new(controllers: &str) -> Self {
+            let root = tempfile::tempdir().unwrap();
+            fs::write(root.path().join("cgroup.controllers"), controllers).unwrap();
+            fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
+            fs::write(root.path().join("cgroup.procs"), "").unwrap();
+            CgroupV2Fixture {
+                root,
+                killed: RefCell::new(Vec::new()),
+            }
+        }
+
+        pub fn mountinfo(&self) -> String {
+            format!(
+                "29 23 0:26 / {} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
+                self.root.path().display()
+            )
+        }
+
+        pub fn read(&self, rel: &str) -> String {
+            fs::read_to_string(self.root.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+        }
+
+        pub fn write(&self, rel: &str, text: &str) {
+            fs::write(self.root.path().join(rel), text).unwrap();
+        }
+    }
+
+    fn io(call: String, e: std::io::Error) -> SysError {
+        SysError::new(
+            call,
+            Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
+        )
+    }
+
+    impl CgroupFs for CgroupV2Fixture {
+        fn mkdir(&self, path: &Path, _mode: u32) -> Result<(), SysError> {
+            fs::create_dir(path).map_err(|e| io(format!("mkdir({path:?})"), e))?;
+            let parent = path.parent().unwrap();
+            let enabled =
+                fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+            let mut files = vec![
+                ("cgroup.procs", ""),
+                ("cgroup.kill", ""),
+                ("cgroup.freeze", "0"),
+                ("cgroup.events", "populated 0\nfrozen 0\n"),
+                ("cgroup.subtree_control", ""),
+                ("cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"),
+            ];
+            for c in enabled.split_whitespace() {
+                files.extend_from_slice(match c {
+                    "memory" => &[
+                        ("memory.max", "max\n"),
+                        ("memory.swap.max", "max\n"),
+                        ("memory.current", "0\n"),
+                        ("memory.peak", "0\n"),
+                        ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"),
+                    ][..],
+                    "cpu" => &[("cpu.max", "max 100000\n")][..],
+                    "pids" => &[
+                        ("pids.max", "max\n"),
+                        ("pids.current", "0\n"),
+                        ("pids.events", "max 0\n"),
+                    ][..],
+                    "cpuset" => &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")][..],
+                    _ => &[][..],
+                });
+            }
+            fs::write(path.join("cgroup.controllers"), enabled.trim()).unwrap();
+            for (f, v) in files {
+                fs::write(path.join(f), v).unwrap();
+            }
+            Ok(())
+        }
+
+        fn rmdir(&self, path: &Path) -> Result<(), SysError> {
+            let has_children = fs::read_dir(path)
+                .map_err(|e| io(format!("rmdir({path:?})"), e))?
+                .flatten()
+                .any(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+            if has_children {
+                return Err(SysError::new(format!("rmdir({path:?})"), Errno::EBUSY));
+            }
+            fs::remove_dir_all(path).map_err(|e| io(format!("rmdir({path:?})"), e))
+        }
+
+        fn read_file(&self, path: &Path) -> Result<String, SysError> {
+            fs::read_to_string(path).map_err(|e| io(format!("read({path:?})"), e))
+        }
+
+        fn write_file(&self, path: &Path, data: &str) -> Result<(), SysError> {
+            if !path.exists() {
+                return Err(SysError::new(format!("write({path:?})"), Errno::ENOENT));
+            }
+            let value = if path.ends_with("cgroup.subtree_control") {
+                let mut set: Vec<String> = fs::read_to_string(path)
+                    .unwrap()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                for word in data.split_whitespace() {
+                    let (op, name) = word.split_at(1);
+                    set.retain(|c| c != name);
+                    if op == "+" {
+                        set.push(name.to_string());
+                    }
+                }
+                set.sort();
+                set.join(" ")
+            } else {
+                if path.ends_with("cgroup.kill") {
+                    // The kernel kills every member at once.
+                    fs::write(path.with_file_name("cgroup.procs"), "").unwrap();
+                }
+                data.to_string()
+            };
+            fs::write(path, value).map_err(|e| io(format!("write({path:?})"), e))
+        }
+
+        fn kill(&self, pid: Pid, _signal: Signal) -> Result<(), SysError> {
+            self.killed.borrow_mut().push(pid);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod v2_tests {
+    use super::fixture::CgroupV2Fixture;
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids: Some(20),
+            cpuset: Some("0".into()),
+            swap: Swap::None,
+        }
+    }
+
+    #[test]
+    fn a_v2_cgroup_enables_its_controllers_from_the_root_down_and_writes_v2_files() {
+        let fs = CgroupV2Fixture::new("cpuset cpu io memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let limits = limits();
+        let cg = Cgroup::create(&fs, &layout, "box", &limits.controllers()).unwrap();
+        cg.apply(&limits).unwrap();
+        cg.add_process(Pid::from_raw(4242)).unwrap();
+        assert_eq!(cg.dirs().len(), 1, "one tree on a unified host");
+        assert_eq!(fs.read("cgroup.subtree_control"), "cpu cpuset memory pids");
+        assert_eq!(
+            fs.read("mini-docker/cgroup.subtree_control"),
+            "cpu cpuset memory pids"
+        );
+        assert_eq!(fs.read("mini-docker/box/memory.max"), "67108864");
+        assert_eq!(fs.read("mini-docker/box/memory.swap.max"), "0");
+        assert_eq!(fs.read("mini-docker/box/cpu.max"), "50000 100000");
+        assert_eq!(fs.read("mini-docker/box/pids.max"), "20");
+        assert_eq!(fs.read("mini-docker/box/cpuset.cpus"), "0");
+        assert_eq!(fs.read("mini-docker/box/cgroup.procs"), "4242");
+    }
+
+    #[test]
+    fn v2_statistics_come_from_memory_events_cpu_stat_and_pids_events() {
+        let fs = CgroupV2Fixture::new("cpu memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let limits = limits();
+        let cg = Cgroup::create(
+            &fs,
+            &layout,
+            "box",
+            &[Controller::Memory, Controller::Cpu, Controller::Pids],
+        )
+        .unwrap();
+        cg.apply(&limits).unwrap();
+        fs.write("mini-docker/box/memory.peak", "67108864\n");
+        fs.write(
+            "mini-docker/box/memory.events",
+            "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n",
+        );
+        fs.write(
+            "mini-docker/box/cpu.stat",
+            "usage_usec 1500000\nnr_periods 30\nnr_throttled 20\nthrottled_usec 990000\n",
+        );
+        fs.write("mini-docker/box/pids.events", "max 3\n");
+        let s = cg.stats().unwrap();
+        assert_eq!(s.memory_peak, Some(64 << 20));
+        assert_eq!(s.memory_limit, Some(64 << 20));
+        assert_eq!(s.oom_kills, Some(1));
+        assert_eq!(s.cpu_usage, Some(Duration::from_millis(1500)));
+        assert_eq!(s.cpu_limit, Some(0.5));
+        assert_eq!(
+            (s.cpu_periods, s.cpu_throttled_periods),
+            (Some(30), Some(20))
+        );
+        assert_eq!(s.pids_limit, Some(20));
+        assert_eq!(s.pids_refused, Some(3));
+    }
+
+    #[test]
+    fn removal_kills_through_cgroup_kill_and_takes_the_empty_parent_along() {
+        let fs = CgroupV2Fixture::new("memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let a = Cgroup::create(&fs, &layout, "a", &[Controller::Memory]).unwrap();
+        let b = Cgroup::create(&fs, &layout, "b", &[Controller::Memory]).unwrap();
+        a.remove().unwrap();
+        assert!(
+            fs.root.path().join("mini-docker").exists(),
+            "b still lives in the parent"
+        );
+        drop(b); // the guard removes it
+        assert!(!fs.root.path().join("mini-docker").exists());
+    }
+
+    #[test]
+    fn freezing_a_v2_cgroup_writes_cgroup_freeze_and_waits_for_cgroup_events() {
+        let fs = CgroupV2Fixture::new("memory");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let cg = Cgroup::create(&fs, &layout, "box", &[Controller::Memory]).unwrap();
+        // The "kernel" reports frozen already, as it would once every task stopped.
+        fs.write("mini-docker/box/cgroup.events", "populated 1\nfrozen 1\n");
+        cg.freeze(true).unwrap();
+        assert_eq!(fs.read("mini-docker/box/cgroup.freeze"), "1");
+        assert!(cg.frozen().unwrap());
+    }
+
+    #[test]
+    fn a_missing_controller_is_named() {
+        let fs = CgroupV2Fixture::new("memory");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let err = Cgroup::create(&fs, &layout, "box", &[Controller::Pids]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the pids controller is not available on this host (see `ch02-cgroups info`)"
+        );
+        assert!(!fs.root.path().join("mini-docker/box").exists());
+    }
+}

@@ -1,0 +1,121 @@
+//! The command line, exported so that mini-docker can flatten the same limit flags.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{Limits, Swap, parse_bytes};
+
+/// Chapter 2: run a command under memory, CPU and process limits, and see what they do.
+#[derive(Debug, Parser)]
+#[command(name = "ch02-cgroups", version)]
+pub struct Cli {
+    /// Print every cgroup file written and every system call made.
+    #[arg(long, global = true)]
+    pub trace: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run CMD in a new cgroup with the given limits, then report how it ended.
+    Run(RunArgs),
+    /// The classic demonstrations: an OOM kill, CPU throttling, a fork bomb stopped.
+    Demo {
+        /// Which one.
+        which: DemoKind,
+    },
+    /// Which cgroup mode this host runs and where each controller lives.
+    Info,
+    /// The workloads the demos run (inside the limited cgroup).
+    #[command(hide = true)]
+    Hog(HogArgs),
+}
+
+/// The demonstrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoKind {
+    /// Allocate past a memory limit: the OOM killer ends it.
+    Memory,
+    /// Spin under half a CPU: the scheduler throttles it.
+    Cpu,
+    /// Fork until the pids limit: fork fails with EAGAIN.
+    Pids,
+}
+
+/// The limits, as `ch02-cgroups run` and `mini-docker run` spell them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitArgs {
+    /// Memory limit (64m, 1g); swap is not allowed on top of it, so going past it means
+    /// an OOM kill.
+    #[arg(short, long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// CPU limit in CPUs (0.5 is half of one CPU's time).
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes (and threads).
+    #[arg(long, value_name = "N")]
+    pub pids: Option<u64>,
+    /// CPUs it may run on (0, 0-1, 0,2).
+    #[arg(long, value_name = "CPUS")]
+    pub cpuset: Option<String>,
+}
+
+impl LimitArgs {
+    /// The limits these flags ask for.
+    pub fn limits(&self) -> Result<Limits, String> {
+        if let Some(c) = self.cpus
+            && !(c > 0.0 && c.is_finite())
+        {
+            return Err(format!("invalid --cpus {c}: must be a positive number"));
+        }
+        Ok(Limits {
+            memory: self.memory,
+            swap: Swap::None,
+            cpus: self.cpus,
+            pids: self.pids,
+            cpuset: self.cpuset.clone(),
+        })
+    }
+}
+
+/// `ch02-cgroups run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `ch02-cgroups hog`: the demos' workloads.
+#[derive(Debug, Clone, Args)]
+pub struct HogArgs {
+    /// What to consume.
+    pub what: HogKind,
+    /// memory: how much to allocate at a time.
+    #[arg(long, default_value = "4m", value_parser = parse_bytes)]
+    pub step: u64,
+    /// memory: stop (and fail) after this much; the limit should end it long before.
+    #[arg(long, default_value = "512m", value_parser = parse_bytes)]
+    pub max_memory: u64,
+    /// cpu: how long to spin, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// fork: stop (and fail) after this many children.
+    #[arg(long, default_value_t = 1000)]
+    pub max_forks: u32,
+}
+
+/// The workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HogKind {
+    /// Allocate and touch memory.
+    Memory,
+    /// Spin.
+    Cpu,
+    /// Fork children that sleep.
+    Fork,
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: formatting, lints, and every test, for real, as root.
+# Installs what is missing first (Debian/Ubuntu packages, and Rust if there is none).
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+as_root "$@"
+# shellcheck disable=SC2086
+need_packages $PACKAGES
+need_cargo
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "cargo test"
+cargo test --workspace

@@ -1,0 +1,331 @@
+//! Notes that cannot lie: the ```` ```console ```` blocks of a markdown file, run and compared.
+//!
+//! A block is a terminal session. `$ COMMAND` lines are commands; the lines after one, up to
+//! the next command or the end of the block, are its output (stdout and stderr as a
+//! terminal shows them, interleaved). In the output:
+//!
+//! * `[..]` matches any text within a line (pids, sizes, times);
+//! * a line `...` matches any number of lines, none included;
+//! * a last line `? N` says the command exits with N (otherwise it must exit 0).
+//!
+//! Each block runs as one `sh` script in a fresh working directory, so variables and `cd`
+//! carry from one command to the next, as they would for a learner typing them. The script
+//! runs in its own process group, which is killed when the block ends: a background
+//! process a block forgot is not left behind.
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One command and what it prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Line number of the `$` line in the markdown file.
+    pub line: usize,
+    /// The command, without `$ `.
+    pub command: String,
+    /// The expected output lines (patterns).
+    pub expected: Vec<String>,
+    /// The expected exit status.
+    pub status: i32,
+}
+
+/// One ```` ```console ```` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Line number of the opening fence.
+    pub line: usize,
+    /// Its commands.
+    pub steps: Vec<Step>,
+}
+
+/// Finds the console blocks of a markdown text.
+pub fn parse(markdown: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Block> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let n = i + 1;
+        let trimmed = line.trim_start();
+        match &mut current {
+            None => {
+                if trimmed.starts_with("```console") {
+                    current = Some(Block {
+                        line: n,
+                        steps: Vec::new(),
+                    });
+                }
+            }
+            Some(block) => {
+                if trimmed.starts_with("```") {
+                    blocks.push(current.take().expect("inside a block"));
+                } else if let Some(cmd) = line.strip_prefix("$ ") {
+                    block.steps.push(Step {
+                        line: n,
+                        command: cmd.to_string(),
+                        expected: Vec::new(),
+                        status: 0,
+                    });
+                } else if let Some(step) = block.steps.last_mut() {
+                    match line.strip_prefix("? ").and_then(|s| s.trim().parse().ok()) {
+                        Some(code) => step.status = code,
+                        None => step.expected.push(line.trim_end().to_string()),
+                    }
+                }
+            }
+        }
+    }
+    blocks
+}
+
+/// Does `line` match the pattern `pat` (with `[..]` wildcards)?
+pub fn line_matches(pat: &str, line: &str) -> bool {
+    let parts: Vec<&str> = pat.split("[..]").collect();
+    if parts.len() == 1 {
+        return pat == line;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !line.starts_with(first) || !line[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &line[first.len()..line.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Do the actual lines match the expected patterns (with `...` lines)?
+pub fn lines_match(expected: &[String], actual: &[&str]) -> bool {
+    match expected.first() {
+        None => actual.is_empty(),
+        Some(p) if p == "..." => {
+            (0..=actual.len()).any(|skip| lines_match(&expected[1..], &actual[skip..]))
+        }
+        Some(p) => {
+            !actual.is_empty()
+                && line_matches(p, actual[0])
+                && lines_match(&expected[1..], &actual[1..])
+        }
+    }
+}
+
+/// Runs the blocks of markdown files.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// Directories put in front of `PATH` (where the chapter's binaries are).
+    pub path: Vec<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// How long one block may take.
+    pub timeout: Duration,
+    /// Make this process the subreaper of what blocks start, and kill every child it has
+    /// after each block. Only for a test binary that runs nothing else at the same time.
+    pub reap_orphans: bool,
+}
+
+/// Kills and reaps every child of this process (see [`Runner::reap_orphans`]).
+fn kill_orphans() {
+    let me = std::process::id().to_string();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // The fields after the command name: "S 1234 ..." (state, ppid).
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid == Some(me.as_str()) {
+            crate::kill_and_reap(pid);
+        }
+    }
+}
+
+impl Runner {
+    /// A runner that finds binaries in `bin_dir` first.
+    pub fn new(bin_dir: &Path) -> Self {
+        Runner {
+            path: vec![bin_dir.to_path_buf()],
+            env: Vec::new(),
+            timeout: Duration::from_secs(120),
+            reap_orphans: false,
+        }
+    }
+
+    /// See [`Runner::reap_orphans`]; makes this process a subreaper.
+    pub fn reaping_orphans(mut self) -> Self {
+        crate::become_subreaper();
+        self.reap_orphans = true;
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Checks every console block of `file`; the error lists each mismatch with the file
+    /// and line, the expected and the actual output. Returns how many commands were checked.
+    pub fn check_file(&self, file: &Path) -> Result<usize, String> {
+        let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let blocks = parse(&text);
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for block in &blocks {
+            let outputs = self
+                .run_block(block)
+                .map_err(|e| format!("{}:{}: {e}", file.display(), block.line))?;
+            for (step, (status, output)) in block.steps.iter().zip(outputs) {
+                checked += 1;
+                let lines: Vec<&str> = output.lines().map(str::trim_end).collect();
+                let mut end = lines.len();
+                while end > 0 && lines[end - 1].is_empty() {
+                    end -= 1;
+                }
+                if status != step.status || !lines_match(&step.expected, &lines[..end]) {
+                    failures.push(format!(
+                        "{}:{}: $ {}\n--- expected (exit {}):\n{}\n--- actual (exit {status}):\n{}",
+                        file.display(),
+                        step.line,
+                        step.command,
+                        step.status,
+                        step.expected.join("\n"),
+                        lines[..end].join("\n")
+                    ));
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(checked)
+        } else {
+            Err(failures.join("\n\n"))
+        }
+    }
+
+    /// Runs one block as one script; returns each command's exit status and output.
+    pub fn run_block(&self, block: &Block) -> Result<Vec<(i32, String)>, String> {
+        const MARK: &str = "@@@transcript-step";
+        let mut script = String::new();
+        for (i, step) in block.steps.iter().enumerate() {
+            script.push_str(&step.command);
+            script.push('\n');
+            script.push_str(&format!("printf '\\n{MARK} {i} %d\\n' \"$?\"\n"));
+        }
+        let work = tempfile::Builder::new()
+            .prefix("transcript-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let out_path = work.path().join(".transcript-output");
+        let out = fs::File::create(&out_path).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut path = self
+            .path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>();
+        path.push(std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&script)
+            .current_dir(work.path())
+            .env("PATH", path.join(":"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("sh: {e}"))?;
+        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let started = Instant::now();
+        let timed_out = loop {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                break false;
+            }
+            if started.elapsed() > self.timeout {
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Whatever the block left running in its process group goes now, and so does
+        // anything that left the group (setsid) but was orphaned to us as subreaper.
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        if self.reap_orphans {
+            kill_orphans();
+        }
+        let mut text = String::new();
+        fs::File::open(&out_path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| e.to_string())?;
+        if timed_out {
+            return Err(format!(
+                "the block timed out after {:?}; output so far:\n{text}",
+                self.timeout
+            ));
+        }
+        let mut results = Vec::new();
+        let mut rest = text.as_str();
+        for i in 0..block.steps.len() {
+            let marker = format!("\n{MARK} {i} ");
+            let Some(at) = rest.find(&marker) else {
+                return Err(format!(
+                    "the block stopped before command {}; output:\n{text}",
+                    i + 1
+                ));
+            };
+            let output = &rest[..at];
+            let after = &rest[at + marker.len()..];
+            let (status, tail) = after.split_once('\n').unwrap_or((after, ""));
+            results.push((status.trim().parse().unwrap_or(-1), output.to_string()));
+            rest = tail;
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands_outputs_and_exit_codes() {
+        let md = "text\n```console\n$ echo hi\nhi\n$ false\n? 1\n```\n```sh\n$ not checked\n```\n";
+        let blocks = parse(md);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].steps[0].expected, vec!["hi"]);
+        assert_eq!(blocks[0].steps[1].status, 1);
+        assert_eq!(blocks[0].steps[1].line, 5);
+    }
+
+    #[test]
+    fn wildcards_match_within_lines_and_across_lines() {
+        assert!(line_matches("pid [..] on the host", "pid 42 on the host"));
+        assert!(!line_matches("pid [..] on the host", "pid 42 on a host"));
+        assert!(line_matches("[..]", ""));
+        let exp: Vec<String> = ["a", "...", "z"].iter().map(|s| s.to_string()).collect();
+        assert!(lines_match(&exp, &["a", "b", "c", "z"]));
+        assert!(lines_match(&exp, &["a", "z"]));
+        assert!(!lines_match(&exp, &["a", "b"]));
+    }
+
+    #[test]
+    fn a_block_runs_as_one_session_and_mismatches_are_reported() {
+        let md = "```console\n$ X=5; echo $X\n5\n$ echo $X; (exit 3)\n5\n? 3\n```\n";
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ok.md");
+        fs::write(&f, md).unwrap();
+        assert_eq!(Runner::new(Path::new("/nonexistent")).check_file(&f), Ok(2));
+        fs::write(&f, "```console\n$ echo 4\n5\n```\n").unwrap();
+        let err = Runner::new(Path::new("/nonexistent"))
+            .check_file(&f)
+            .unwrap_err();
+        assert!(err.contains("ok.md:2: $ echo 4"), "{err}");
+    }
+}
