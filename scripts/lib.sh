@@ -39,4 +39,4 @@ need_cargo() {
 }
 
 # What the chapters and their tests use from the host.
-PACKAGES="busybox-static procps iproute2 tar gzip"
+PACKAGES="busybox-static procps iproute2 tar gzip skopeo umoci docker-registry apache2-utils"

@@ -677,7 +677,9 @@ impl Recorder {
         self.files.borrow().get(path).cloned()
     }
 
-    fn record(&self, call: String) -> SysResult<()> {
+    /// Writes a call down (and fails it if [`Recorder::failing`] asked for that). Later
+    /// chapters' seams record their own calls through this.
+    pub fn record(&self, call: String) -> SysResult<()> {
         self.log.borrow_mut().push(call.clone());
         let mut fail = self.fail.borrow_mut();
         if let Some((prefix, errno)) = fail.as_ref()

@@ -92,3 +92,12 @@ pub fn tar_dir(dir: &Path, dest: &Path) -> io::Result<PathBuf> {
     }
     Ok(dest.to_path_buf())
 }
+
+/// A busybox rootfs, or `None` after the gate's `SKIPPED` line (a failure in CI) when the
+/// host has no static busybox. Use as `let Some(root) = require_busybox() else { return };`.
+pub fn require_busybox() -> Option<Rootfs> {
+    if !crate::gate(&crate::test_name(), busybox_available(), "busybox-static") {
+        return None;
+    }
+    Some(Rootfs::busybox().expect("build the busybox rootfs"))
+}

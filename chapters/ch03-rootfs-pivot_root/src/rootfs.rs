@@ -1,0 +1,389 @@
+//! Entering a root filesystem: the mount sequence a container runtime performs in the
+//! child, between clone and exec, in kernel order.
+//!
+//! ```text
+//!  make / private ─ bind rootfs onto itself ─ bind volumes into it ─ pivot_root ─ detach
+//!  the old root ─ mount /proc, /sys (ro), /dev (tmpfs + nodes + devpts + shm) ─ exec
+//! ```
+//!
+//! Every path inside the rootfs is resolved by [`SafeRoot`] (openat2 with
+//! `RESOLVE_IN_ROOT`) and mounted onto through `/proc/self/fd/N`, as runc does: a symlink in
+//! the image (`/data -> /etc`) can then not redirect a volume onto a host directory.
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::SFlag;
+
+use crate::extract::SafeRoot;
+use crate::sys::{RootfsSys, SysError};
+
+/// A mount to make inside the container before the root switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// What to mount.
+    pub kind: MountKind,
+    /// Where, as an absolute path inside the container.
+    pub target: PathBuf,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// The kinds of mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A bind mount of a host path (a file or a directory).
+    Bind(PathBuf),
+    /// A fresh tmpfs.
+    Tmpfs,
+}
+
+/// What the child does to its mount table.
+#[derive(Debug, Clone)]
+pub struct RootPlan {
+    /// The directory that becomes `/`.
+    pub rootfs: PathBuf,
+    /// Volumes and other mounts, in order.
+    pub mounts: Vec<Mount>,
+    /// Remount `/` read-only at the end (`docker run --read-only`).
+    pub read_only_root: bool,
+    /// Bind the terminal on stdin to `/dev/console` (when there is one).
+    pub console: bool,
+}
+
+/// Parses `HOST:CONTAINER[:ro|:rw]`, the `-v` syntax for bind mounts.
+pub fn parse_volume(spec: &str) -> Result<Mount, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, container, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, "rw"),
+        [h, c, m] => (*h, *c, *m),
+        _ => {
+            return Err(format!(
+                "invalid volume {spec:?}: expected HOST:CONTAINER[:ro]"
+            ));
+        }
+    };
+    if !host.starts_with('/') {
+        return Err(format!(
+            "invalid volume {spec:?}: the host path {host:?} must be absolute"
+        ));
+    }
+    if !container.starts_with('/') {
+        return Err(format!(
+            "invalid volume {spec:?}: the container path {container:?} must be absolute"
+        ));
+    }
+    let read_only = match mode {
+        "ro" => true,
+        "rw" => false,
+        other => {
+            return Err(format!(
+                "invalid volume {spec:?}: unknown mode {other:?} (ro or rw)"
+            ));
+        }
+    };
+    Ok(Mount {
+        kind: MountKind::Bind(PathBuf::from(host)),
+        target: PathBuf::from(container),
+        read_only,
+    })
+}
+
+fn rel(p: &Path) -> PathBuf {
+    p.strip_prefix("/").unwrap_or(p).to_path_buf()
+}
+
+fn proc_fd(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The whole sequence, from private mounts to a populated `/dev`. The caller (in the
+/// child) then sets the hostname, the working directory, and execs.
+pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), SysError> {
+    ch01_namespaces::make_mounts_private(sys)?;
+    bind_rootfs(sys, &plan.rootfs)?;
+    let root = SafeRoot::open(&plan.rootfs)?;
+    for dir in ["proc", "sys", "dev"] {
+        root.dir(Path::new(dir), true)?;
+    }
+    mount_volumes(sys, &root, &plan.mounts)?;
+    pivot(sys, &plan.rootfs)?;
+    ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
+    mount_sys(sys)?;
+    mount_dev(sys, plan.console)?;
+    if plan.read_only_root {
+        remount_read_only(sys, Path::new("/"))?;
+    }
+    Ok(())
+}
+
+/// Binds the rootfs onto itself: pivot_root(2) needs the new root to be a mount point.
+pub fn bind_rootfs(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
+    sys.mount(
+        Some(&rootfs.to_string_lossy()),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+}
+
+/// Mounts volumes *before* the root switch: afterwards their host sources are out of reach.
+pub fn mount_volumes(
+    sys: &dyn RootfsSys,
+    root: &SafeRoot,
+    mounts: &[Mount],
+) -> Result<(), SysError> {
+    for m in mounts {
+        let is_file = match &m.kind {
+            MountKind::Bind(src) => std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
+                SysError::new(
+                    format!("stat({src:?})"),
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(2)),
+                )
+            })?,
+            MountKind::Tmpfs => false,
+        };
+        let target_fd = root.mount_point(&rel(&m.target), is_file)?;
+        let target = proc_fd(&target_fd);
+        match &m.kind {
+            MountKind::Bind(src) => {
+                sys.mount(
+                    Some(&src.to_string_lossy()),
+                    &target,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                )?;
+            }
+            MountKind::Tmpfs => {
+                sys.mount(
+                    Some("tmpfs"),
+                    &target,
+                    Some("tmpfs"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    Some("mode=755"),
+                )?;
+            }
+        }
+        if m.read_only {
+            // The descriptor names the old, covered directory; resolve again to reach the
+            // mount just made on top of it.
+            let fresh = root.resolve(&rel(&m.target), OFlag::O_PATH)?;
+            remount_read_only(sys, &proc_fd(&fresh))?;
+        }
+    }
+    Ok(())
+}
+
+/// A bind mount becomes read-only only by remounting it (mount(2), "MS_REMOUNT").
+pub fn remount_read_only(sys: &dyn RootfsSys, target: &Path) -> Result<(), SysError> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+    sys.mount(None, target, None, flags, None)
+}
+
+/// Switches the root the way runc, crun and youki do: `fchdir` to the new root,
+/// `pivot_root(".", ".")` stacks the old root on top of the new one, and detaching "."
+/// then removes the old root from our mount table. No `put_old` directory is needed, so
+/// read-only root filesystems work too. The old root is made a slave first, so that the
+/// detach cannot propagate to the host's mounts.
+pub fn pivot(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
+    let fd = sys.open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
+    sys.fchdir(fd.as_fd(), rootfs)?;
+    sys.pivot_root(Path::new("."), Path::new("."))?;
+    sys.mount(
+        None,
+        Path::new("."),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+    )?;
+    sys.umount2(Path::new("."), MntFlags::MNT_DETACH)?;
+    sys.chdir(Path::new("/"))
+}
+
+/// sysfs, read-only: a container may look at the kernel's devices, not reconfigure them.
+pub fn mount_sys(sys: &dyn RootfsSys) -> Result<(), SysError> {
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    sys.mount(Some("sysfs"), Path::new("/sys"), Some("sysfs"), flags, None)
+}
+
+/// The device nodes every container gets (the OCI runtime spec's default devices).
+pub const DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// A minimal `/dev`: a tmpfs with the default device nodes, the usual symlinks, a devpts
+/// instance of its own (`newinstance`: the container's ptys are not the host's), and a
+/// tmpfs for POSIX shared memory. With `console`, the terminal on stdin is bound to
+/// `/dev/console`.
+pub fn mount_dev(sys: &dyn RootfsSys, console: bool) -> Result<(), SysError> {
+    let dev = Path::new("/dev");
+    sys.mount(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor) in DEVICES {
+        sys.mknod(&dev.join(name), SFlag::S_IFCHR, 0o666, *major, *minor)?;
+        sys.chmod(&dev.join(name), 0o666)?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        sys.symlink(target, &dev.join(link))?;
+    }
+    for dir in ["pts", "shm"] {
+        sys.mkdir(&dev.join(dir), 0o755)?;
+    }
+    sys.mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    sys.mount(
+        Some("shm"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )?;
+    if console {
+        // The terminal's device node lives in the host's devpts; binding it through our
+        // stdin's descriptor reaches it without the host's /dev (runc does the same).
+        let path = dev.join("console");
+        sys.mknod(&path, SFlag::S_IFCHR, 0o600, 5, 1)?;
+        sys.mount(Some("/proc/self/fd/0"), &path, None, MsFlags::MS_BIND, None)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Recorder;
+
+    #[test]
+    fn volumes_parse_with_clear_errors() {
+        assert_eq!(
+            parse_volume("/srv/data:/data:ro"),
+            Ok(Mount {
+                kind: MountKind::Bind("/srv/data".into()),
+                target: "/data".into(),
+                read_only: true
+            })
+        );
+        assert!(!parse_volume("/srv:/data").unwrap().read_only);
+        assert_eq!(
+            parse_volume("data:/data").unwrap_err(),
+            r#"invalid volume "data:/data": the host path "data" must be absolute"#
+        );
+        assert_eq!(
+            parse_volume("/a:b").unwrap_err(),
+            r#"invalid volume "/a:b": the container path "b" must be absolute"#
+        );
+        assert_eq!(
+            parse_volume("/a:/b:rx").unwrap_err(),
+            r#"invalid volume "/a:/b:rx": unknown mode "rx" (ro or rw)"#
+        );
+        assert!(parse_volume("/a").is_err());
+    }
+
+    #[test]
+    fn the_mount_sequence_switches_root_before_mounting_proc_sys_and_dev() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let volume = tempfile::tempdir().unwrap();
+        let rec = Recorder::new();
+        let plan = RootPlan {
+            rootfs: rootfs.path().to_path_buf(),
+            mounts: vec![Mount {
+                kind: MountKind::Bind(volume.path().to_path_buf()),
+                target: "/data".into(),
+                read_only: true,
+            }],
+            read_only_root: false,
+            console: false,
+        };
+        enter_rootfs(&rec, &plan).unwrap();
+        let calls = rec.calls().join("\n");
+        let calls = calls
+            .replace(&rootfs.path().display().to_string(), "ROOTFS")
+            .replace(&volume.path().display().to_string(), "VOLUME");
+        let calls: Vec<String> = calls
+            .lines()
+            .map(|l| {
+                if l.starts_with("mount(") {
+                    regex_fd(l)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        let calls = calls.join("\n");
+        insta::assert_snapshot!(calls, @r#"
+        mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)
+        mount("ROOTFS", "ROOTFS", NULL, MS_BIND|MS_REC, NULL)
+        mount("VOLUME", "/proc/self/fd/N", NULL, MS_BIND|MS_REC, NULL)
+        mount(NULL, "/proc/self/fd/N", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_REC, NULL)
+        open("ROOTFS", O_RDONLY|O_CLOEXEC|O_DIRECTORY)
+        fchdir("ROOTFS")
+        pivot_root(".", ".")
+        mount(NULL, ".", NULL, MS_REC|MS_SLAVE, NULL)
+        umount2(".", MNT_DETACH)
+        chdir("/")
+        mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
+        mount("sysfs", "/sys", "sysfs", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
+        mount("tmpfs", "/dev", "tmpfs", MS_NOSUID|MS_STRICTATIME, "mode=755,size=65536k")
+        mknod("/dev/null", S_IFCHR|0o666, makedev(1, 3))
+        chmod("/dev/null", 0o666)
+        mknod("/dev/zero", S_IFCHR|0o666, makedev(1, 5))
+        chmod("/dev/zero", 0o666)
+        mknod("/dev/full", S_IFCHR|0o666, makedev(1, 7))
+        chmod("/dev/full", 0o666)
+        mknod("/dev/random", S_IFCHR|0o666, makedev(1, 8))
+        chmod("/dev/random", 0o666)
+        mknod("/dev/urandom", S_IFCHR|0o666, makedev(1, 9))
+        chmod("/dev/urandom", 0o666)
+        mknod("/dev/tty", S_IFCHR|0o666, makedev(5, 0))
+        chmod("/dev/tty", 0o666)
+        symlink("/proc/self/fd", "/dev/fd")
+        symlink("/proc/self/fd/0", "/dev/stdin")
+        symlink("/proc/self/fd/1", "/dev/stdout")
+        symlink("/proc/self/fd/2", "/dev/stderr")
+        symlink("pts/ptmx", "/dev/ptmx")
+        mkdir("/dev/pts", 0o755)
+        mkdir("/dev/shm", 0o755)
+        mount("devpts", "/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        mount("shm", "/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")
+        "#);
+        // The mount points were made inside the rootfs, not on the host.
+        assert!(rootfs.path().join("data").is_dir());
+        assert!(rootfs.path().join("proc").is_dir());
+    }
+
+    fn regex_fd(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("/proc/self/fd/") {
+            out.push_str(&rest[..i + 14]);
+            rest = rest[i + 14..].trim_start_matches(|c: char| c.is_ascii_digit());
+            out.push('N');
+        }
+        out.push_str(rest);
+        out
+    }
+}
