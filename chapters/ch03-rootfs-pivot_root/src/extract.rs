@@ -337,6 +337,7 @@ pub struct Extractor {
     same_owner: bool,
     dirs: Vec<DirMeta>,
     created: HashSet<PathBuf>,
+    adopted: HashSet<PathBuf>,
     stats: ExtractStats,
 }
 
@@ -350,6 +351,7 @@ impl Extractor {
             same_owner: Uid::effective().is_root(),
             dirs: Vec::new(),
             created: HashSet::new(),
+            adopted: HashSet::new(),
             stats: ExtractStats::default(),
         })
     }
@@ -363,6 +365,12 @@ impl Extractor {
     /// wrote: OCI image spec, "Whiteouts").
     pub fn created_here(&self, rel: &Path) -> bool {
         self.created.contains(rel)
+    }
+
+    /// Whether `rel` is a directory this archive wrote over one that was already there
+    /// (its other contents came from earlier layers).
+    pub fn adopted_here(&self, rel: &Path) -> bool {
+        self.adopted.contains(rel)
     }
 
     /// Writes one entry.
@@ -404,7 +412,9 @@ impl Extractor {
         match kind {
             T::Directory => {
                 let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                self.make_dir(&pfd, last, &rel).map_err(wrap)?;
+                if self.make_dir(&pfd, last, &rel).map_err(wrap)? {
+                    self.adopted.insert(rel.clone());
+                }
                 self.dirs.push(DirMeta {
                     rel: rel.clone(),
                     mode,
@@ -537,11 +547,12 @@ impl Extractor {
     }
 
     /// Creates a directory, unless one is there already (a later entry for an existing
-    /// directory updates its metadata only); anything else in the way is removed.
-    fn make_dir(&self, pfd: &OwnedFd, last: &OsStr, rel: &Path) -> Result<(), SysError> {
+    /// directory updates its metadata only; returns whether it came from an earlier
+    /// archive); anything else in the way is removed.
+    fn make_dir(&self, pfd: &OwnedFd, last: &OsStr, rel: &Path) -> Result<bool, SysError> {
         match nix::sys::stat::fstatat(pfd.as_fd(), last, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR => {
-                return Ok(());
+                return Ok(!self.created.contains(rel));
             }
             Ok(_) => {
                 remove_at(pfd, last, rel)?;
@@ -550,7 +561,8 @@ impl Extractor {
             Err(e) => return Err(sys_err(format!("fstatat({rel:?})"), e)),
         }
         nix::sys::stat::mkdirat(pfd.as_fd(), last, Mode::from_bits_truncate(0o700))
-            .map_err(|e| sys_err(format!("mkdirat({rel:?}, 0700)"), e))
+            .map_err(|e| sys_err(format!("mkdirat({rel:?}, 0700)"), e))?;
+        Ok(false)
     }
 
     /// Removes whatever is at `last` (rule 3: replace, never write through).

@@ -96,3 +96,14 @@ mod tests {
         assert_eq!(super::unescape(r"/plain"), "/plain");
     }
 }
+
+/// Unmounts (lazily, `MNT_DETACH`) a mount a test made, when dropped: a failing assertion
+/// still leaves nothing mounted.
+#[derive(Debug)]
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -8,10 +8,11 @@
 //! * a line `...` matches any number of lines, none included;
 //! * a last line `? N` says the command exits with N (otherwise it must exit 0).
 //!
-//! Each block runs as one `sh` script in a fresh working directory, so variables and `cd`
-//! carry from one command to the next, as they would for a learner typing them. The script
-//! runs in its own process group, which is killed when the block ends: a background
-//! process a block forgot is not left behind.
+//! Each block runs as one `sh` script, so variables and `cd` carry from one command to the
+//! next, as they would for a learner typing them. All blocks of a file share one fresh
+//! working directory, so a file made in one block (a rootfs, say) is there in the next.
+//! The script runs in its own process group, which is killed when the block ends: a
+//! background process a block forgot is not left behind.
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -176,9 +177,21 @@ impl Runner {
         let blocks = parse(&text);
         let mut failures = Vec::new();
         let mut checked = 0;
+        let work = tempfile::Builder::new()
+            .prefix("transcript-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        // Searchable by everyone, like a learner's home directory usually is: a process
+        // whose uid was remapped (user namespaces) should fail for the reason the note
+        // gives, not because it cannot enter the directory.
+        fs::set_permissions(
+            work.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| e.to_string())?;
         for block in &blocks {
             let outputs = self
-                .run_block(block)
+                .run_block(block, work.path())
                 .map_err(|e| format!("{}:{}: {e}", file.display(), block.line))?;
             for (step, (status, output)) in block.steps.iter().zip(outputs) {
                 checked += 1;
@@ -200,6 +213,16 @@ impl Runner {
                 }
             }
         }
+        // A block that failed half-way may have left a mount behind: detach it, deepest
+        // first, before the working directory goes.
+        let mut left = crate::leaks::mounts_under(work.path());
+        left.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for mount in &left {
+            let _ = nix::mount::umount2(mount, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !left.is_empty() {
+            failures.push(format!("{}: left mounted: {left:?}", file.display()));
+        }
         if failures.is_empty() {
             Ok(checked)
         } else {
@@ -207,8 +230,8 @@ impl Runner {
         }
     }
 
-    /// Runs one block as one script; returns each command's exit status and output.
-    pub fn run_block(&self, block: &Block) -> Result<Vec<(i32, String)>, String> {
+    /// Runs one block as one script in `dir`; returns each command's exit status and output.
+    pub fn run_block(&self, block: &Block, dir: &Path) -> Result<Vec<(i32, String)>, String> {
         const MARK: &str = "@@@transcript-step";
         let mut script = String::new();
         for (i, step) in block.steps.iter().enumerate() {
@@ -216,11 +239,11 @@ impl Runner {
             script.push('\n');
             script.push_str(&format!("printf '\\n{MARK} {i} %d\\n' \"$?\"\n"));
         }
-        let work = tempfile::Builder::new()
-            .prefix("transcript-")
+        let output_dir = tempfile::Builder::new()
+            .prefix("transcript-output-")
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let out_path = work.path().join(".transcript-output");
+        let out_path = output_dir.path().join("output");
         let out = fs::File::create(&out_path).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut path = self
@@ -232,7 +255,7 @@ impl Runner {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(&script)
-            .current_dir(work.path())
+            .current_dir(dir)
             .env("PATH", path.join(":"))
             .stdin(Stdio::null())
             .stdout(out)

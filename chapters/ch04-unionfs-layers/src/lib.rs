@@ -1,0 +1,69 @@
+//! # Chapter 4: union filesystems and layers
+//!
+//! An image is a stack of read-only layers; a container adds one writable layer on top.
+//! overlayfs merges them into one tree: reads fall through to the highest layer that has
+//! the file; writes go to the writable layer, copying a file up from below first; deletions
+//! are recorded as *whiteouts* that hide what is below.
+//!
+//! [`overlay`] mounts a stack; [`apply`] turns an OCI layer tarball into a layer directory
+//! (or onto a flattened tree); [`diff`] turns a writable layer back into a tarball;
+//! [`init`] makes the init layer; [`demo`] shows copy-up, whiteouts and opaque directories.
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+pub mod apply;
+pub mod cli;
+pub mod demo;
+pub mod diff;
+pub mod init;
+pub mod overlay;
+pub mod sys;
+
+pub use apply::{ApplyError, ApplyOptions, ApplyStats, Whiteouts, apply};
+pub use overlay::Stack;
+
+/// What can go wrong in this chapter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call failed.
+    #[error(transparent)]
+    Sys(#[from] sys::SysError),
+    /// Starting or waiting for a child failed.
+    #[error(transparent)]
+    Process(#[from] ch01_namespaces::Error),
+    /// Applying a layer failed.
+    #[error("apply {}", .0.display())]
+    Apply(std::path::PathBuf, #[source] ApplyError),
+    /// Writing a layer failed.
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String, #[source] std::io::Error),
+}
+
+impl Error {
+    /// The exit code to leave with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Process(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+/// A reader of `path` that undoes gzip compression if the file starts with gzip's magic
+/// number, so `.tar` and `.tar.gz` layers read alike.
+pub fn open_layer(path: &Path) -> Result<Box<dyn Read>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::Io(path.display().to_string(), e))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(flate2::bufread::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    })
+}

@@ -1,0 +1,177 @@
+//! The seam, extended once more: the new mount API (fsopen(2), fsconfig(2), fsmount(2),
+//! move_mount(2), Linux 5.2+). mount(2) takes a filesystem's options as one string of at
+//! most a page; the new API takes them one `fsconfig` call at a time, which is what lets an
+//! overlay have hundreds of lower layers with long paths (`lowerdir+`, Linux 6.8+).
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+pub use ch03_rootfs_pivot_root::sys::*;
+use nix::errno::Errno;
+
+// From linux/mount.h (the libc crate does not carry all of them).
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// The calls this chapter adds.
+pub trait LayerSys: RootfsSys {
+    /// fsopen(2): a filesystem context, to be configured.
+    fn fsopen(&self, fstype: &str) -> SysResult<OwnedFd>;
+    /// fsconfig(2) with `FSCONFIG_SET_STRING`: one option.
+    fn fsconfig_set(&self, fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()>;
+    /// fsconfig(2) with `FSCONFIG_CMD_CREATE`: the superblock, from the options set.
+    fn fsconfig_create(&self, fs: BorrowedFd<'_>) -> SysResult<()>;
+    /// fsmount(2): a detached mount of the created filesystem.
+    fn fsmount(&self, fs: BorrowedFd<'_>) -> SysResult<OwnedFd>;
+    /// move_mount(2): attaches a detached mount at `target`.
+    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
+}
+
+fn cstr(s: &str) -> Result<CString, Errno> {
+    CString::new(s).map_err(|_| Errno::EINVAL)
+}
+
+fn fd_result(r: libc::c_long) -> Result<OwnedFd, Errno> {
+    let fd = Errno::result(r)? as i32;
+    // SAFETY: the kernel just returned this descriptor to us and no one else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl LayerSys for Kernel {
+    fn fsopen(&self, fstype: &str) -> SysResult<OwnedFd> {
+        self.call(
+            || format!("fsopen({fstype:?}, FSOPEN_CLOEXEC)"),
+            |fd: &OwnedFd| fd.as_raw_fd().to_string(),
+            || {
+                let name = cstr(fstype)?;
+                // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+                fd_result(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
+            },
+        )
+    }
+
+    fn fsconfig_set(&self, fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "fsconfig({}, FSCONFIG_SET_STRING, {key:?}, {value:?})",
+                    fs.as_raw_fd()
+                )
+            },
+            |_| "0".into(),
+            || {
+                let (k, v) = (cstr(key)?, cstr(value)?);
+                // SAFETY: `fs` is an open fs context; `k` and `v` are valid C strings that
+                // outlive the call; aux must be 0 for FSCONFIG_SET_STRING.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fs.as_raw_fd(),
+                        FSCONFIG_SET_STRING,
+                        k.as_ptr(),
+                        v.as_ptr(),
+                        0,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn fsconfig_create(&self, fs: BorrowedFd<'_>) -> SysResult<()> {
+        self.call(
+            || format!("fsconfig({}, FSCONFIG_CMD_CREATE)", fs.as_raw_fd()),
+            |_| "0".into(),
+            || {
+                // SAFETY: `fs` is an open fs context; key and value must be NULL for this
+                // command.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fs.as_raw_fd(),
+                        FSCONFIG_CMD_CREATE,
+                        std::ptr::null::<libc::c_char>(),
+                        std::ptr::null::<libc::c_void>(),
+                        0,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn fsmount(&self, fs: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+        self.call(
+            || format!("fsmount({}, FSMOUNT_CLOEXEC, 0)", fs.as_raw_fd()),
+            |fd: &OwnedFd| fd.as_raw_fd().to_string(),
+            || {
+                // SAFETY: `fs` is a created fs context; no pointers are passed.
+                fd_result(unsafe {
+                    libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)
+                })
+            },
+        )
+    }
+
+    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "move_mount({}, \"\", AT_FDCWD, {target:?}, MOVE_MOUNT_F_EMPTY_PATH)",
+                    mnt.as_raw_fd()
+                )
+            },
+            |_| "0".into(),
+            || {
+                let to = cstr(&target.to_string_lossy())?;
+                let empty = cstr("")?;
+                // SAFETY: `mnt` is a detached mount from fsmount; both paths are valid C
+                // strings that outlive the call.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_move_mount,
+                        mnt.as_raw_fd(),
+                        empty.as_ptr(),
+                        libc::AT_FDCWD,
+                        to.as_ptr(),
+                        MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+}
+
+impl LayerSys for Recorder {
+    fn fsopen(&self, fstype: &str) -> SysResult<OwnedFd> {
+        self.record(format!("fsopen({fstype:?}, FSOPEN_CLOEXEC)"))?;
+        std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+    }
+
+    fn fsconfig_set(&self, _fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()> {
+        self.record(format!("fsconfig(FSCONFIG_SET_STRING, {key:?}, {value:?})"))
+    }
+
+    fn fsconfig_create(&self, _fs: BorrowedFd<'_>) -> SysResult<()> {
+        self.record("fsconfig(FSCONFIG_CMD_CREATE)".into())
+    }
+
+    fn fsmount(&self, _fs: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+        self.record("fsmount(FSMOUNT_CLOEXEC)".into())?;
+        std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+    }
+
+    fn move_mount(&self, _mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
+        self.record(format!("move_mount({target:?}, MOVE_MOUNT_F_EMPTY_PATH)"))
+    }
+}
