@@ -128,6 +128,7 @@ pub fn run(sys: &dyn Sys, args: &RunArgs) -> Result<i32, Error> {
         plan.flags,
         ChildOptions {
             detach: plan.detach,
+            ..Default::default()
         },
         &mut || enter(sys, &plan),
     )?;

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -85,11 +85,24 @@ impl fmt::Display for Exit {
 
 /// Options for the child that are not namespaces.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ChildOptions {
+pub struct ChildOptions<'a> {
     /// Detach from the terminal (setsid) and outlive the parent, like `docker run -d`.
     /// Without it the child is killed when the parent dies (`PR_SET_PDEATHSIG`), so an
     /// interrupted demo leaves nothing running.
     pub detach: bool,
+    /// Give the child these descriptors as stdin, stdout and stderr, in a session of its
+    /// own (a container runtime's pipes, or a pseudo-terminal).
+    pub stdio: Option<Stdio<'a>>,
+}
+
+/// The child's standard descriptors.
+#[derive(Debug, Clone, Copy)]
+pub struct Stdio<'a> {
+    /// What becomes descriptors 0, 1 and 2.
+    pub fds: [BorrowedFd<'a>; 3],
+    /// Descriptor 0 is a terminal that becomes the child's controlling terminal (`-t`):
+    /// then Ctrl-C on it sends SIGINT to the child's foreground process group.
+    pub tty: bool,
 }
 
 /// The signals a waiting parent takes over: SIGCHLD to learn the child ended, the others to
@@ -163,7 +176,7 @@ pub struct Running {
 pub fn create(
     sys: &dyn Sys,
     flags: CloneFlags,
-    options: ChildOptions,
+    options: ChildOptions<'_>,
     setup: &mut dyn FnMut() -> Result<Infallible, ChildError>,
 ) -> Result<Created, Error> {
     ensure_single_threaded(sys)?;
@@ -208,7 +221,7 @@ pub fn create(
 /// The child's side of the handshake, then its setup.
 fn child_main(
     sys: &dyn Sys,
-    options: ChildOptions,
+    options: ChildOptions<'_>,
     go: OwnedFd,
     setup: &mut dyn FnMut() -> Result<Infallible, ChildError>,
 ) -> Result<Infallible, ChildError> {
@@ -225,6 +238,18 @@ fn child_main(
     } else {
         // Set before waiting on `go`: if the parent is already gone, the read sees EOF.
         sys.set_parent_death_signal(Signal::SIGKILL)?;
+    }
+    if let Some(stdio) = options.stdio {
+        // Out of the parent's session: a terminal's Ctrl-C reaches the parent, which
+        // decides what to forward; with a tty of its own, the child's tty decides.
+        sys.setsid()?;
+        let names = ["stdin", "stdout", "stderr"];
+        for (n, fd) in stdio.fds.iter().enumerate() {
+            sys.dup2_stdio(*fd, Path::new(names[n]), n as i32)?;
+        }
+        if stdio.tty {
+            sys.set_controlling_tty()?;
+        }
     }
     let mut byte = [0u8; 1];
     match std::fs::File::from(go).read(&mut byte) {
@@ -288,6 +313,15 @@ impl Running {
     /// The child's pid as the host sees it.
     pub fn pid(&self) -> Pid {
         self.pid
+    }
+
+    /// Whether the child has ended (and how), without waiting.
+    pub fn try_wait(&self, sys: &dyn Sys) -> Result<Option<Exit>, Error> {
+        Ok(match sys.waitpid(self.pid, true)? {
+            WaitStatus::Exited(_, code) => Some(Exit::Code(code)),
+            WaitStatus::Signaled(_, sig, _) => Some(Exit::Signal(sig)),
+            _ => None,
+        })
     }
 
     /// Waits for the child to end. Signals sent to this process with kill(1) are forwarded

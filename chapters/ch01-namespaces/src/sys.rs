@@ -95,6 +95,9 @@ pub trait Sys: std::fmt::Debug {
     fn setsid(&self) -> SysResult<()>;
     /// dup2(2) onto a standard descriptor (0, 1 or 2).
     fn dup2_stdio(&self, fd: BorrowedFd<'_>, what: &Path, stdio: i32) -> SysResult<()>;
+    /// ioctl(0, TIOCSCTTY): the terminal on stdin becomes our controlling terminal (we must
+    /// lead a session without one; see tty_ioctl(4)).
+    fn set_controlling_tty(&self) -> SysResult<()>;
     /// prctl(PR_SET_PDEATHSIG): the signal this process gets when its parent dies.
     fn set_parent_death_signal(&self, signal: Signal) -> SysResult<()>;
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children, not init's.
@@ -114,6 +117,9 @@ pub trait Sys: std::fmt::Debug {
     fn setns(&self, fd: BorrowedFd<'_>, what: &str, flags: CloneFlags) -> SysResult<()>;
     /// sethostname(2).
     fn sethostname(&self, name: &str) -> SysResult<()>;
+    /// ioctl(SIOCSIFFLAGS) on `lo`: a new network namespace has a loopback device, down;
+    /// this brings it up, so 127.0.0.1 works inside (see netdevice(7)).
+    fn loopback_up(&self) -> SysResult<()>;
     /// setresgid(2) and setgroups(2) (`groups: None` leaves the supplementary groups, which
     /// an unprivileged user namespace may not change), then setresuid(2): become `uid:gid`.
     fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()>;
@@ -398,6 +404,19 @@ impl Sys for Kernel {
         )
     }
 
+    fn set_controlling_tty(&self) -> SysResult<()> {
+        self.call(
+            || "ioctl(0, TIOCSCTTY, 0)".into(),
+            zero,
+            || {
+                // SAFETY: TIOCSCTTY takes an int argument by value and touches no memory of
+                // ours; descriptor 0 is open (it may not be a tty, then the call fails).
+                let r = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
     fn set_child_subreaper(&self) -> SysResult<()> {
         self.call(
             || "prctl(PR_SET_CHILD_SUBREAPER, 1)".into(),
@@ -483,6 +502,36 @@ impl Sys for Kernel {
             },
             zero,
             || nix::sched::setns(fd, flags),
+        )
+    }
+
+    fn loopback_up(&self) -> SysResult<()> {
+        self.call(
+            || "ioctl(socket(AF_INET), SIOCSIFFLAGS, {\"lo\", IFF_UP})".into(),
+            zero,
+            || {
+                let sock = nix::sys::socket::socket(
+                    nix::sys::socket::AddressFamily::Inet,
+                    nix::sys::socket::SockType::Datagram,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                    None,
+                )?;
+                // SAFETY: ifreq is plain old data, zero is a valid value for every field.
+                let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+                for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+                    *dst = *src as libc::c_char;
+                }
+                // SAFETY: `sock` is an open socket and `req` a valid ifreq naming "lo"; the
+                // kernel fills in the flags union member.
+                Errno::result(unsafe {
+                    libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req)
+                })?;
+                // SAFETY: the union's flags member was just filled in by SIOCGIFFLAGS.
+                unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+                // SAFETY: as above; SIOCSIFFLAGS reads the same ifreq.
+                Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })
+                    .map(drop)
+            },
         )
     }
 
@@ -738,6 +787,10 @@ impl Sys for Recorder {
         self.record(format!("dup2({what:?}, {stdio})"))
     }
 
+    fn set_controlling_tty(&self) -> SysResult<()> {
+        self.record("ioctl(0, TIOCSCTTY, 0)".into())
+    }
+
     fn set_child_subreaper(&self) -> SysResult<()> {
         self.record("prctl(PR_SET_CHILD_SUBREAPER, 1)".into())
     }
@@ -770,6 +823,10 @@ impl Sys for Recorder {
 
     fn setns(&self, _fd: BorrowedFd<'_>, what: &str, flags: CloneFlags) -> SysResult<()> {
         self.record(format!("setns({what}, {})", flag_names(flags)))
+    }
+
+    fn loopback_up(&self) -> SysResult<()> {
+        self.record("ioctl(socket(AF_INET), SIOCSIFFLAGS, {\"lo\", IFF_UP})".into())
     }
 
     fn sethostname(&self, name: &str) -> SysResult<()> {

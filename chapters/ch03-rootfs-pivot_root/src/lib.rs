@@ -20,6 +20,7 @@ pub mod escape;
 pub mod extract;
 pub mod rootfs;
 pub mod sys;
+pub mod user;
 
 use cli::RunArgs;
 use rootfs::{RootPlan, parse_volume};

@@ -102,16 +102,28 @@ fn proc_fd(fd: &OwnedFd) -> PathBuf {
 /// child) then sets the hostname, the working directory, and execs.
 pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), SysError> {
     ch01_namespaces::make_mounts_private(sys)?;
+    switch_root(sys, plan)
+}
+
+/// [`enter_rootfs`] after the mounts were made private: a runtime that mounts the rootfs
+/// itself (an overlay, chapter 4) does so in between.
+pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), SysError> {
     bind_rootfs(sys, &plan.rootfs)?;
     let root = SafeRoot::open(&plan.rootfs)?;
     for dir in ["proc", "sys", "dev"] {
         root.dir(Path::new(dir), true)?;
     }
     mount_volumes(sys, &root, &plan.mounts)?;
+    // The terminal's device lives in the host's devpts, which the switch takes away:
+    // hold a detached bind mount of it across the switch.
+    let console = match plan.console.then(|| nix::unistd::ttyname(std::io::stdin())) {
+        Some(Ok(tty)) => Some(sys.open_tree_clone(&tty)?),
+        _ => None,
+    };
     pivot(sys, &plan.rootfs)?;
     ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
     mount_sys(sys)?;
-    mount_dev(sys, plan.console)?;
+    mount_dev(sys, console)?;
     if plan.read_only_root {
         remount_read_only(sys, Path::new("/"))?;
     }
@@ -221,9 +233,9 @@ pub const DEVICES: &[(&str, u64, u64)] = &[
 
 /// A minimal `/dev`: a tmpfs with the default device nodes, the usual symlinks, a devpts
 /// instance of its own (`newinstance`: the container's ptys are not the host's), and a
-/// tmpfs for POSIX shared memory. With `console`, the terminal on stdin is bound to
-/// `/dev/console`.
-pub fn mount_dev(sys: &dyn RootfsSys, console: bool) -> Result<(), SysError> {
+/// tmpfs for POSIX shared memory. With `console` (a detached bind mount of the terminal
+/// on stdin), the terminal appears as `/dev/console`.
+pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), SysError> {
     let dev = Path::new("/dev");
     sys.mount(
         Some("tmpfs"),
@@ -262,12 +274,10 @@ pub fn mount_dev(sys: &dyn RootfsSys, console: bool) -> Result<(), SysError> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
     )?;
-    if console {
-        // The terminal's device node lives in the host's devpts; binding it through our
-        // stdin's descriptor reaches it without the host's /dev (runc does the same).
+    if let Some(tty) = console {
         let path = dev.join("console");
         sys.mknod(&path, SFlag::S_IFCHR, 0o600, 5, 1)?;
-        sys.mount(Some("/proc/self/fd/0"), &path, None, MsFlags::MS_BIND, None)?;
+        sys.move_mount(tty.as_fd(), &path)?;
     }
     Ok(())
 }

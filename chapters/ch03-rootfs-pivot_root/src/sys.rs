@@ -2,10 +2,20 @@
 //! and mkdir; a root of its own also needs pivot_root(2), mknod(2) for device nodes and
 //! symlink(2). [`RootfsSys`] adds them, for the same two implementations: the kernel and
 //! the recorder, so `--trace` and the unit tests see one stream of calls.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 pub use ch01_namespaces::sys::*;
+use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag};
+
+// From linux/mount.h.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// The calls this chapter adds to chapter 1's.
 pub trait RootfsSys: Sys {
@@ -17,6 +27,15 @@ pub trait RootfsSys: Sys {
     fn symlink(&self, target: &str, link: &Path) -> SysResult<()>;
     /// chmod(2): mknod(2) and mkdir(2) apply the umask; this sets the exact mode.
     fn chmod(&self, path: &Path, mode: u32) -> SysResult<()>;
+    /// open_tree(2) with `OPEN_TREE_CLONE`: a detached bind mount of `path`, held as a
+    /// descriptor, that survives a change of root (Linux 5.2).
+    fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd>;
+    /// move_mount(2): attaches a detached mount at `target`.
+    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
+}
+
+fn cpath(p: &Path) -> Result<CString, Errno> {
+    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)
 }
 
 fn fmt_mknod(path: &Path, kind: SFlag, perm: u32, major: u64, minor: u64) -> String {
@@ -29,6 +48,58 @@ fn fmt_mknod(path: &Path, kind: SFlag, perm: u32, major: u64, minor: u64) -> Str
 }
 
 impl RootfsSys for Kernel {
+    fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd> {
+        self.call(
+            || format!("open_tree(AT_FDCWD, {path:?}, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC)"),
+            |fd: &OwnedFd| fd.as_raw_fd().to_string(),
+            || {
+                let p = cpath(path)?;
+                // SAFETY: `p` is a valid C string that outlives the call; no other pointer
+                // is passed.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_open_tree,
+                        libc::AT_FDCWD,
+                        p.as_ptr(),
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+                    )
+                };
+                let fd = Errno::result(r)? as i32;
+                // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            },
+        )
+    }
+
+    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "move_mount({}, \"\", AT_FDCWD, {target:?}, MOVE_MOUNT_F_EMPTY_PATH)",
+                    mnt.as_raw_fd()
+                )
+            },
+            |_| "0".into(),
+            || {
+                let to = cpath(target)?;
+                let empty = cpath(Path::new(""))?;
+                // SAFETY: `mnt` is a detached mount's descriptor; both paths are valid C
+                // strings that outlive the call.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_move_mount,
+                        mnt.as_raw_fd(),
+                        empty.as_ptr(),
+                        libc::AT_FDCWD,
+                        to.as_ptr(),
+                        MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult<()> {
         self.call(
             || format!("pivot_root({new_root:?}, {put_old:?})"),
@@ -73,6 +144,17 @@ impl RootfsSys for Kernel {
 }
 
 impl RootfsSys for Recorder {
+    fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd> {
+        self.record(format!("open_tree({path:?}, OPEN_TREE_CLONE)"))?;
+        std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+    }
+
+    fn move_mount(&self, _mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
+        self.record(format!("move_mount({target:?}, MOVE_MOUNT_F_EMPTY_PATH)"))
+    }
+
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult<()> {
         self.record(format!("pivot_root({new_root:?}, {put_old:?})"))
     }

@@ -1,12 +1,11 @@
 //! The seam, extended once more: the new mount API (fsopen(2), fsconfig(2), fsmount(2),
-//! move_mount(2), Linux 5.2+). mount(2) takes a filesystem's options as one string of at
+//! and chapter 3's move_mount(2), Linux 5.2+). mount(2) takes a filesystem's options as one string of at
 //! most a page; the new API takes them one `fsconfig` call at a time, which is what lets an
 //! overlay have hundreds of lower layers with long paths (`lowerdir+`, Linux 6.8+).
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::Path;
 
 pub use ch03_rootfs_pivot_root::sys::*;
 use nix::errno::Errno;
@@ -16,7 +15,6 @@ const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// The calls this chapter adds.
 pub trait LayerSys: RootfsSys {
@@ -28,8 +26,6 @@ pub trait LayerSys: RootfsSys {
     fn fsconfig_create(&self, fs: BorrowedFd<'_>) -> SysResult<()>;
     /// fsmount(2): a detached mount of the created filesystem.
     fn fsmount(&self, fs: BorrowedFd<'_>) -> SysResult<OwnedFd>;
-    /// move_mount(2): attaches a detached mount at `target`.
-    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
 }
 
 fn cstr(s: &str) -> Result<CString, Errno> {
@@ -117,35 +113,6 @@ impl LayerSys for Kernel {
             },
         )
     }
-
-    fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
-        self.call(
-            || {
-                format!(
-                    "move_mount({}, \"\", AT_FDCWD, {target:?}, MOVE_MOUNT_F_EMPTY_PATH)",
-                    mnt.as_raw_fd()
-                )
-            },
-            |_| "0".into(),
-            || {
-                let to = cstr(&target.to_string_lossy())?;
-                let empty = cstr("")?;
-                // SAFETY: `mnt` is a detached mount from fsmount; both paths are valid C
-                // strings that outlive the call.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_move_mount,
-                        mnt.as_raw_fd(),
-                        empty.as_ptr(),
-                        libc::AT_FDCWD,
-                        to.as_ptr(),
-                        MOVE_MOUNT_F_EMPTY_PATH,
-                    )
-                };
-                Errno::result(r).map(drop)
-            },
-        )
-    }
 }
 
 impl LayerSys for Recorder {
@@ -169,9 +136,5 @@ impl LayerSys for Recorder {
         std::fs::File::open("/dev/null")
             .map(OwnedFd::from)
             .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
-    }
-
-    fn move_mount(&self, _mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
-        self.record(format!("move_mount({target:?}, MOVE_MOUNT_F_EMPTY_PATH)"))
     }
 }

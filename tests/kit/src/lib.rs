@@ -11,6 +11,7 @@
 //! * [`leaks`]: asserts that a test left no mount, cgroup or process behind.
 pub mod leaks;
 pub mod redact;
+pub mod registry;
 pub mod rootfs;
 pub mod transcript;
 

@@ -1,0 +1,225 @@
+//! What `images` and `inspect` print: docker's table and docker's units.
+use crate::reference::{DEFAULT_TAG, Reference};
+use crate::store::Image;
+
+/// One row of `images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// `busybox`, `127.0.0.1:5055/a/b`.
+    pub repository: String,
+    /// `latest`, or `<none>` for a digest reference.
+    pub tag: String,
+    /// The first 12 hex digits of the image ID.
+    pub id: String,
+    /// `3 days ago`.
+    pub created: String,
+    /// `4.26MB`.
+    pub size: String,
+}
+
+/// The rows for every name in the store, `now` being the current Unix time.
+pub fn rows(list: &[(String, Image)], now: i64) -> Vec<Row> {
+    let mut rows: Vec<Row> = list
+        .iter()
+        .map(|(name, image)| {
+            let (repository, tag) = match Reference::parse(name) {
+                Ok(r) => (
+                    r.familiar_name(),
+                    r.tag
+                        .clone()
+                        .filter(|_| r.digest.is_none())
+                        .unwrap_or_else(|| "<none>".into()),
+                ),
+                Err(_) => (name.clone(), DEFAULT_TAG.into()),
+            };
+            let created = image
+                .config
+                .created()
+                .as_deref()
+                .and_then(|c| c.parse::<jiff::Timestamp>().ok())
+                .map(|t| human_duration(now - t.as_second()) + " ago")
+                .unwrap_or_else(|| "N/A".into());
+            Row {
+                repository,
+                tag,
+                id: image.config_digest.short().to_string(),
+                created,
+                size: human_size(image.size),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    rows
+}
+
+/// Lays rows out as docker does: columns padded to the widest cell plus three spaces, at
+/// least ten wide.
+pub fn table(rows: &[Row]) -> String {
+    let header = Row {
+        repository: "REPOSITORY".into(),
+        tag: "TAG".into(),
+        id: "IMAGE ID".into(),
+        created: "CREATED".into(),
+        size: "SIZE".into(),
+    };
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows).collect();
+    // docker's tabwriter: minimum width 10, padding 3.
+    let width = |f: fn(&Row) -> &str| {
+        (all.iter().map(|r| f(r).chars().count()).max().unwrap_or(0) + 3).max(10)
+    };
+    let (w1, w2, w3, w4) = (
+        width(|r| &r.repository),
+        width(|r| &r.tag),
+        width(|r| &r.id),
+        width(|r| &r.created),
+    );
+    let mut out = String::new();
+    for r in all {
+        out.push_str(&format!(
+            "{:<w1$}{:<w2$}{:<w3$}{:<w4$}{}\n",
+            r.repository, r.tag, r.id, r.created, r.size
+        ));
+    }
+    out
+}
+
+/// Bytes in decimal units with three significant digits, as docker prints sizes
+/// (go-units `HumanSizeWithPrecision(size, 3)`): `4.26MB`, `512B`, `1.5GB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    // %.3g: three significant digits, trailing zeros dropped.
+    let decimals = if size >= 100.0 {
+        0
+    } else if size >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut s = format!("{size:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", UNITS[unit])
+}
+
+/// A duration the way docker says how long ago something was (go-units `HumanDuration`).
+pub fn human_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (minutes, hours) = (s / 60, s / 3600);
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", hours / 24 / 365)
+    }
+}
+
+/// `inspect`: the image's identity, its manifest and its config, as JSON.
+pub fn inspect(image: &Image, manifest_bytes: &[u8], config_bytes: &[u8]) -> serde_json::Value {
+    let parse = |b: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(b).unwrap_or(serde_json::Value::Null)
+    };
+    let (tags, digests): (Vec<String>, Vec<String>) = image
+        .references
+        .iter()
+        .cloned()
+        .partition(|r| !r.contains('@'));
+    serde_json::json!({
+        "Id": image.config_digest.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "ManifestDigest": image.manifest_digest.to_string(),
+        "ManifestMediaType": image.manifest_media_type,
+        "Size": image.size,
+        "Layers": image.layers.iter().map(|l| serde_json::json!({
+            "Digest": l.digest.to_string(),
+            "DiffID": l.diff_id.to_string(),
+            "Size": l.size,
+            "MediaType": l.media_type,
+        })).collect::<Vec<_>>(),
+        "Manifest": parse(manifest_bytes),
+        "Config": parse(config_bytes),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_dockers_units() {
+        for (bytes, want) in [
+            (0, "0B"),
+            (512, "512B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (1536, "1.54kB"),
+            (4_261_234, "4.26MB"),
+            (12_345_678, "12.3MB"),
+            (123_456_789, "123MB"),
+            (1_500_000_000, "1.5GB"),
+        ] {
+            assert_eq!(human_size(bytes), want, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn durations_in_dockers_words() {
+        let h = 3600;
+        for (s, want) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (59, "59 seconds"),
+            (60, "About a minute"),
+            (61 * 60, "About an hour"),
+            (5 * 60, "5 minutes"),
+            (47 * h, "47 hours"),
+            (48 * h, "2 days"),
+            (13 * 24 * h, "13 days"),
+            (15 * 24 * h, "2 weeks"),
+            (90 * 24 * h, "3 months"),
+            (800 * 24 * h, "2 years"),
+        ] {
+            assert_eq!(human_duration(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn the_table_pads_like_docker() {
+        let rows = vec![Row {
+            repository: "busybox".into(),
+            tag: "latest".into(),
+            id: "3f57d9401f8d".into(),
+            created: "2 weeks ago".into(),
+            size: "4.26MB".into(),
+        }];
+        assert_eq!(
+            table(&rows),
+            "REPOSITORY   TAG       IMAGE ID       CREATED       SIZE\n\
+             busybox      latest    3f57d9401f8d   2 weeks ago   4.26MB\n"
+        );
+    }
+}

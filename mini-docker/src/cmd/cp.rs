@@ -1,0 +1,190 @@
+//! `mini-docker cp`: files between a container and the host, as a tar stream, the way
+//! docker does it. Every path inside the container is resolved inside its root (chapter 3's
+//! `SafeRoot`): a symlink in the container pointing at `/etc` leads to the container's
+//! `/etc`, never the host's; and what lands on either side goes through the safe extractor.
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use ch03_rootfs_pivot_root::extract::{ExtractOptions, SafeRoot, extract};
+use ch04_unionfs_layers::sys::Kernel;
+use clap::Args;
+use nix::fcntl::OFlag;
+
+use crate::container::Status;
+use crate::{Cli, Error, containers};
+
+/// `cp`.
+#[derive(Debug, Clone, Args)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH, or a host path.
+    pub source: String,
+    /// A host path, or CONTAINER:DEST_PATH.
+    pub destination: String,
+}
+
+/// `NAME:PATH` (a name has no `/` before the colon), or a host path.
+fn split_container(arg: &str) -> Option<(&str, &str)> {
+    let (name, path) = arg.split_once(':')?;
+    (!name.is_empty() && !name.contains('/')).then_some((name, path))
+}
+
+fn rel(p: &str) -> PathBuf {
+    PathBuf::from(p.trim_start_matches('/'))
+}
+
+/// Archives `path` (a file or a directory) as `name` into `out`. `path` itself may be a
+/// `/proc/self/fd/N` link to what was resolved inside the container, so it is followed;
+/// nothing below it is (symlinks inside are archived as symlinks).
+fn archive(path: &Path, name: &Path, out: &mut fs::File) -> std::io::Result<()> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    tar.mode(tar::HeaderMode::Complete);
+    if fs::metadata(path)?.is_dir() {
+        tar.append_dir(name, path)?;
+        let mut children: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children {
+            let (src, dst) = (child.path(), name.join(child.file_name()));
+            if child.file_type()?.is_dir() {
+                tar.append_dir_all(dst, src)?;
+            } else {
+                tar.append_path_with_name(src, dst)?;
+            }
+        }
+    } else {
+        tar.append_file(name, &mut fs::File::open(path)?)?;
+    }
+    tar.finish()
+}
+
+/// Copies `files` (a tar file) into `dest`: into it if it is a directory, else as it.
+fn unpack(files: &mut fs::File, root: &SafeRoot, dest: &Path) -> Result<(), String> {
+    use std::io::Seek;
+    files.rewind().map_err(|e| e.to_string())?;
+    let target = root
+        .resolve(dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| e.to_string())?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", target.as_raw_fd()));
+    extract(&mut *files, &via, ExtractOptions::default())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Where an archive of a source goes: (the directory to extract into, the name of the top
+/// entry). docker cp's rule: into an existing directory keeps the source's name; anything
+/// else becomes the destination's name.
+fn placement(dest_is_dir: bool, source: &Path, dest: &Path) -> (PathBuf, PathBuf) {
+    let base = |p: &Path| {
+        p.file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    if dest_is_dir {
+        (dest.to_path_buf(), base(source))
+    } else {
+        (
+            dest.parent().map(Path::to_path_buf).unwrap_or_default(),
+            base(dest),
+        )
+    }
+}
+
+/// Copies.
+pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
+    let root = cli.root.as_path();
+    match (split_container(&args.source), split_container(&args.destination)) {
+        (Some((name, src)), None) => {
+            let c = containers::find(root, name)?;
+            let src = rel(src);
+            let dest = PathBuf::from(&args.destination);
+            let dest_is_dir = dest.is_dir();
+            let (into, top) = placement(dest_is_dir, &src, &dest);
+            let host = SafeRoot::open(Path::new("/")).map_err(Error::Sys)?;
+            let copy_out = |container_root: &Path| -> Result<(), String> {
+                let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
+                let fd = inside.resolve(&src, OFlag::O_PATH).map_err(|e| format!("Could not find the file {} in container {name}: {e}", src.display()))?;
+                let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
+                archive(&via, &top, &mut tmp).map_err(|e| e.to_string())?;
+                unpack(&mut tmp, &host, &into)
+            };
+            let state = c.live_state()?;
+            let result = if matches!(state.status, Status::Running | Status::Paused) {
+                // A running container is seen through its first process's root, volumes and
+                // all.
+                copy_out(&PathBuf::from(format!("/proc/{}/root", state.pid))).map_err(Error::Usage)
+            } else {
+                let code = crate::view::in_container_files(sys, root, &c, false, &mut |merged| match copy_out(merged) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        1
+                    }
+                })?;
+                if code == 0 { Ok(()) } else { return Ok(1) }
+            };
+            result.map(|()| 0)
+        }
+        (None, Some((name, dest))) => {
+            let c = containers::find(root, name)?;
+            let source = PathBuf::from(&args.source);
+            let mut tmp = tempfile::tempfile().map_err(|e| Error::io("create a temporary file for", &source, e))?;
+            let dest = rel(dest);
+            let copy_in = |container_root: &Path, tmp: &mut fs::File| -> Result<(), String> {
+                let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
+                let dest_is_dir = inside.resolve(&dest, OFlag::O_PATH | OFlag::O_DIRECTORY).is_ok();
+                let (into, top) = placement(dest_is_dir, &source, &dest);
+                fs::symlink_metadata(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+                archive(&source, &top, tmp).map_err(|e| e.to_string())?;
+                unpack(tmp, &inside, &into)
+            };
+            let result = match c.live_state()?.status {
+                // A running container is reached through its first process's root.
+                Status::Running | Status::Paused => {
+                    let pid = c.live_state()?.pid;
+                    copy_in(&PathBuf::from(format!("/proc/{pid}/root")), &mut tmp).map(|()| 0)
+                }
+                _ => {
+                    let code = crate::view::in_container_files(sys, root, &c, true, &mut |merged| match copy_in(merged, &mut tmp) {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            eprintln!("Error: {e}");
+                            1
+                        }
+                    })?;
+                    Ok(code)
+                }
+            };
+            match result {
+                Ok(0) => Ok(0),
+                Ok(_) => Ok(1),
+                Err(e) => Err(Error::Usage(e)),
+            }
+        }
+        _ => Err(Error::Usage("copying between containers or between two host paths is not supported: one side must be CONTAINER:PATH".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_and_placement_follow_docker_cp() {
+        assert_eq!(
+            split_container("web:/etc/hosts"),
+            Some(("web", "/etc/hosts"))
+        );
+        assert_eq!(split_container("./a:b"), None);
+        assert_eq!(split_container("/tmp/x"), None);
+        assert_eq!(
+            placement(true, Path::new("etc/hosts"), Path::new("/tmp/out")),
+            (PathBuf::from("/tmp/out"), PathBuf::from("hosts"))
+        );
+        assert_eq!(
+            placement(false, Path::new("etc/hosts"), Path::new("/tmp/copy")),
+            (PathBuf::from("/tmp"), PathBuf::from("copy"))
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! `mini-docker create`: a container's record from an image and docker's flags, pulling the
+//! image first if it is missing (as the seed's walkthrough of `docker run` says).
+use std::path::{Path, PathBuf};
+
+use ch04_unionfs_layers::init::InitLayer;
+use clap::Args;
+
+use crate::container::{Config, Container, HostConfig, MountSpec, now};
+use crate::{Cli, Error, containers, volumes};
+
+/// Everything that describes a container: `run`'s and `create`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct ContainerArgs {
+    /// Print help (`-h` is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to take it from here).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Bind mount a volume: NAME:/path, /host:/path, or /path (anonymous), with :ro.
+    #[arg(short, long = "volume", value_name = "VOLUME")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=,target=,readonly.
+    #[arg(long, value_name = "MOUNT")]
+    pub mount: Vec<String>,
+    /// PID namespace to use: host, or container:NAME.
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use: private, host, or container:NAME.
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use: host.
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Memory limit.
+    #[arg(short, long, value_parser = ch02_cgroups::parse_bytes, value_name = "BYTES")]
+    pub memory: Option<u64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Connect a container to a network: none or host (bridges come with chapter 7).
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Pull image before running: always, missing or never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Signal to stop the container.
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// `create`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// The container.
+    #[command(flatten)]
+    pub container: ContainerArgs,
+}
+
+/// `mini-docker create`: prints the new container's id.
+pub fn main(cli: &Cli, args: &CreateArgs) -> Result<i32, Error> {
+    let c = create(cli, &args.container)?;
+    println!("{}", c.id());
+    Ok(0)
+}
+
+/// The program and arguments, by docker's rules: ENTRYPOINT + CMD, where arguments given
+/// after the image replace CMD, and `--entrypoint` replaces ENTRYPOINT and drops the
+/// image's CMD. The shell form `CMD echo hi` arrives as `["/bin/sh", "-c", "echo hi"]`.
+pub fn command_line(
+    image_entrypoint: &[String],
+    image_cmd: &[String],
+    entrypoint: Option<&str>,
+    args: &[String],
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let entry: Vec<String> = match entrypoint {
+        Some("") => Vec::new(),
+        Some(e) => vec![e.to_string()],
+        None => image_entrypoint.to_vec(),
+    };
+    let cmd: Vec<String> = if !args.is_empty() {
+        args.to_vec()
+    } else if entrypoint.is_some() {
+        Vec::new()
+    } else {
+        image_cmd.to_vec()
+    };
+    if entry.is_empty() && cmd.is_empty() {
+        return Err(Error::Usage("no command specified".into()));
+    }
+    Ok((entry, cmd))
+}
+
+/// Merges environments: the image's, then `--env-file`s, then `-e`s, a later `KEY=` replacing
+/// an earlier one. `-e KEY` (no `=`) takes KEY from this process's environment.
+pub fn environment(image: &[String], files: &[String], flags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut set = |kv: String| {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        out.retain(|e| e.split('=').next() != Some(key.as_str()));
+        out.push(kv);
+    };
+    for kv in image.iter().chain(files) {
+        set(kv.clone());
+    }
+    for kv in flags {
+        if kv.contains('=') {
+            set(kv.clone());
+        } else if let Ok(v) = std::env::var(kv) {
+            set(format!("{kv}={v}"));
+        }
+    }
+    out
+}
+
+/// One `-v` spec: `/host:/ctr`, `name:/ctr` or `/ctr`, with `:ro` or `:rw`.
+pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let bad = |why: &str| Error::Usage(format!("invalid volume specification: {spec:?}: {why}"));
+    let (source, dest, mode) = match parts.as_slice() {
+        [d] => ("", *d, "rw"),
+        [s, d] if d.starts_with('/') => (*s, *d, "rw"),
+        [d, m] if d.starts_with('/') => ("", *d, *m),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(bad("expected [SOURCE:]DESTINATION[:ro]")),
+    };
+    if !dest.starts_with('/') {
+        return Err(bad("the destination must be an absolute path"));
+    }
+    let read_only = mode.split(',').any(|o| o == "ro");
+    let kind = if source.is_empty() || !source.starts_with('/') {
+        "volume"
+    } else {
+        "bind"
+    };
+    Ok(MountSpec {
+        kind: kind.into(),
+        source: source.into(),
+        destination: dest.into(),
+        read_only,
+    })
+}
+
+/// One `--mount` spec: `type=bind|volume|tmpfs,source=...,target=...,readonly`.
+pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
+    let mut m = MountSpec {
+        kind: "volume".into(),
+        source: String::new(),
+        destination: String::new(),
+        read_only: false,
+    };
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, "true"));
+        match k {
+            "type" => m.kind = v.into(),
+            "source" | "src" => m.source = v.into(),
+            "target" | "destination" | "dst" => m.destination = v.into(),
+            "readonly" | "ro" => m.read_only = v == "true" || v == "1",
+            other => {
+                return Err(Error::Usage(format!(
+                    "invalid field {other:?} in mount {spec:?}"
+                )));
+            }
+        }
+    }
+    if !matches!(m.kind.as_str(), "bind" | "volume" | "tmpfs") {
+        return Err(Error::Usage(format!(
+            "invalid mount type {:?}: bind, volume or tmpfs",
+            m.kind
+        )));
+    }
+    if !m.destination.starts_with('/') {
+        return Err(Error::Usage(format!(
+            "invalid mount {spec:?}: target must be an absolute path"
+        )));
+    }
+    if m.kind == "bind" && !Path::new(&m.source).exists() {
+        return Err(Error::Usage(format!(
+            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+            m.source
+        )));
+    }
+    Ok(m)
+}
+
+fn read_env_file(path: &Path) -> Result<Vec<String>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Creates the container `args` describe; the image is pulled if missing.
+pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
+    let root = cli.root.as_path();
+    let image =
+        super::images::ensure_image(cli, &args.image, args.platform.as_deref(), &args.pull)?;
+    let img = image.config.config().clone().unwrap_or_default();
+    let (entrypoint, cmd) = command_line(
+        img.entrypoint().as_deref().unwrap_or_default(),
+        img.cmd().as_deref().unwrap_or_default(),
+        args.entrypoint.as_deref(),
+        &args.command,
+    )?;
+    let mut argv = entrypoint.clone();
+    argv.extend(cmd.iter().cloned());
+    let id = containers::new_id();
+    let name = match &args.name {
+        Some(n) if !containers::valid_name(n.trim_start_matches('/')) => {
+            return Err(Error::Usage(format!(
+                "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        Some(n) => n.trim_start_matches('/').to_string(),
+        None => containers::random_name(&id),
+    };
+    let mut files = Vec::new();
+    for f in &args.env_file {
+        files.extend(read_env_file(f)?);
+    }
+    let env = environment(img.env().as_deref().unwrap_or_default(), &files, &args.env);
+
+    // Mounts: -v, --mount, and an anonymous volume for each VOLUME of the image not covered.
+    let mut mounts: Vec<MountSpec> = Vec::new();
+    for v in &args.volume {
+        mounts.push(parse_volume(v)?);
+    }
+    for m in &args.mount {
+        mounts.push(parse_mount(m)?);
+    }
+    for dest in img
+        .volumes()
+        .as_ref()
+        .map(|v| v.to_vec())
+        .unwrap_or_default()
+    {
+        if !mounts.iter().any(|m| m.destination == dest) {
+            mounts.push(MountSpec {
+                kind: "volume".into(),
+                source: String::new(),
+                destination: dest,
+                read_only: false,
+            });
+        }
+    }
+    let mut anonymous = Vec::new();
+    for m in &mut mounts {
+        match m.kind.as_str() {
+            "volume" if m.source.is_empty() => {
+                m.source = containers::new_id();
+                volumes::create(root, &m.source, true)?;
+                anonymous.push(m.source.clone());
+            }
+            "volume" => {
+                volumes::create(root, &m.source, false)?;
+            }
+            // `-v /host:/ctr` makes a missing host directory, as docker's -v does.
+            "bind" if !Path::new(&m.source).exists() => {
+                std::fs::create_dir_all(&m.source)
+                    .map_err(|e| Error::io("create", Path::new(&m.source), e))?;
+            }
+            _ => {}
+        }
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &args.add_host {
+        let Some((host, ip)) = h.split_once(':') else {
+            return Err(Error::Usage(format!(
+                "invalid argument {h:?} for \"--add-host\" flag: expected host:ip"
+            )));
+        };
+        extra_hosts.push((ip.to_string(), host.to_string()));
+    }
+    let memory_swap = match args.memory_swap.as_deref() {
+        None => 0,
+        Some("-1") => -1,
+        Some(s) => ch02_cgroups::parse_bytes(s).map_err(Error::Usage)? as i64,
+    };
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let host = HostConfig {
+        memory: args.memory.unwrap_or(0),
+        memory_swap,
+        nano_cpus: args.cpus.map_or(0, |c| (c * 1e9) as u64),
+        cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: args.pids_limit.filter(|&p| p > 0).map_or(0, |p| p as u64),
+        read_only_rootfs: args.read_only,
+        pid_mode: args.pid.clone().unwrap_or_default(),
+        ipc_mode: args.ipc.clone().unwrap_or_default(),
+        uts_mode: args.uts.clone().unwrap_or_default(),
+        network_mode: args.network.clone(),
+        auto_remove: args.rm,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        extra_hosts: args.add_host.clone(),
+    };
+    // Refuse what cannot work before anything is written.
+    crate::runtime::namespaces(root, &host)?;
+    let config = Config {
+        id: id.clone(),
+        name,
+        created: now(),
+        image: args.image.clone(),
+        image_id: image.id().to_string(),
+        image_manifest: image.manifest_digest.to_string(),
+        path: argv[0].clone(),
+        args: argv[1..].to_vec(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: args
+            .workdir
+            .clone()
+            .or_else(|| img.working_dir().clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        user: args
+            .user
+            .clone()
+            .or_else(|| img.user().clone())
+            .unwrap_or_default(),
+        hostname: hostname.clone(),
+        tty: args.tty,
+        open_stdin: args.interactive,
+        stop_signal: args
+            .stop_signal
+            .clone()
+            .or_else(|| img.stop_signal().clone())
+            .unwrap_or_else(|| "SIGTERM".into()),
+        mounts,
+        anonymous_volumes: anonymous,
+        host,
+    };
+    let init = InitLayer {
+        hostname,
+        hosts: extra_hosts,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+    };
+    let c = containers::create(root, config, &init)?;
+    // The image stays in the store while a container uses it.
+    let store = crate::store(root)?;
+    store.pin(c.id(), &image.manifest_digest)?;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_combine_as_docker_documents() {
+        let run = |ep: &[&str], cmd: &[&str], flag: Option<&str>, args: &[&str]| {
+            command_line(&v(ep), &v(cmd), flag, &v(args)).map(|(e, c)| [e, c].concat())
+        };
+        assert_eq!(run(&[], &["sh"], None, &[]).unwrap(), v(&["sh"]));
+        assert_eq!(
+            run(&[], &["sh"], None, &["ls", "-l"]).unwrap(),
+            v(&["ls", "-l"])
+        );
+        assert_eq!(
+            run(&["/entry"], &["--default"], None, &[]).unwrap(),
+            v(&["/entry", "--default"])
+        );
+        assert_eq!(
+            run(&["/entry"], &["--default"], None, &["--mine"]).unwrap(),
+            v(&["/entry", "--mine"])
+        );
+        // --entrypoint drops the image's CMD.
+        assert_eq!(
+            run(&["/entry"], &["--default"], Some("/other"), &[]).unwrap(),
+            v(&["/other"])
+        );
+        assert_eq!(
+            run(&[], &["/bin/sh", "-c", "echo hi"], None, &[]).unwrap(),
+            v(&["/bin/sh", "-c", "echo hi"])
+        );
+        assert_eq!(
+            run(&[], &[], None, &[]).unwrap_err().to_string(),
+            "no command specified"
+        );
+    }
+
+    #[test]
+    fn environment_merges_image_files_and_flags_in_that_order() {
+        let env = environment(
+            &v(&["PATH=/bin", "A=image"]),
+            &v(&["A=file", "B=file"]),
+            &v(&["B=flag", "C=3"]),
+        );
+        assert_eq!(env, v(&["PATH=/bin", "A=file", "B=flag", "C=3"]));
+    }
+
+    #[test]
+    fn volumes_and_mounts_parse_like_dockers() {
+        let m = parse_volume("/srv/data:/data:ro").unwrap();
+        assert_eq!(
+            (
+                m.kind.as_str(),
+                m.source.as_str(),
+                m.destination.as_str(),
+                m.read_only
+            ),
+            ("bind", "/srv/data", "/data", true)
+        );
+        assert_eq!(parse_volume("cache:/var/cache").unwrap().kind, "volume");
+        let anon = parse_volume("/scratch").unwrap();
+        assert_eq!((anon.kind.as_str(), anon.source.as_str()), ("volume", ""));
+        assert!(parse_volume("cache:relative").is_err());
+        let t = parse_mount("type=tmpfs,target=/run,readonly").unwrap();
+        assert_eq!((t.kind.as_str(), t.read_only), ("tmpfs", true));
+        assert_eq!(
+            parse_mount("type=bind,source=/no/such/dir,target=/x")
+                .unwrap_err()
+                .to_string(),
+            "invalid mount config for type \"bind\": bind source path does not exist: /no/such/dir"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! `mini-docker exec`: a new process inside a running container. It is not started by the
+//! container: it *joins* it. setns(2) into each of the container's namespaces (chapter 1's
+//! `join`), its cgroup, its root (through `/proc/PID/root`), its environment, then exec.
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use ch01_namespaces::Sys;
+use ch01_namespaces::ns::{Kind, Namespaces};
+use ch01_namespaces::process::{self, ChildError, ChildOptions, Exit, Stdio};
+use ch04_unionfs_layers::sys::Kernel;
+use clap::Args;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use crate::container::Status;
+use crate::sys::{set_window_size, window_size};
+use crate::{Error, containers};
+
+/// `exec`.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Detached mode: run command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// The container.
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs the command in the container; returns its exit code.
+pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
+    let c = containers::find(root, &args.container)?;
+    let state = c.live_state()?;
+    match state.status {
+        Status::Running => {}
+        Status::Paused => {
+            return Err(Error::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                c.id()
+            )));
+        }
+        _ => {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.id()
+            )));
+        }
+    }
+    let target = Pid::from_raw(state.pid);
+    // 1. Every namespace the container has, opened while /proc/PID still means it.
+    let ns = Namespaces::open(
+        sys,
+        target,
+        &[Kind::Ipc, Kind::Uts, Kind::Net, Kind::Pid, Kind::Mnt],
+    )?;
+    // 2. The PID namespace is joined here: it applies to the child we clone next.
+    ns.enter_pid(sys)?;
+    let env = super::create::environment(&c.config.env, &[], &args.env);
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| c.config.working_dir.clone());
+    let user = args.user.clone().unwrap_or_else(|| c.config.user.clone());
+    let pty = if args.tty {
+        let p = nix::pty::openpty(None, None)
+            .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("openpty", e)))?;
+        for fd in [&p.master, &p.slave] {
+            nix::fcntl::fcntl(
+                fd.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl", e)))?;
+        }
+        if let Some(size) = window_size(io::stdin().as_fd()) {
+            let _ = set_window_size(p.master.as_fd(), size);
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
+    let stdio = match (&pty, args.detach) {
+        (Some(p), _) => Some(Stdio {
+            fds: [p.slave.as_fd(), p.slave.as_fd(), p.slave.as_fd()],
+            tty: true,
+        }),
+        (None, true) => Some(Stdio {
+            fds: [null.as_fd(), null.as_fd(), null.as_fd()],
+            tty: false,
+        }),
+        // Without a tty the process simply shares our stdin, stdout and stderr, and our
+        // terminal's process group: Ctrl-C reaches it as it would a local command.
+        (None, false) => None,
+    };
+    let mut blocked = SigSet::empty();
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.add(Signal::SIGWINCH);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut blocked));
+    let options = ChildOptions {
+        detach: args.detach,
+        stdio,
+    };
+    let argv = args.command.clone();
+    // 3. The child joins the other namespaces and the container's root, then becomes the
+    //    command, with the container's user and working directory.
+    let created = process::create(sys, CloneFlags::empty(), options, &mut || {
+        ns.enter_rest(sys)?;
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let u = ch03_rootfs_pivot_root::user::resolve(&user, &passwd, &group)
+            .map_err(ChildError::setup)?;
+        sys.chdir(Path::new(&workdir))?;
+        sys.set_ids(u.uid, u.gid, Some(&u.groups))?;
+        let mut env = env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", u.home));
+        }
+        Err(process::exec(sys, &argv, &env))
+    })?;
+    // 4. Into the container's cgroup, so its limits and accounting cover this process too.
+    for dir in &state.cgroup {
+        let procs = dir.path.join("cgroup.procs");
+        sys.write_file(&procs, &created.pid().to_string())?;
+    }
+    let running = created.start(sys)?;
+    if args.detach {
+        return Ok(0);
+    }
+    let exit = match &pty {
+        Some(p) => relay_tty(sys, p.master.as_fd(), &running)?,
+        None => running.wait(sys)?,
+    };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
+    Ok(exit.code())
+}
+
+/// Copies between our terminal (in raw mode) and the pty until the process ends.
+fn relay_tty(
+    sys: &Kernel,
+    master: std::os::fd::BorrowedFd<'_>,
+    running: &process::Running,
+) -> Result<Exit, Error> {
+    let stdin = io::stdin();
+    let _raw = crate::monitor::raw_mode(stdin.as_fd());
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.add(Signal::SIGWINCH);
+    let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("signalfd", e)))?;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut stdin_open = true;
+    let mut exit = None;
+    loop {
+        let mut fds = vec![
+            PollFd::new(master, PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) if exit.is_some() => break,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Sys(ch01_namespaces::SysError::new("poll", e))),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => {
+                    if exit.is_some() {
+                        break;
+                    }
+                }
+                Ok(n) => {
+                    let mut out = io::stdout();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                Err(_) => {}
+            }
+        }
+        if ready[1] {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if info.ssi_signo == Signal::SIGWINCH as u32 {
+                    if let Some(size) = window_size(stdin.as_fd()) {
+                        let _ = set_window_size(master, size);
+                    }
+                } else if exit.is_none() {
+                    exit = running.try_wait(sys)?;
+                }
+            }
+        }
+        if ready.get(2) == Some(&true) {
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = nix::unistd::write(master, &buf[..n]);
+                }
+            }
+        }
+        if exit.is_none() {
+            exit = running.try_wait(sys)?;
+        }
+    }
+    Ok(exit.unwrap_or(Exit::Code(0)))
+}

@@ -1,0 +1,340 @@
+//! The image commands: `images`, `rmi`, `tag`, `history`, `pull`, `push`, `login`,
+//! `logout`, all chapter 5's registry client and store, plus what only mini-docker knows:
+//! which containers use which image.
+use clap::Args;
+
+use ch05_image_pull::{
+    ConfigFiles, Http, Image, Platform, Progress, PullOptions, PushOptions, Reference,
+};
+
+use crate::format::{human_duration, human_size, table};
+use crate::{Cli, Error, containers};
+
+/// `images`.
+#[derive(Debug, Clone, Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Only images of this repository.
+    pub repository: Option<String>,
+}
+
+/// `rmi`.
+#[derive(Debug, Clone, Args)]
+pub struct RmiArgs {
+    /// Remove the name even if a container uses the image (the image itself stays while it
+    /// is used).
+    #[arg(short, long)]
+    pub force: bool,
+    /// The images.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `tag`.
+#[derive(Debug, Clone, Args)]
+pub struct TagArgs {
+    /// SOURCE_IMAGE[:TAG].
+    pub source: String,
+    /// TARGET_IMAGE[:TAG].
+    pub target: String,
+}
+
+/// `history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The image.
+    pub image: String,
+}
+
+/// `pull`.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// Set platform if server is multi-platform capable (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG|@DIGEST].
+    pub reference: String,
+}
+
+/// `push`.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG].
+    pub reference: String,
+}
+
+/// `login`.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Chapter 5's flags.
+    #[command(flatten)]
+    pub login: ch05_image_pull::cli::LoginArgs,
+}
+
+/// `logout`.
+#[derive(Debug, Clone, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub).
+    pub registry: Option<String>,
+}
+
+fn reference(s: &str) -> Result<Reference, Error> {
+    Reference::parse(s).map_err(|e| Error::Image(e.into()))
+}
+
+fn platform(p: Option<&str>) -> Result<Option<Platform>, Error> {
+    p.map(Platform::parse).transpose().map_err(Error::Usage)
+}
+
+/// The image `name` names, pulled first when it is missing (`--pull missing`), always
+/// (`always`), or never (`never`: an error if missing).
+pub fn ensure_image(
+    cli: &Cli,
+    name: &str,
+    platform_flag: Option<&str>,
+    policy: &str,
+) -> Result<Image, Error> {
+    let store = crate::store(&cli.root)?;
+    let found = match policy {
+        "always" => None,
+        "missing" | "never" => store.resolve(name)?,
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid pull option: {other:?}: must be one of \"always\", \"missing\" or \"never\""
+            )));
+        }
+    };
+    if let Some(image) = found {
+        return Ok(image);
+    }
+    let r = reference(name)?;
+    if policy == "never" {
+        return Err(Error::NoSuchImage(r.familiar()));
+    }
+    if policy == "missing" {
+        eprintln!("Unable to find image '{}' locally", r.familiar());
+    }
+    let options = PullOptions {
+        platform: platform(platform_flag)?,
+        progress: Progress::auto(false),
+        config: ConfigFiles::from_env(),
+    };
+    Ok(ch05_image_pull::pull(
+        &store,
+        &Http::new(cli.trace),
+        &r,
+        &options,
+    )?)
+}
+
+/// `images`.
+pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    let mut list = store.list()?;
+    if let Some(repo) = &args.repository {
+        let wanted = reference(repo)?;
+        list.retain(|(name, _)| Reference::parse(name).is_ok_and(|r| r.name() == wanted.name()));
+    }
+    if args.quiet {
+        let mut seen = Vec::new();
+        for (_, image) in &list {
+            let id = image.config_digest.short().to_string();
+            if !seen.contains(&id) {
+                println!("{id}");
+                seen.push(id);
+            }
+        }
+        return Ok(0);
+    }
+    let now = jiff::Timestamp::now().as_second();
+    print!(
+        "{}",
+        ch05_image_pull::images::table(&ch05_image_pull::images::rows(&list, now))
+    );
+    Ok(0)
+}
+
+/// `rmi`: refuses an image a container uses, as docker does.
+pub fn rmi(cli: &Cli, args: &RmiArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    let mut status = 0;
+    for name in &args.images {
+        let result = (|| -> Result<(), Error> {
+            let image = store
+                .resolve(name)?
+                .ok_or_else(|| Error::NoSuchImage(name.clone()))?;
+            let users: Vec<String> = containers::list(&cli.root)?
+                .into_iter()
+                .filter(|c| c.config.image_id == image.id().to_string())
+                .map(|c| c.short_id().to_string())
+                .collect();
+            if !users.is_empty() && !args.force {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    users[0],
+                    image.config_digest.short()
+                )));
+            }
+            let removed = store.remove(name)?;
+            for u in &removed.untagged {
+                println!(
+                    "Untagged: {}",
+                    Reference::parse(u)
+                        .map(|r| r.familiar())
+                        .unwrap_or(u.clone())
+                );
+            }
+            for d in &removed.gc.blobs {
+                println!("Deleted: {d}");
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            eprintln!("Error: {e}");
+            status = 1;
+        }
+    }
+    Ok(status)
+}
+
+/// `tag`.
+pub fn tag(cli: &Cli, args: &TagArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    if store.resolve(&args.source)?.is_none() {
+        return Err(Error::NoSuchImage(args.source.clone()));
+    }
+    store.tag(&args.source, &reference(&args.target)?)?;
+    Ok(0)
+}
+
+/// `history`: the image's history, newest first, from its config.
+pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    let image = store
+        .resolve(&args.image)?
+        .ok_or_else(|| Error::NoSuchImage(args.image.clone()))?;
+    let raw = store.read_blob(&image.config_digest)?;
+    let config: serde_json::Value = serde_json::from_slice(&raw)
+        .map_err(|e| Error::Corrupt(image.config_digest.to_string().into(), e.to_string()))?;
+    let history = config["history"].as_array().cloned().unwrap_or_default();
+    let mut layers = image.layers.iter().rev();
+    let mut rows = Vec::new();
+    for (i, h) in history.iter().enumerate().rev() {
+        let empty = h["empty_layer"].as_bool().unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layers
+                .next()
+                .and_then(|l| ch05_image_pull::store::dir_size(&store.layer_path(&l.diff_id)).ok())
+                .unwrap_or(0)
+        };
+        let id = if i + 1 == history.len() {
+            image.config_digest.short().to_string()
+        } else {
+            "<missing>".to_string()
+        };
+        let created = h["created"]
+            .as_str()
+            .map(|t| format!("{} ago", human_duration(crate::format::since(t))))
+            .unwrap_or_default();
+        let by = h["created_by"].as_str().unwrap_or("").to_string();
+        let by = if args.no_trunc {
+            by
+        } else {
+            crate::format::ellipsis(&by, 45)
+        };
+        rows.push(vec![
+            id,
+            created,
+            by,
+            human_size(size),
+            h["comment"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    print!(
+        "{}",
+        table(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &rows
+        )
+    );
+    Ok(0)
+}
+
+/// `pull`.
+pub fn pull(cli: &Cli, args: &PullArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    let r = reference(&args.reference)?;
+    let options = PullOptions {
+        platform: platform(args.platform.as_deref())?,
+        progress: Progress::auto(args.quiet),
+        config: ConfigFiles::from_env(),
+    };
+    ch05_image_pull::pull(&store, &Http::new(cli.trace), &r, &options)?;
+    println!("{r}");
+    Ok(0)
+}
+
+/// `push`.
+pub fn push(cli: &Cli, args: &PushArgs) -> Result<i32, Error> {
+    let store = crate::store(&cli.root)?;
+    let r = reference(&args.reference)?;
+    let options = PushOptions {
+        progress: Progress::auto(args.quiet),
+        config: ConfigFiles::from_env(),
+        chunk_size: None,
+    };
+    ch05_image_pull::push(&store, &Http::new(cli.trace), &r, &options)?;
+    if args.quiet {
+        println!("{r}");
+    }
+    Ok(0)
+}
+
+/// `login`.
+pub fn login(cli: &Cli, args: &LoginArgs) -> Result<i32, Error> {
+    let registry = ch05_image_pull::reference::normalize_registry(
+        args.login
+            .registry
+            .as_deref()
+            .unwrap_or(ch05_image_pull::reference::DOCKER_HUB),
+    )
+    .map_err(|e| Error::Image(e.into()))?;
+    let credentials = ch05_image_pull::commands::ask_credentials(&args.login)?;
+    ch05_image_pull::login(
+        &Http::new(cli.trace),
+        &ConfigFiles::from_env(),
+        &registry,
+        credentials,
+    )?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+/// `logout`.
+pub fn logout(_cli: &Cli, args: &LogoutArgs) -> Result<i32, Error> {
+    let registry = ch05_image_pull::reference::normalize_registry(
+        args.registry
+            .as_deref()
+            .unwrap_or(ch05_image_pull::reference::DOCKER_HUB),
+    )
+    .map_err(|e| Error::Image(e.into()))?;
+    if ch05_image_pull::logout(&ConfigFiles::from_env(), &registry)? {
+        println!("Removing login credentials for {registry}");
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(0)
+}

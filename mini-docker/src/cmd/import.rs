@@ -1,0 +1,183 @@
+//! `mini-docker import`: a tarball of a root filesystem (from `export`, or made by hand)
+//! becomes a one-layer image. The archive goes through chapter 4's layer application
+//! (chapter 3's safe extraction rules), so a hostile tarball is refused, not stored.
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use ch05_image_pull::Reference;
+use ch05_image_pull::manifest::Descriptor;
+use ch05_image_pull::store::NewLayer;
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::container::now;
+use crate::{Cli, Error};
+
+/// The media type of an uncompressed OCI layer.
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// `import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR,
+    /// USER, VOLUME, STOPSIGNAL).
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Set commit message for imported image.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The tarball, or - for standard input.
+    pub file: String,
+    /// The name to give it: REPOSITORY[:TAG].
+    pub reference: String,
+}
+
+/// Applies one `--change` (a Dockerfile instruction) to an image config's `config` object.
+/// The JSON form (`CMD ["a", "b"]`) is taken as is; the shell form (`CMD a b`) becomes
+/// `["/bin/sh", "-c", "a b"]`, as the Dockerfile reference says.
+pub fn apply_change(config: &mut Value, change: &str) -> Result<(), Error> {
+    let (word, rest) = change
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((change.trim(), ""));
+    let rest = rest.trim();
+    let list = |rest: &str| -> Result<Value, Error> {
+        if rest.starts_with('[') {
+            serde_json::from_str::<Vec<String>>(rest)
+                .map(|v| json!(v))
+                .map_err(|e| Error::Usage(format!("invalid --change {change:?}: {e}")))
+        } else {
+            Ok(json!(["/bin/sh", "-c", rest]))
+        }
+    };
+    match word.to_ascii_uppercase().as_str() {
+        "CMD" => config["Cmd"] = list(rest)?,
+        "ENTRYPOINT" => config["Entrypoint"] = list(rest)?,
+        "WORKDIR" => config["WorkingDir"] = json!(rest),
+        "USER" => config["User"] = json!(rest),
+        "STOPSIGNAL" => config["StopSignal"] = json!(rest),
+        "ENV" => {
+            let (k, v) = rest
+                .split_once('=')
+                .or_else(|| rest.split_once(' '))
+                .ok_or_else(|| {
+                    Error::Usage(format!("invalid --change {change:?}: ENV needs KEY=VALUE"))
+                })?;
+            let mut env: Vec<String> = config["Env"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            env.retain(|e| e.split('=').next() != Some(k.trim()));
+            env.push(format!("{}={}", k.trim(), v.trim()));
+            config["Env"] = json!(env);
+        }
+        "VOLUME" => {
+            let paths: Vec<String> = if rest.starts_with('[') {
+                serde_json::from_str(rest)
+                    .map_err(|e| Error::Usage(format!("invalid --change {change:?}: {e}")))?
+            } else {
+                rest.split_whitespace().map(str::to_string).collect()
+            };
+            for p in paths {
+                config["Volumes"][p] = json!({});
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid --change {change:?}: {other} is not supported here (chapter 6 builds images from Dockerfiles)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stores an uncompressed layer stream as a blob; its digest is also its diff-id.
+pub fn store_layer(
+    store: &ch05_image_pull::Store,
+    layer: &mut dyn Read,
+) -> Result<NewLayer, Error> {
+    let (digest, size) = store.put_blob(layer, None)?;
+    Ok(NewLayer {
+        descriptor: Descriptor::new(LAYER_TAR, digest.clone(), size),
+        diff_id: digest,
+    })
+}
+
+/// A config for a new image: the machine's platform, the given `config` object, the layers'
+/// diff-ids and one line of history.
+pub fn image_config(config: Value, diff_ids: &[String], history: Vec<Value>) -> Value {
+    json!({
+        "architecture": ch05_image_pull::Platform::host().architecture,
+        "os": "linux",
+        "created": now(),
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    })
+}
+
+/// Imports the tarball; prints the new image's id.
+pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
+    let reference = Reference::parse(&args.reference).map_err(|e| Error::Image(e.into()))?;
+    let mut config =
+        json!({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]});
+    for change in &args.change {
+        apply_change(&mut config, change)?;
+    }
+    let input: Box<dyn Read> = if args.file == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let p = Path::new(&args.file);
+        Box::new(std::fs::File::open(p).map_err(|e| Error::io("open", p, e))?)
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::io("read", Path::new(&args.file), e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut stream: Box<dyn Read> = if gzip {
+        Box::new(flate2::bufread::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let store = crate::store(&cli.root)?;
+    let layer = store_layer(&store, &mut stream)?;
+    let history = vec![json!({
+        "created": now(),
+        "created_by": format!("mini-docker import {}", args.file),
+        "comment": args.message.clone().unwrap_or_else(|| format!("Imported from {}", args.file)),
+    })];
+    let config = image_config(config, &[layer.diff_id.to_string()], history);
+    let bytes = serde_json::to_vec(&config).expect("a config serialises");
+    store.put_image(&bytes, &[layer], &reference)?;
+    println!("{}", ch05_image_pull::Digest::of(&bytes));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_follow_the_dockerfile_forms() {
+        let mut c = json!({"Env": ["PATH=/bin"]});
+        apply_change(&mut c, r#"CMD ["/hello"]"#).unwrap();
+        apply_change(&mut c, "ENTRYPOINT echo hi").unwrap();
+        apply_change(&mut c, "ENV GREETING=hello world").unwrap();
+        apply_change(&mut c, "WORKDIR /app").unwrap();
+        assert_eq!(c["Cmd"], json!(["/hello"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(c["Env"], json!(["PATH=/bin", "GREETING=hello world"]));
+        assert_eq!(c["WorkingDir"], json!("/app"));
+        assert!(
+            apply_change(&mut c, "RUN make")
+                .unwrap_err()
+                .to_string()
+                .contains("RUN is not supported here")
+        );
+    }
+}

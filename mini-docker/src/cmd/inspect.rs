@@ -1,0 +1,164 @@
+//! `mini-docker inspect`: low-level JSON in docker's shape, for containers (State, Config,
+//! HostConfig, Mounts, NetworkSettings), images and volumes.
+use std::path::Path;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::container::{Container, Status};
+use crate::{Error, containers, volumes};
+
+/// `inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// Only container, image or volume.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Names or ids.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// A container as docker's inspect shows it.
+pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
+    let cfg = &c.config;
+    let state = c.live_state()?;
+    let mounts: Vec<Value> = cfg
+        .mounts
+        .iter()
+        .map(|m| {
+            let source = if m.kind == "volume" {
+                volumes::data_dir(root, &m.source).display().to_string()
+            } else {
+                m.source.clone()
+            };
+            let mut v = json!({
+                "Type": m.kind,
+                "Source": source,
+                "Destination": m.destination,
+                "Mode": if m.kind == "bind" { "" } else { "z" },
+                "RW": !m.read_only,
+                "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
+            });
+            if m.kind == "volume" {
+                v["Name"] = json!(m.source);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
+        .collect();
+    let h = &cfg.host;
+    Ok(json!({
+        "Id": cfg.id,
+        "Created": cfg.created,
+        "Path": cfg.path,
+        "Args": cfg.args,
+        "State": {
+            "Status": state.status.as_str(),
+            "Running": matches!(state.status, Status::Running | Status::Paused),
+            "Paused": state.status == Status::Paused,
+            "Restarting": false,
+            "OOMKilled": state.oom_killed,
+            "Dead": false,
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": if state.started_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.started_at.clone() },
+            "FinishedAt": if state.finished_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.finished_at.clone() },
+        },
+        "Image": cfg.image_id,
+        "ResolvConfPath": c.path("init/etc/resolv.conf"),
+        "HostnamePath": c.path("init/etc/hostname"),
+        "HostsPath": c.path("init/etc/hosts"),
+        "LogPath": c.log_path(),
+        "Name": format!("/{}", cfg.name),
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": h.network_mode,
+            "AutoRemove": h.auto_remove,
+            "PidMode": h.pid_mode,
+            "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
+            "UTSMode": h.uts_mode,
+            "ReadonlyRootfs": h.read_only_rootfs,
+            "Memory": h.memory,
+            "MemorySwap": h.memory_swap,
+            "NanoCpus": h.nano_cpus,
+            "CpusetCpus": h.cpuset_cpus,
+            "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
+            "Dns": h.dns,
+            "DnsSearch": h.dns_search,
+            "ExtraHosts": h.extra_hosts,
+        },
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "UpperDir": c.path("upper"),
+                "WorkDir": c.path("work"),
+                "MergedDir": c.path("merged"),
+            },
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": cfg.hostname,
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": cfg.image,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+            "StopSignal": cfg.stop_signal,
+        },
+        "NetworkSettings": {
+            "IPAddress": "",
+            "Ports": {},
+            "Networks": if h.network_mode.is_empty() { json!({}) } else { json!({ h.network_mode.clone(): {"IPAddress": ""} }) },
+        },
+    }))
+}
+
+/// Prints a JSON array with one object per name.
+pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
+    let mut out = Vec::new();
+    let mut status = 0;
+    let kind = args.kind.as_deref();
+    for name in &args.names {
+        let found: Result<Value, Error> = (|| {
+            if kind.is_none() || kind == Some("container") {
+                match containers::find(root, name) {
+                    Ok(c) => return container_json(root, &c),
+                    Err(Error::NoSuchContainer(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if kind.is_none() || kind == Some("image") {
+                let store = crate::store(root)?;
+                if let Some(img) = store.resolve(name)? {
+                    let manifest = store.read_blob(&img.manifest_digest)?;
+                    let config = store.read_blob(&img.config_digest)?;
+                    return Ok(ch05_image_pull::images::inspect(&img, &manifest, &config));
+                }
+            }
+            if (kind.is_none() || kind == Some("volume"))
+                && let Ok(v) = volumes::inspect(root, name)
+            {
+                return Ok(serde_json::to_value(v).expect("a volume serialises"));
+            }
+            Err(Error::Usage(format!("No such object: {name}")))
+        })();
+        match found {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
+    );
+    Ok(status)
+}

@@ -1,0 +1,72 @@
+//! One file per command. Each parses nothing itself (clap did), calls the shared pieces,
+//! and prints what docker prints.
+pub mod attach;
+pub mod commit;
+pub mod cp;
+pub mod create;
+pub mod exec;
+pub mod export;
+pub mod images;
+pub mod import;
+pub mod inspect;
+pub mod kill;
+pub mod logs;
+pub mod pause;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod start;
+pub mod stats;
+pub mod stop;
+pub mod system;
+pub mod top;
+pub mod volume;
+pub mod wait;
+
+use ch04_unionfs_layers::sys::Kernel;
+
+use crate::{Cli, Command, Error};
+
+/// Runs the command `cli` names; returns the exit code.
+pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
+    let sys = Kernel::new(cli.trace);
+    let root = cli.root.as_path();
+    match &cli.command {
+        Command::Run(a) => run::run(&sys, cli, a),
+        Command::Create(a) => create::main(cli, a),
+        Command::Start(a) => start::main(&sys, root, a),
+        Command::Stop(a) => stop::main(root, a, false),
+        Command::Restart(a) => stop::main(root, a, true),
+        Command::Kill(a) => kill::main(root, a),
+        Command::Wait(a) => wait::main(root, a),
+        Command::Rm(a) => rm::main(root, a),
+        Command::Pause(a) => pause::main(&sys, root, a, true),
+        Command::Unpause(a) => pause::main(&sys, root, a, false),
+        Command::Ps(a) => ps::main(root, a),
+        Command::Inspect(a) => inspect::main(root, a),
+        Command::Logs(a) => logs::main(root, a),
+        Command::Attach(a) => attach::main(root, a),
+        Command::Exec(a) => exec::main(&sys, root, a),
+        Command::Top(a) => top::main(root, a),
+        Command::Stats(a) => stats::main(&sys, root, a),
+        Command::Export(a) => export::main(&sys, cli, a),
+        Command::Import(a) => import::main(cli, a),
+        Command::Commit(a) => commit::main(cli, a),
+        Command::Cp(a) => cp::main(&sys, cli, a),
+        Command::Images(a) => images::images(cli, a),
+        Command::Rmi(a) => images::rmi(cli, a),
+        Command::Tag(a) => images::tag(cli, a),
+        Command::History(a) => images::history(cli, a),
+        Command::Pull(a) => images::pull(cli, a),
+        Command::Push(a) => images::push(cli, a),
+        Command::Login(a) => images::login(cli, a),
+        Command::Logout(a) => images::logout(cli, a),
+        Command::Container(c) => system::container(&sys, cli, c),
+        Command::Image(c) => system::image(cli, c),
+        Command::Volume(c) => volume::main(root, c),
+        Command::System(c) => system::system(cli, c),
+        Command::Info => system::info(cli),
+        Command::Version => system::version(),
+        Command::Monitor { id } => crate::monitor::monitor_main(&sys, root, id),
+    }
+}

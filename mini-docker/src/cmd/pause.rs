@@ -1,0 +1,78 @@
+//! `mini-docker pause` / `unpause`: the cgroup freezer (chapter 2): every process of the
+//! container stops being scheduled, without a signal it could notice.
+use std::path::Path;
+
+use clap::Args;
+
+use ch04_unionfs_layers::sys::Kernel;
+
+use crate::container::{Container, Status};
+use crate::{Error, containers};
+
+/// `pause` and `unpause`.
+#[derive(Debug, Clone, Args)]
+pub struct PauseArgs {
+    /// The containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Freezes or thaws the container's cgroup.
+pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
+    let state = c.live_state()?;
+    let sys = Kernel::new(false);
+    let dirs = crate::container::cgroup_dirs(&state.cgroup);
+    let cgroup = ch02_cgroups::Cgroup::from_dirs(&sys as &dyn ch01_namespaces::Sys, dirs);
+    let result = cgroup.freeze(frozen);
+    // The container owns its cgroup: this handle must not remove it.
+    cgroup.into_dirs();
+    result?;
+    Ok(())
+}
+
+/// Pauses or unpauses each container.
+pub fn main(_sys: &Kernel, root: &Path, args: &PauseArgs, pause: bool) -> Result<i32, Error> {
+    let mut status = 0;
+    for name in &args.containers {
+        let result = containers::find(root, name).and_then(|c| {
+            let _guard = c.lock_state()?;
+            let mut state = c.live_state()?;
+            match (pause, state.status) {
+                (true, Status::Running) | (false, Status::Paused) => {}
+                (true, Status::Paused) => {
+                    return Err(Error::Conflict(format!(
+                        "Container {} is already paused",
+                        c.id()
+                    )));
+                }
+                (false, _) => {
+                    return Err(Error::Conflict(format!(
+                        "Container {} is not paused",
+                        c.id()
+                    )));
+                }
+                (true, _) => {
+                    return Err(Error::Conflict(format!(
+                        "Container {} is not running",
+                        c.id()
+                    )));
+                }
+            }
+            set_frozen(&c, pause)?;
+            state.status = if pause {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+            c.save_state(&state)
+        });
+        match result {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,47 @@
+//! `mini-docker rm`: removes stopped containers (`-f` stops them first with SIGKILL; `-v`
+//! removes their anonymous volumes too).
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+use nix::sys::signal::Signal;
+
+use crate::{Error, containers};
+
+/// `rm`.
+#[derive(Debug, Clone, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container.
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// The containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Removes each container.
+pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
+    let mut status = 0;
+    for name in &args.containers {
+        match remove(root, name, args.force, args.volumes) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Error> {
+    let c = containers::find(root, name)?;
+    if force {
+        super::stop::stop(&c, Some(Signal::SIGKILL), Duration::from_secs(10))?;
+    }
+    let _guard = c.lock_state()?;
+    containers::remove(root, &c, volumes)
+}

@@ -1,0 +1,161 @@
+//! `mini-docker stats`: what the kernel counts for each container's cgroup (chapter 2):
+//! CPU time (sampled twice to give a percentage), memory, processes; network bytes from
+//! the container's own network namespace.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use ch04_unionfs_layers::sys::Kernel;
+
+use crate::container::{Container, Status, cgroup_dirs};
+use crate::format::{binary_size, human_size, table};
+use crate::{Error, containers};
+
+/// `stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// The containers (default: all running ones).
+    pub containers: Vec<String>,
+}
+
+fn host_memory() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Received and sent bytes of the container's interfaces (loopback aside).
+fn net_io(pid: i32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    text.lines()
+        .skip(2)
+        .filter(|l| !l.trim_start().starts_with("lo:"))
+        .fold((0, 0), |(rx, tx), l| {
+            let f: Vec<&str> = l
+                .split(':')
+                .nth(1)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            (
+                rx + f.first().and_then(|v| v.parse().ok()).unwrap_or(0),
+                tx + f.get(8).and_then(|v| v.parse().ok()).unwrap_or(0),
+            )
+        })
+}
+
+struct Sample {
+    cpu: Duration,
+    at: Instant,
+}
+
+fn sample(sys: &Kernel, c: &Container) -> Option<(Sample, ch02_cgroups::Stats)> {
+    let state = c.live_state().ok()?;
+    let cg = ch02_cgroups::Cgroup::from_dirs(
+        sys as &dyn ch01_namespaces::Sys,
+        cgroup_dirs(&state.cgroup),
+    );
+    let stats = cg.stats().ok();
+    cg.into_dirs();
+    let stats = stats?;
+    Some((
+        Sample {
+            cpu: stats.cpu_usage.unwrap_or_default(),
+            at: Instant::now(),
+        },
+        stats,
+    ))
+}
+
+/// Prints one table (or refreshes it every second without `--no-stream`).
+pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
+    let chosen: Vec<Container> = if args.containers.is_empty() {
+        containers::list(root)?
+            .into_iter()
+            .filter(|c| {
+                args.all
+                    || c.live_state()
+                        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+            })
+            .collect()
+    } else {
+        args.containers
+            .iter()
+            .map(|n| containers::find(root, n))
+            .collect::<Result<_, _>>()?
+    };
+    let total = host_memory();
+    loop {
+        let first: Vec<Option<(Sample, ch02_cgroups::Stats)>> =
+            chosen.iter().map(|c| sample(sys, c)).collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut rows = Vec::new();
+        for (c, before) in chosen.iter().zip(first) {
+            let state = c.live_state()?;
+            let after = sample(sys, c);
+            let row = match (before, after) {
+                (Some((b, _)), Some((a, s))) => {
+                    let dt = a.at.duration_since(b.at).as_secs_f64();
+                    let cpu = (a.cpu.saturating_sub(b.cpu)).as_secs_f64() / dt * 100.0;
+                    let used = s.memory_current.unwrap_or(0);
+                    let limit = s
+                        .memory_limit
+                        .filter(|&l| l > 0 && l < total)
+                        .unwrap_or(total);
+                    let (rx, tx) = net_io(state.pid);
+                    vec![
+                        c.short_id().to_string(),
+                        c.config.name.clone(),
+                        format!("{cpu:.2}%"),
+                        format!("{} / {}", binary_size(used), binary_size(limit)),
+                        format!("{:.2}%", used as f64 / limit.max(1) as f64 * 100.0),
+                        format!("{} / {}", human_size(rx), human_size(tx)),
+                        "--".into(),
+                        s.pids_current.map_or("--".into(), |p| p.to_string()),
+                    ]
+                }
+                _ => vec![
+                    c.short_id().to_string(),
+                    c.config.name.clone(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "--".into(),
+                    "0".into(),
+                ],
+            };
+            rows.push(row);
+        }
+        let out = table(
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU %",
+                "MEM USAGE / LIMIT",
+                "MEM %",
+                "NET I/O",
+                "BLOCK I/O",
+                "PIDS",
+            ],
+            &rows,
+        );
+        if args.no_stream {
+            print!("{out}");
+            return Ok(0);
+        }
+        // Clear the screen and draw again, as docker stats does on a terminal.
+        print!("\x1b[2J\x1b[H{out}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+}

@@ -1,0 +1,436 @@
+//! Management commands: `container`, `image`, `system`, and `info`, `version`.
+use std::path::Path;
+
+use clap::Subcommand;
+
+use ch04_unionfs_layers::sys::Kernel;
+
+use crate::container::Status;
+use crate::format::{human_size, table};
+use crate::{Cli, Error, containers, volumes};
+
+/// `container ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(alias = "list")]
+    Ls(super::ps::PsArgs),
+    /// Remove one or more containers.
+    Rm(super::rm::RmArgs),
+    /// Remove all stopped containers.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Display detailed information on one or more containers.
+    Inspect(super::inspect::InspectArgs),
+}
+
+/// `image ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(super::images::ImagesArgs),
+    /// Remove one or more images.
+    Rm(super::images::RmiArgs),
+    /// Remove unused images (those no container uses).
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show the history of an image.
+    History(super::images::HistoryArgs),
+}
+
+/// `system ...`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage.
+    Df,
+    /// Remove stopped containers, unused images (with -a), anonymous volumes (with
+    /// --volumes), and whatever crashed commands left in the store and the kernel.
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Prune anonymous volumes.
+        #[arg(long)]
+        volumes: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Display system-wide information.
+    Info,
+}
+
+/// Removes every stopped container; returns the bytes freed.
+fn prune_containers(root: &Path) -> Result<u64, Error> {
+    let mut freed = 0;
+    println!("Deleted Containers:");
+    for c in containers::list(root)? {
+        let state = c.live_state()?;
+        if matches!(state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        freed += ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+        let _guard = c.lock_state()?;
+        containers::remove(root, &c, true)?;
+        println!("{}", c.id());
+    }
+    Ok(freed)
+}
+
+/// Removes images no container uses (dangling ones don't exist: every image here has a name,
+/// so without `-a` nothing goes); returns the bytes freed.
+fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
+    let store = crate::store(root)?;
+    let used: Vec<String> = containers::list(root)?
+        .into_iter()
+        .map(|c| c.config.image_id)
+        .collect();
+    let mut freed = 0;
+    if all {
+        for (name, image) in store.list()? {
+            if used.contains(&image.id().to_string()) {
+                continue;
+            }
+            let removed = store.remove(&name)?;
+            for u in removed.untagged {
+                println!("untagged: {u}");
+            }
+            for d in removed.gc.blobs {
+                println!("deleted: {d}");
+            }
+            freed += removed.gc.bytes;
+        }
+    }
+    freed += store.gc()?.bytes;
+    Ok(freed)
+}
+
+/// Cgroups under `mini-docker/` that belong to no running container nor to a live
+/// `ch02-cgroups` run: left by a monitor killed with SIGKILL.
+fn orphan_cgroups(root: &Path) -> Vec<std::path::PathBuf> {
+    let live: Vec<String> = containers::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c.live_state()
+                .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+        })
+        .map(|c| c.id().to_string())
+        .collect();
+    let mut out = Vec::new();
+    let Ok(layout) = ch02_cgroups::Layout::detect() else {
+        return out;
+    };
+    for h in &layout.hierarchies {
+        let parent = h.mount_point.join(ch02_cgroups::cgroup::PARENT);
+        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ch02_alive = name
+                .strip_prefix("ch02-")
+                .is_some_and(|pid| Path::new("/proc").join(pid).exists());
+            if e.path().is_dir() && !live.contains(&name) && !ch02_alive {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// `container ...`.
+pub fn container(sys: &Kernel, cli: &Cli, cmd: &ContainerCommand) -> Result<i32, Error> {
+    let _ = sys;
+    match cmd {
+        ContainerCommand::Ls(a) => super::ps::main(&cli.root, a),
+        ContainerCommand::Rm(a) => super::rm::main(&cli.root, a),
+        ContainerCommand::Inspect(a) => super::inspect::main(&cli.root, a),
+        ContainerCommand::Prune { force: _ } => {
+            let freed = prune_containers(&cli.root)?;
+            println!("\nTotal reclaimed space: {}", human_size(freed));
+            Ok(0)
+        }
+    }
+}
+
+/// `image ...`.
+pub fn image(cli: &Cli, cmd: &ImageCommand) -> Result<i32, Error> {
+    match cmd {
+        ImageCommand::Ls(a) => super::images::images(cli, a),
+        ImageCommand::Rm(a) => super::images::rmi(cli, a),
+        ImageCommand::History(a) => super::images::history(cli, a),
+        ImageCommand::Prune { all, force: _ } => {
+            let freed = prune_images(&cli.root, *all)?;
+            println!("\nTotal reclaimed space: {}", human_size(freed));
+            Ok(0)
+        }
+    }
+}
+
+/// `system ...`.
+pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
+    let root = cli.root.as_path();
+    match cmd {
+        SystemCommand::Info => info(cli),
+        SystemCommand::Df => {
+            let store = crate::store(root)?;
+            let images = store.list()?;
+            let all = containers::list(root)?;
+            let used: Vec<String> = all.iter().map(|c| c.config.image_id.clone()).collect();
+            let mut ids: Vec<String> = images.iter().map(|(_, i)| i.id().to_string()).collect();
+            ids.sort();
+            ids.dedup();
+            let image_size: u64 = images.iter().map(|(_, i)| i.size).sum();
+            let active_images = ids.iter().filter(|i| used.contains(i)).count();
+            let running = all
+                .iter()
+                .filter(|c| {
+                    c.live_state()
+                        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+                })
+                .count();
+            let container_size: u64 = all
+                .iter()
+                .map(|c| ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0))
+                .sum();
+            let vols = volumes::list(root)?;
+            let vol_size: u64 = vols
+                .iter()
+                .map(|v| ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0))
+                .sum();
+            let active_vols = vols
+                .iter()
+                .filter(|v| volumes::users(root, &v.name).is_ok_and(|u| !u.is_empty()))
+                .count();
+            let rows = vec![
+                vec![
+                    "Images".into(),
+                    ids.len().to_string(),
+                    active_images.to_string(),
+                    human_size(image_size),
+                    String::new(),
+                ],
+                vec![
+                    "Containers".into(),
+                    all.len().to_string(),
+                    running.to_string(),
+                    human_size(container_size),
+                    String::new(),
+                ],
+                vec![
+                    "Local Volumes".into(),
+                    vols.len().to_string(),
+                    active_vols.to_string(),
+                    human_size(vol_size),
+                    String::new(),
+                ],
+            ];
+            print!(
+                "{}",
+                table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+            );
+            Ok(0)
+        }
+        SystemCommand::Prune {
+            all,
+            volumes: prune_volumes,
+            force: _,
+        } => {
+            // Reconcile first: containers whose monitor died, their cgroups, half-written
+            // records, cgroups no container owns.
+            for c in containers::list(root)? {
+                let _ = super::stop::stop(&c, None, std::time::Duration::from_secs(0));
+            }
+            for d in containers::debris(root) {
+                let _ = std::fs::remove_dir_all(&d);
+            }
+            for dir in orphan_cgroups(root) {
+                let name = dir
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                containers::release_cgroup(&[crate::container::CgroupDir {
+                    version: 1,
+                    path: dir.clone(),
+                    controllers: vec![],
+                }]);
+                println!("removed a cgroup left behind: {} ({name})", dir.display());
+            }
+            let mut freed = prune_containers(root)?;
+            if *prune_volumes {
+                println!("Deleted Volumes:");
+                for v in volumes::list(root)? {
+                    if v.anonymous && volumes::users(root, &v.name)?.is_empty() {
+                        freed += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
+                        volumes::remove(root, &v.name)?;
+                        println!("{}", v.name);
+                    }
+                }
+            }
+            freed += prune_images(root, *all)?;
+            println!("\nTotal reclaimed space: {}", human_size(freed));
+            Ok(0)
+        }
+    }
+}
+
+fn check(ok: bool, what: &str, why: &str) -> String {
+    format!(
+        "  [{}] {what}{}\n",
+        if ok { "ok" } else { "!!" },
+        if ok {
+            String::new()
+        } else {
+            format!(": {why}")
+        }
+    )
+}
+
+/// `info`: what there is, and a preflight of what the host supports.
+pub fn info(cli: &Cli) -> Result<i32, Error> {
+    let root = cli.root.as_path();
+    let all = containers::list(root).unwrap_or_default();
+    let states: Vec<Status> = all
+        .iter()
+        .filter_map(|c| c.live_state().ok())
+        .map(|s| s.status)
+        .collect();
+    let count = |st: Status| states.iter().filter(|s| **s == st).count();
+    let images = crate::store(root)
+        .and_then(|s| Ok(s.list()?))
+        .map(|l| l.len())
+        .unwrap_or(0);
+    let layout = ch02_cgroups::Layout::detect().ok();
+    let mode = layout.as_ref().and_then(|l| l.mode());
+    let uname = nix::sys::utsname::uname().ok();
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Containers: {}\n Running: {}\n Paused: {}\n Stopped: {}\n",
+        all.len(),
+        count(Status::Running),
+        count(Status::Paused),
+        count(Status::Exited) + count(Status::Created)
+    ));
+    out.push_str(&format!("Images: {images}\n"));
+    out.push_str(
+        "Storage Driver: overlay2 (overlayfs, mounted inside each container's mount namespace)\n",
+    );
+    out.push_str("Cgroup Driver: cgroupfs\n");
+    out.push_str(&format!(
+        "Cgroup Version: {}\n",
+        match mode {
+            Some(ch02_cgroups::Mode::Unified) => "2",
+            Some(ch02_cgroups::Mode::Legacy) => "1",
+            Some(ch02_cgroups::Mode::Hybrid) => "1 (hybrid: v1 controllers plus a cgroup2 mount)",
+            None => "none",
+        }
+    ));
+    if let Some(u) = &uname {
+        out.push_str(&format!(
+            "Kernel Version: {}\n",
+            u.release().to_string_lossy()
+        ));
+        out.push_str(&format!(
+            "Architecture: {}\n",
+            u.machine().to_string_lossy()
+        ));
+    }
+    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    if let Some(name) = os.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")) {
+        out.push_str(&format!("Operating System: {}\n", name.trim_matches('"')));
+    }
+    out.push_str(&format!(
+        "CPUs: {}\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    out.push_str(&format!("Mini-docker Root Dir: {}\n", root.display()));
+    out.push_str("Preflight:\n");
+    out.push_str(&check(
+        nix::unistd::geteuid().is_root(),
+        "running as root",
+        "namespaces, mounts and cgroups need root",
+    ));
+    out.push_str(&check(
+        filesystems.contains("overlay"),
+        "overlayfs",
+        "modprobe overlay",
+    ));
+    let memory = layout
+        .as_ref()
+        .and_then(|l| l.locate(ch02_cgroups::Controller::Memory))
+        .is_some();
+    out.push_str(&check(
+        memory,
+        "memory controller",
+        "no cgroup hierarchy has it: --memory will fail",
+    ));
+    let pids = layout
+        .as_ref()
+        .and_then(|l| l.locate(ch02_cgroups::Controller::Pids))
+        .is_some();
+    out.push_str(&check(
+        pids,
+        "pids controller",
+        "no cgroup hierarchy has it: --pids-limit will fail",
+    ));
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        > 0;
+    out.push_str(&check(
+        userns,
+        "user namespaces",
+        "user.max_user_namespaces is 0",
+    ));
+    let release = uname
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version: Vec<u32> = release
+        .split(['.', '-'])
+        .take(2)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let at_least =
+        |maj: u32, min: u32| version.len() == 2 && (version[0], version[1]) >= (maj, min);
+    out.push_str(&check(
+        at_least(5, 6),
+        "openat2 (RESOLVE_IN_ROOT) for safe extraction, Linux 5.6",
+        "layers cannot be extracted safely",
+    ));
+    out.push_str(&check(
+        at_least(6, 8),
+        "overlayfs lowerdir+ (Linux 6.8)",
+        "deep images fall back to mount(2)'s one-page option string",
+    ));
+    print!("{out}");
+    Ok(0)
+}
+
+/// `version`.
+pub fn version() -> Result<i32, Error> {
+    let uname = nix::sys::utsname::uname().ok();
+    println!("Client: mini-docker");
+    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    println!(" Built with:        Rust (the workshop's chapters 1 to 5)");
+    if let Some(u) = uname {
+        println!(
+            " OS/Arch:           linux/{}",
+            u.machine().to_string_lossy()
+        );
+    }
+    println!(
+        "\nServer: none (mini-docker is daemonless; each detached container has a monitor process)"
+    );
+    Ok(0)
+}

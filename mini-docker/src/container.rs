@@ -1,0 +1,377 @@
+//! A container's record on disk: what it was created with (`config.json`), where it is in
+//! its life (`state.json`), its writable layer and init layer, its log, and its locks.
+//!
+//! ```text
+//! ROOT/containers/ID/
+//!   config.json        how it was created (never changes after create)
+//!   state.json         created | running | paused | exited, pid, exit code, times
+//!   init/ upper/ work/ merged/   the init layer, the writable layer, overlayfs's work
+//!                      directory and mount point (mounted only inside the container)
+//!   ID-json.log        its output, one JSON object per line (docker's json-file)
+//!   attach.sock        the monitor's socket for `attach`
+//!   monitor.lock       held (flock) by the monitor for as long as it runs
+//!   state.lock         held briefly by whoever changes state.json
+//! ROOT/names/NAME      contains the ID: a name is taken by creating this file (O_EXCL)
+//! ```
+//!
+//! Every file others read is written to a temporary name and renamed, so a reader never
+//! sees half of it, and a command killed at any point leaves the record readable.
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// How a volume or bind mount is attached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// `bind`, `volume` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The host path (bind) or volume name (volume); empty for tmpfs.
+    #[serde(rename = "Source")]
+    pub source: String,
+    /// Where inside the container.
+    #[serde(rename = "Destination")]
+    pub destination: String,
+    /// Read-only.
+    #[serde(rename = "ReadOnly")]
+    pub read_only: bool,
+}
+
+/// Resource limits and namespace modes: docker's HostConfig.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostConfig {
+    /// `-m`, bytes.
+    #[serde(rename = "Memory")]
+    pub memory: u64,
+    /// `--memory-swap`, bytes of memory plus swap; -1 unlimited; 0 the default (twice `-m`).
+    #[serde(rename = "MemorySwap")]
+    pub memory_swap: i64,
+    /// `--cpus`, in billionths of a CPU (docker's NanoCpus).
+    #[serde(rename = "NanoCpus")]
+    pub nano_cpus: u64,
+    /// `--cpuset-cpus`.
+    #[serde(rename = "CpusetCpus")]
+    pub cpuset_cpus: String,
+    /// `--pids-limit` (0: none).
+    #[serde(rename = "PidsLimit")]
+    pub pids_limit: u64,
+    /// `--read-only`.
+    #[serde(rename = "ReadonlyRootfs")]
+    pub read_only_rootfs: bool,
+    /// `--pid`: "" (own namespace), `host` or `container:ID`.
+    #[serde(rename = "PidMode")]
+    pub pid_mode: String,
+    /// `--ipc`: "" or `private`, `host`, `container:ID`.
+    #[serde(rename = "IpcMode")]
+    pub ipc_mode: String,
+    /// `--uts`: "" or `host`.
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
+    /// `--network`: `none` or `host`.
+    #[serde(rename = "NetworkMode")]
+    pub network_mode: String,
+    /// `--rm`.
+    #[serde(rename = "AutoRemove")]
+    pub auto_remove: bool,
+    /// `--dns`.
+    #[serde(rename = "Dns")]
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    #[serde(rename = "DnsSearch")]
+    pub dns_search: Vec<String>,
+    /// `--add-host name:ip`.
+    #[serde(rename = "ExtraHosts")]
+    pub extra_hosts: Vec<String>,
+}
+
+/// How the container was created: docker's Config plus what the runtime needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// The full id (64 hex).
+    pub id: String,
+    /// Its name, without docker's leading slash.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image id (`sha256:...` of its config).
+    pub image_id: String,
+    /// The image manifest's digest, pinned in the store while the container exists.
+    pub image_manifest: String,
+    /// The program (docker's `Path`).
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The image's or `--entrypoint`'s entrypoint (for `inspect`).
+    pub entrypoint: Vec<String>,
+    /// The command (for `inspect`).
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// The working directory inside.
+    pub working_dir: String,
+    /// `-u`.
+    pub user: String,
+    /// The hostname.
+    pub hostname: String,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub open_stdin: bool,
+    /// The signal `stop` sends first.
+    pub stop_signal: String,
+    /// Volumes and mounts.
+    pub mounts: Vec<MountSpec>,
+    /// Anonymous volumes this container created (removed with `rm -v`).
+    pub anonymous_volumes: Vec<String>,
+    /// Limits and modes.
+    pub host: HostConfig,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started (or being started).
+    Created,
+    /// Its process runs.
+    Running,
+    /// Frozen.
+    Paused,
+    /// Its process ended.
+    Exited,
+}
+
+impl Status {
+    /// docker's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// One directory of the container's cgroup (chapter 2's `Dir`, in a form JSON keeps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    /// 1 or 2.
+    pub version: u8,
+    /// The directory.
+    pub path: PathBuf,
+    /// Controller names used through it.
+    pub controllers: Vec<String>,
+}
+
+/// Where the container is now: docker's State.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The status.
+    pub status: Status,
+    /// The container's first process, as the host sees it (0 when not running).
+    pub pid: i32,
+    /// The exit code of the last run.
+    pub exit_code: i32,
+    /// The OOM killer ended it.
+    pub oom_killed: bool,
+    /// What went wrong, if something did.
+    pub error: String,
+    /// When it last started ("" never).
+    pub started_at: String,
+    /// When it last ended ("" never).
+    pub finished_at: String,
+    /// Its cgroup while it runs.
+    pub cgroup: Vec<CgroupDir>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: Status::Created,
+            pid: 0,
+            exit_code: 0,
+            oom_killed: false,
+            error: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            cgroup: Vec::new(),
+        }
+    }
+}
+
+/// The current time, RFC 3339 with nanoseconds, as docker writes it.
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+/// A container's directory and files.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// `ROOT/containers/ID`.
+    pub dir: PathBuf,
+    /// How it was created.
+    pub config: Config,
+}
+
+impl Container {
+    /// Where a container's files live.
+    pub fn dir_of(root: &Path, id: &str) -> PathBuf {
+        root.join("containers").join(id)
+    }
+
+    /// Loads the record in `dir`.
+    pub fn load(dir: &Path) -> Result<Container, Error> {
+        let file = dir.join("config.json");
+        let bytes = fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+        let config = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(file.clone(), e.to_string()))?;
+        Ok(Container {
+            dir: dir.to_path_buf(),
+            config,
+        })
+    }
+
+    /// The full id.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The 12-character id docker shows.
+    pub fn short_id(&self) -> &str {
+        &self.config.id[..12]
+    }
+
+    /// A path in the container's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The log file (docker names it `ID-json.log`).
+    pub fn log_path(&self) -> PathBuf {
+        self.path(&format!("{}-json.log", self.config.id))
+    }
+
+    /// Reads state.json (a record without one is "created").
+    pub fn state(&self) -> Result<State, Error> {
+        let file = self.path("state.json");
+        match fs::read(&file) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(file, e.to_string()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(Error::io("read", &file, e)),
+        }
+    }
+
+    /// Writes state.json atomically.
+    pub fn save_state(&self, state: &State) -> Result<(), Error> {
+        let bytes = serde_json::to_vec_pretty(state).expect("a state serialises");
+        write_atomic(&self.path("state.json"), &bytes)
+    }
+
+    /// The state as it really is: a container recorded as running whose monitor is gone
+    /// (killed, or the machine rebooted) has exited, whatever the file says. Its process
+    /// died with the monitor (it was the monitor's child, with PR_SET_PDEATHSIG).
+    pub fn live_state(&self) -> Result<State, Error> {
+        let mut state = self.state()?;
+        if matches!(state.status, Status::Running | Status::Paused) && !self.monitor_alive() {
+            state.status = Status::Exited;
+            if state.exit_code == 0 {
+                state.exit_code = 137;
+            }
+            if state.error.is_empty() {
+                state.error = "the container's monitor died".into();
+            }
+            state.pid = 0;
+        }
+        Ok(state)
+    }
+
+    /// Whether a monitor holds `monitor.lock`.
+    pub fn monitor_alive(&self) -> bool {
+        let Ok(f) = fs::OpenOptions::new()
+            .read(true)
+            .open(self.path("monitor.lock"))
+        else {
+            return false;
+        };
+        match f.try_lock_shared() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Takes `state.lock` (exclusive) until the returned file is dropped.
+    pub fn lock_state(&self) -> Result<fs::File, Error> {
+        let path = self.path("state.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        f.lock().map_err(|e| Error::io("lock", &path, e))?;
+        Ok(f)
+    }
+}
+
+/// The container's cgroup directories in chapter 2's form, to read or freeze them.
+pub fn cgroup_dirs(dirs: &[CgroupDir]) -> Vec<ch02_cgroups::cgroup::Dir> {
+    use ch02_cgroups::Controller as C;
+    dirs.iter()
+        .map(|d| ch02_cgroups::cgroup::Dir {
+            version: if d.version == 1 {
+                ch02_cgroups::layout::Version::V1
+            } else {
+                ch02_cgroups::layout::Version::V2
+            },
+            path: d.path.clone(),
+            controllers: d
+                .controllers
+                .iter()
+                .filter_map(|n| {
+                    [
+                        C::Memory,
+                        C::Cpu,
+                        C::Cpuacct,
+                        C::Cpuset,
+                        C::Pids,
+                        C::Freezer,
+                    ]
+                    .into_iter()
+                    .find(|c| c.name() == n)
+                })
+                .collect(),
+        })
+        .collect()
+}

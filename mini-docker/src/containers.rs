@@ -1,0 +1,231 @@
+//! The set of containers: finding one by name or id prefix, creating and removing records.
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+use crate::container::{Config, Container, Status};
+
+/// Every container, newest first (docker's `ps` order).
+pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
+    let dir = root.join("containers");
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // A record half-written by a killed `create` has no config.json: skip it; `rm`
+        // and `system prune` clean such directories.
+        if let Ok(c) = Container::load(&e.path()) {
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| b.config.created.cmp(&a.config.created));
+    Ok(out)
+}
+
+/// Finds a container by exact name, full id, or unique id prefix (docker's rules).
+pub fn find(root: &Path, what: &str) -> Result<Container, Error> {
+    let what = what.strip_prefix('/').unwrap_or(what);
+    if let Ok(id) = fs::read_to_string(root.join("names").join(what))
+        && let Ok(c) = Container::load(&Container::dir_of(root, id.trim()))
+    {
+        return Ok(c);
+    }
+    if what.is_empty() || !what.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::NoSuchContainer(what.to_string()));
+    }
+    let matches: Vec<Container> = list(root)?
+        .into_iter()
+        .filter(|c| c.id().starts_with(what))
+        .collect();
+    match matches.len() {
+        0 => Err(Error::NoSuchContainer(what.to_string())),
+        1 => Ok(matches.into_iter().next().expect("one match")),
+        _ => Err(Error::Usage(format!(
+            "multiple containers found with provided prefix: {what}"
+        ))),
+    }
+}
+
+/// A new random id: 32 bytes from the kernel's random pool, in hex.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    hex::encode(bytes)
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "clever", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
+    "merry", "nifty", "patient", "quirky", "relaxed", "serene", "sharp", "stoic", "tender",
+    "vivid", "wizardly", "zealous",
+];
+const NAMES: &[&str] = &[
+    "bell", "curie", "darwin", "euler", "faraday", "galois", "hopper", "hypatia", "jemison",
+    "kepler", "lovelace", "meitner", "noether", "pascal", "ritchie", "shannon", "thompson",
+    "turing", "wing", "yonath",
+];
+
+/// A docker-style random name: `adjective_scientist`.
+pub fn random_name(id: &str) -> String {
+    let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+    format!(
+        "{}_{}",
+        ADJECTIVES[(n % ADJECTIVES.len() as u64) as usize],
+        NAMES[((n / 97) % NAMES.len() as u64) as usize]
+    )
+}
+
+/// Names docker accepts: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Takes `name` for `id`: creating `names/NAME` with O_EXCL is atomic, so of two
+/// concurrent `run --name web`, exactly one wins.
+fn take_name(root: &Path, name: &str, id: &str) -> Result<(), Error> {
+    let dir = root.join("names");
+    fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    let path = dir.join(name);
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&path)
+    {
+        Ok(mut f) => f
+            .write_all(id.as_bytes())
+            .map_err(|e| Error::io("write", &path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let owner = fs::read_to_string(&path).unwrap_or_default();
+            // A name left by a record that no longer exists (a killed `rm`) is free again.
+            if !owner.trim().is_empty()
+                && Container::dir_of(root, owner.trim())
+                    .join("config.json")
+                    .exists()
+            {
+                return Err(Error::Conflict(format!(
+                    "The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    owner.trim()
+                )));
+            }
+            fs::write(&path, id).map_err(|e| Error::io("write", &path, e))
+        }
+        Err(e) => Err(Error::io("create", &path, e)),
+    }
+}
+
+/// Creates a container's record: its name, its directory with the writable layer, the
+/// init layer and `config.json` (written last: a record is complete when it has one).
+pub fn create(
+    root: &Path,
+    config: Config,
+    init: &ch04_unionfs_layers::init::InitLayer,
+) -> Result<Container, Error> {
+    let dir = Container::dir_of(root, &config.id);
+    take_name(root, &config.name, &config.id)?;
+    let made = (|| {
+        for d in ["upper", "work", "merged", "init"] {
+            let p = dir.join(d);
+            fs::create_dir_all(&p).map_err(|e| Error::io("create", &p, e))?;
+        }
+        init.write(&dir.join("init"))
+            .map_err(|e| Error::io("write the init layer in", &dir, e))?;
+        let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
+        crate::container::write_atomic(&dir.join("config.json"), &bytes)
+    })();
+    if let Err(e) = made {
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_file(root.join("names").join(&config.name));
+        return Err(e);
+    }
+    Ok(Container { dir, config })
+}
+
+/// Removes a container that is not running: its name, its pin on the image, its directory
+/// (and with `volumes`, its anonymous volumes). Anything its monitor left (a cgroup) goes
+/// too.
+pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
+    let state = c.live_state()?;
+    if matches!(state.status, Status::Running | Status::Paused) {
+        return Err(Error::Conflict(format!(
+            "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+            c.id()
+        )));
+    }
+    release_cgroup(&state.cgroup);
+    let name_file = root.join("names").join(&c.config.name);
+    if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {
+        let _ = fs::remove_file(&name_file);
+    }
+    if let Ok(store) = crate::store(root)
+        && let Ok(digest) = c.config.image_manifest.parse()
+    {
+        let _ = store.unpin(c.id(), &digest);
+    }
+    // Renamed first, so a half-removed record is never listed.
+    let trash = root
+        .join("containers")
+        .join(format!(".removing-{}", c.id()));
+    if fs::rename(&c.dir, &trash).is_ok() {
+        fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))?;
+    }
+    if volumes {
+        for v in &c.config.anonymous_volumes {
+            let _ = crate::volumes::remove(root, v);
+        }
+    }
+    Ok(())
+}
+
+/// Removes a cgroup a dead monitor left behind (killing anything still in it).
+pub fn release_cgroup(dirs: &[crate::container::CgroupDir]) {
+    if dirs.is_empty() {
+        return;
+    }
+    let sys = ch04_unionfs_layers::sys::Kernel::new(false);
+    let dirs = crate::container::cgroup_dirs(dirs);
+    let _ = ch02_cgroups::Cgroup::from_dirs(&sys as &dyn ch01_namespaces::Sys, dirs).remove();
+}
+
+/// The container directories that are not complete records (a `create` killed half-way,
+/// a `rm` killed half-way): `system prune` removes them.
+pub fn debris(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root.join("containers")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".removing-"))
+                || !p.join("config.json").exists()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dockers_rules() {
+        assert!(valid_name("web") && valid_name("db-1.prod_2") && valid_name("9lives"));
+        assert!(!valid_name("") && !valid_name("-x") && !valid_name("a b") && !valid_name("a/b"));
+        let id = new_id();
+        assert_eq!(id.len(), 64);
+        assert!(valid_name(&random_name(&id)));
+    }
+}

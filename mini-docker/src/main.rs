@@ -1,0 +1,240 @@
+//! # mini-docker
+//!
+//! A docker-like CLI built from the workshop's chapters, without a daemon: every command
+//! works on the shared store (`--root`, default `/var/lib/mini-docker`), and a small
+//! monitor process stays with each detached container (see `monitor`). The files here are
+//! glue: the mechanisms are the chapters' (namespaces ch01, cgroups ch02, the root switch
+//! ch03, layers ch04, images ch05).
+//!
+//! One file per command under `cmd/`; the shared pieces: `container` (a container's record
+//! on disk), `containers` (finding, creating, removing them), `runtime` (starting a
+//! container's process from the chapters), `monitor` (supervising it), `volumes`, `format`
+//! (docker's tables and wording).
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod container;
+mod containers;
+mod format;
+mod monitor;
+mod runtime;
+mod sys;
+mod view;
+mod volumes;
+
+/// What can go wrong. Messages follow docker's where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No container by that name or id.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// No image by that name or id.
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// No volume by that name.
+    #[error("No such volume: {0}")]
+    NoSuchVolume(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A bad argument.
+    #[error("{0}")]
+    Usage(String),
+    /// The container could not start (the code is 125, 126 or 127, as docker's).
+    #[error("{message}")]
+    Start {
+        /// The exit code.
+        code: i32,
+        /// Why.
+        message: String,
+    },
+    /// A file operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: String,
+        /// To which path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A record on disk does not parse.
+    #[error("{path}: {problem}", path = .0.display(), problem = .1)]
+    Corrupt(PathBuf, String),
+    /// The image store or a registry.
+    #[error(transparent)]
+    Image(#[from] ch05_image_pull::Error),
+    /// A cgroup.
+    #[error(transparent)]
+    Cgroup(#[from] ch02_cgroups::Error),
+    /// A process.
+    #[error(transparent)]
+    Process(#[from] ch01_namespaces::Error),
+    /// A layer.
+    #[error(transparent)]
+    Layers(#[from] ch04_unionfs_layers::Error),
+    /// Turning a writable layer into a layer.
+    #[error(transparent)]
+    Diff(#[from] ch04_unionfs_layers::diff::DiffError),
+    /// A system call.
+    #[error(transparent)]
+    Sys(#[from] ch01_namespaces::SysError),
+}
+
+impl Error {
+    /// A failed file operation on `path`.
+    pub fn io(op: &str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            op: op.to_string(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// docker's exit codes: 126 and 127 when the command cannot be run or found, 125 for
+    /// everything else that is mini-docker's own failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Start { code, .. } => *code,
+            Error::Process(e) => e.exit_code(),
+            Error::Cgroup(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+/// Opens the image store (chapter 5's) at `root`.
+pub fn store(root: &Path) -> Result<ch05_image_pull::Store, Error> {
+    ch05_image_pull::Store::open(root).map_err(Error::from)
+}
+
+/// mini-docker: containers from the workshop's chapters, with docker's verbs and flags.
+#[derive(Debug, Parser)]
+#[command(name = "mini-docker", version, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Where images, containers and volumes live.
+    #[arg(
+        long,
+        global = true,
+        env = "MINI_DOCKER_ROOT",
+        default_value = "/var/lib/mini-docker",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    /// Print every system call and registry request made.
+    #[arg(long, global = true)]
+    pub trace: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(cmd::run::RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(cmd::create::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(cmd::start::StartArgs),
+    /// Stop one or more running containers.
+    Stop(cmd::stop::StopArgs),
+    /// Restart one or more containers.
+    Restart(cmd::stop::StopArgs),
+    /// Kill one or more running containers.
+    Kill(cmd::kill::KillArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(cmd::wait::WaitArgs),
+    /// Remove one or more containers.
+    Rm(cmd::rm::RmArgs),
+    /// Pause all processes within one or more containers.
+    Pause(cmd::pause::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(cmd::pause::PauseArgs),
+    /// List containers.
+    Ps(cmd::ps::PsArgs),
+    /// Return low-level information on containers, images and volumes.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Fetch the logs of a container.
+    Logs(cmd::logs::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(cmd::attach::AttachArgs),
+    /// Execute a command in a running container.
+    Exec(cmd::exec::ExecArgs),
+    /// Display the running processes of a container.
+    Top(cmd::top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(cmd::stats::StatsArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(cmd::export::ExportArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(cmd::import::ImportArgs),
+    /// Create a new image from a container's changes.
+    Commit(cmd::commit::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cmd::cp::CpArgs),
+    /// List images.
+    Images(cmd::images::ImagesArgs),
+    /// Remove one or more images.
+    Rmi(cmd::images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(cmd::images::TagArgs),
+    /// Show the history of an image.
+    History(cmd::images::HistoryArgs),
+    /// Download an image from a registry.
+    Pull(cmd::images::PullArgs),
+    /// Upload an image to a registry.
+    Push(cmd::images::PushArgs),
+    /// Log in to a registry.
+    Login(cmd::images::LoginArgs),
+    /// Log out from a registry.
+    Logout(cmd::images::LogoutArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(cmd::system::ContainerCommand),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(cmd::system::ImageCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(cmd::volume::VolumeCommand),
+    /// Manage mini-docker.
+    #[command(subcommand)]
+    System(cmd::system::SystemCommand),
+    /// Display system-wide information.
+    Info,
+    /// Show the mini-docker version information.
+    Version,
+    /// The monitor of a detached container (started by `run -d` and `start`).
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        /// The container id.
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // docker exits 125 on a bad flag; help and version are not errors.
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cmd::dispatch(&cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            let code = err.exit_code();
+            eprintln!("Error: {:#}", anyhow::Error::from(err));
+            ExitCode::from(code as u8)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Starting a container's process: each step is a chapter's mechanism, in kernel order.
+//!
+//! ```text
+//! parent (the monitor)                      child (becomes the container)
+//! ─────────────────────────────────────     ──────────────────────────────────────────
+//! cgroup: create, limits        (ch02)
+//! join another PID namespace    (ch01)
+//! clone3 into new namespaces    (ch01) ──▶  join other IPC/UTS namespaces      (ch01)
+//!                                           make mounts private               (ch01)
+//!                                           mount the overlay stack           (ch04)
+//!                                           volumes, pivot_root, /proc /sys /dev (ch03)
+//! pid into the cgroup           (ch02)      loopback up, hostname             (ch01)
+//! release ─────────────────────────────▶   user, working directory, exec     (ch03, ch01)
+//! ```
+//!
+//! The overlay is mounted *inside* the container's mount namespace, so it exists only
+//! there: when the container's last process exits, the kernel unmounts it, and a crash of
+//! anything leaves no mount on the host.
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+
+use ch01_namespaces::ns::{Kind, Namespaces};
+use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
+use ch02_cgroups::{Cgroup, Controller, Layout, Limits, Swap};
+use ch03_rootfs_pivot_root::rootfs::{self, Mount, MountKind, RootPlan};
+use ch04_unionfs_layers::Stack;
+use ch04_unionfs_layers::sys::{Kernel, LayerSys};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use crate::Error;
+use crate::container::{Config, Container, HostConfig};
+
+/// The cgroup limits docker's flags ask for. `--memory-swap` unset means twice the memory
+/// (Docker's default); -1 means unlimited swap.
+pub fn limits(host: &HostConfig) -> Limits {
+    let memory = (host.memory > 0).then_some(host.memory);
+    let swap = match (memory, host.memory_swap) {
+        (None, _) => Swap::None,
+        (Some(_), -1) => Swap::Unlimited,
+        (Some(m), 0) => Swap::Total(2 * m),
+        (Some(_), total) => Swap::Total(total as u64),
+    };
+    Limits {
+        memory,
+        swap,
+        cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
+        pids: (host.pids_limit > 0).then_some(host.pids_limit),
+        cpuset: (!host.cpuset_cpus.is_empty()).then(|| host.cpuset_cpus.clone()),
+    }
+}
+
+/// Which namespaces the container gets of its own, and which it joins (`--pid
+/// container:X`, `--ipc container:X`); `host` means neither.
+pub fn namespaces(root: &Path, host: &HostConfig) -> Result<(CloneFlags, Vec<(Kind, Pid)>), Error> {
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    let mut join = Vec::new();
+    for (mode, kind) in [
+        (&host.pid_mode, Kind::Pid),
+        (&host.ipc_mode, Kind::Ipc),
+        (&host.uts_mode, Kind::Uts),
+    ] {
+        match mode.as_str() {
+            "" | "private" | "shareable" => flags |= kind.flag(),
+            "host" => {}
+            other => match other.strip_prefix("container:") {
+                Some(target) => {
+                    let c = crate::containers::find(root, target)?;
+                    let state = c.live_state()?;
+                    if state.pid == 0 {
+                        return Err(Error::Conflict(format!(
+                            "cannot join the namespaces of container {target}: it is not running"
+                        )));
+                    }
+                    join.push((kind, Pid::from_raw(state.pid)));
+                }
+                None => {
+                    return Err(Error::Usage(format!(
+                        "invalid {} mode: {other:?}",
+                        kind.file()
+                    )));
+                }
+            },
+        }
+    }
+    match host.network_mode.as_str() {
+        "" | "none" => flags |= CloneFlags::CLONE_NEWNET,
+        "host" => {}
+        other => {
+            return Err(Error::Usage(format!(
+                "network {other:?}: only `none` and `host` exist until chapter 7 (bridges and veth pairs) is built"
+            )));
+        }
+    }
+    Ok((flags, join))
+}
+
+/// What the child mounts: volumes and bind mounts, then the init layer's three files.
+pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
+    let mut out = Vec::new();
+    for m in &c.config.mounts {
+        let kind = match m.kind.as_str() {
+            "bind" => MountKind::Bind(PathBuf::from(&m.source)),
+            "volume" => MountKind::Bind(crate::volumes::data_dir(root, &m.source)),
+            _ => MountKind::Tmpfs,
+        };
+        out.push(Mount {
+            kind,
+            target: PathBuf::from(&m.destination),
+            read_only: m.read_only,
+        });
+    }
+    out.extend(ch04_unionfs_layers::init::mounts(&c.path("init")));
+    out
+}
+
+/// A started container: its process and its cgroup (the caller removes the cgroup when the
+/// process has ended).
+#[derive(Debug)]
+pub struct Launched<'s> {
+    /// The container's first process.
+    pub running: Running,
+    /// Its cgroup.
+    pub cgroup: Cgroup<'s>,
+}
+
+/// Starts the container's process with `stdio`; `image_layers` are the image's extracted
+/// layers, bottom first.
+pub fn launch<'s>(
+    sys: &'s Kernel,
+    root: &Path,
+    c: &Container,
+    image_layers: &[PathBuf],
+    stdio: Stdio<'_>,
+) -> Result<Launched<'s>, Error> {
+    let cfg = &c.config;
+    // 1. A cgroup of its own, limits set before anything runs in it.
+    let layout =
+        Layout::detect().map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
+    let limits = limits(&cfg.host);
+    let mut controllers = limits.controllers();
+    controllers.push(Controller::Freezer);
+    let cgroup = Cgroup::create(
+        sys as &dyn ch01_namespaces::Sys,
+        &layout,
+        &cfg.id,
+        &controllers,
+    )?;
+    cgroup.apply(&limits)?;
+    // 2. Namespaces: new ones, and those of other containers to join.
+    let (flags, join) = namespaces(root, &cfg.host)?;
+    let mut joined = Vec::new();
+    for (kind, pid) in &join {
+        joined.push(Namespaces::open(sys, *pid, &[*kind])?);
+    }
+    // A PID namespace is joined by the parent: it applies to the children it makes next.
+    for ns in &joined {
+        ns.enter_pid(sys)?;
+    }
+    // 3. The stack: the init layer over the image's layers (top first), the writable layer.
+    let mut lowers = vec![c.path("init")];
+    lowers.extend(image_layers.iter().rev().cloned());
+    let stack = Stack {
+        lowers,
+        upper: Some((c.path("upper"), c.path("work"))),
+    };
+    let plan = RootPlan {
+        rootfs: c.path("merged"),
+        mounts: mounts(root, c),
+        read_only_root: cfg.host.read_only_rootfs,
+        console: stdio.tty,
+    };
+    let created = process::create(
+        sys,
+        flags,
+        ChildOptions {
+            detach: false,
+            stdio: Some(stdio),
+        },
+        &mut || become_container(sys, &joined, &stack, &plan, flags, cfg),
+    )?;
+    // 4. Into the cgroup before it execs: everything it does is counted and limited.
+    cgroup.add_process(created.pid())?;
+    let running = created.start(sys)?;
+    Ok(Launched { running, cgroup })
+}
+
+/// The child's side, in order; ends in exec.
+fn become_container(
+    sys: &dyn LayerSys,
+    joined: &[Namespaces],
+    stack: &Stack,
+    plan: &RootPlan,
+    flags: CloneFlags,
+    cfg: &Config,
+) -> Result<Infallible, ChildError> {
+    for ns in joined {
+        ns.enter_rest(sys)?;
+    }
+    ch01_namespaces::make_mounts_private(sys)?;
+    ch04_unionfs_layers::overlay::mount(sys, stack, &plan.rootfs)?;
+    rootfs::switch_root(sys, plan)?;
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        sys.loopback_up()?;
+    }
+    if flags.contains(CloneFlags::CLONE_NEWUTS) {
+        ch01_namespaces::set_hostname(sys, &cfg.hostname)?;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let user = ch03_rootfs_pivot_root::user::resolve(&cfg.user, &passwd, &group)
+        .map_err(ChildError::setup)?;
+    // The working directory is made (as root, like Docker) before privileges are dropped.
+    ch03_rootfs_pivot_root::enter_workdir(sys, Path::new(&cfg.working_dir))?;
+    sys.set_ids(user.uid, user.gid, Some(&user.groups))?;
+    let mut env = cfg.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    let mut argv = vec![cfg.path.clone()];
+    argv.extend(cfg.args.iter().cloned());
+    Err(process::exec(sys, &argv, &env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_swap_follows_dockers_defaults() {
+        let h = |memory, memory_swap| HostConfig {
+            memory,
+            memory_swap,
+            ..Default::default()
+        };
+        assert_eq!(limits(&h(0, 0)).swap, Swap::None);
+        assert_eq!(limits(&h(64 << 20, 0)).swap, Swap::Total(128 << 20));
+        assert_eq!(limits(&h(64 << 20, -1)).swap, Swap::Unlimited);
+        assert_eq!(limits(&h(64 << 20, 100 << 20)).swap, Swap::Total(100 << 20));
+        let cpus = HostConfig {
+            nano_cpus: 1_500_000_000,
+            ..Default::default()
+        };
+        assert_eq!(limits(&cpus).cpus, Some(1.5));
+    }
+}

@@ -1,0 +1,56 @@
+//! The little mini-docker adds to the chapters' seam: terminal window sizes, which only an
+//! ioctl(2) can read and set (TIOCGWINSZ, TIOCSWINSZ; see tty_ioctl(4)).
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+
+/// A terminal's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WinSize {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+}
+
+/// The size of the terminal on `fd`, if it is one.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<WinSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to a
+    // live, properly aligned winsize of ours.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some(WinSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+/// Sets the size of the terminal on `fd` (the master side of a container's pty): the
+/// kernel sends SIGWINCH to the terminal's foreground process group.
+pub fn set_window_size(fd: BorrowedFd<'_>, size: WinSize) -> Result<(), Errno> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` through the pointer, which points to a
+    // live winsize of ours.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// Takes ownership of a descriptor number a system call just returned (fcntl's
+/// `F_DUPFD_CLOEXEC` gives a number, not an `OwnedFd`).
+pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: callers pass a descriptor the kernel has just created for them and that
+    // nothing else owns or will close.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -1,0 +1,122 @@
+//! Named and anonymous volumes: directories under the store, bind-mounted into containers
+//! (chapter 3 mounts them before the root switch). They outlive containers; an anonymous
+//! volume goes with `rm -v` (or `run --rm`), a named one only with `volume rm`.
+//!
+//! ```text
+//! ROOT/volumes/NAME/_data        what the container sees
+//! ROOT/volumes/NAME/volume.json  created, anonymous or not
+//! ```
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::container::{now, write_atomic};
+
+/// A volume's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Volume {
+    /// Its name.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// When it was created.
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+    /// Always `local`.
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    /// Where its data is.
+    #[serde(rename = "Mountpoint")]
+    pub mountpoint: PathBuf,
+    /// Made for one container, without a name of the user's.
+    #[serde(rename = "Anonymous", default)]
+    pub anonymous: bool,
+}
+
+/// Where a volume's data lives.
+pub fn data_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("volumes").join(name).join("_data")
+}
+
+/// Volume names, like container names (anonymous ones are 64 hex characters).
+pub fn valid_name(name: &str) -> bool {
+    crate::containers::valid_name(name)
+}
+
+/// Creates a volume (nothing happens if it exists, as with docker).
+pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume, Error> {
+    if !valid_name(name) {
+        return Err(Error::Usage(format!(
+            "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+        )));
+    }
+    if let Ok(v) = inspect(root, name) {
+        return Ok(v);
+    }
+    let data = data_dir(root, name);
+    fs::create_dir_all(&data).map_err(|e| Error::io("create", &data, e))?;
+    let v = Volume {
+        name: name.to_string(),
+        created_at: now(),
+        driver: "local".into(),
+        mountpoint: data,
+        anonymous,
+    };
+    let meta = root.join("volumes").join(name).join("volume.json");
+    write_atomic(
+        &meta,
+        &serde_json::to_vec_pretty(&v).expect("a volume serialises"),
+    )?;
+    Ok(v)
+}
+
+/// A volume's record.
+pub fn inspect(root: &Path, name: &str) -> Result<Volume, Error> {
+    let meta = root.join("volumes").join(name).join("volume.json");
+    let bytes = fs::read(&meta).map_err(|_| Error::NoSuchVolume(name.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(meta, e.to_string()))
+}
+
+/// Every volume, by name.
+pub fn list(root: &Path) -> Result<Vec<Volume>, Error> {
+    let dir = root.join("volumes");
+    let mut out: Vec<Volume> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| inspect(root, &e.file_name().to_string_lossy()).ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io("read", &dir, e)),
+    };
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The containers (names) that mount volume `name`.
+pub fn users(root: &Path, name: &str) -> Result<Vec<String>, Error> {
+    Ok(crate::containers::list(root)?
+        .into_iter()
+        .filter(|c| {
+            c.config
+                .mounts
+                .iter()
+                .any(|m| m.kind == "volume" && m.source == name)
+        })
+        .map(|c| c.config.name)
+        .collect())
+}
+
+/// Removes a volume no container uses.
+pub fn remove(root: &Path, name: &str) -> Result<(), Error> {
+    inspect(root, name)?;
+    let users = users(root, name)?;
+    if !users.is_empty() {
+        return Err(Error::Conflict(format!(
+            "remove {name}: volume is in use - [{}]",
+            users.join(", ")
+        )));
+    }
+    let dir = root.join("volumes").join(name);
+    fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))
+}
