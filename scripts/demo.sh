@@ -1,6 +1,7 @@
 #!/bin/sh
-# The workshop's main job: build the chapters and watch them isolate and limit processes
-# for real. Works offline once the packages and crates are there. Installs what is missing.
+# The workshop's main job: build everything, make two images offline (busybox from the
+# host's busybox-static, hello-world from a static binary built here), and run containers
+# with mini-docker, showing what isolates them. Installs what is missing.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -8,38 +9,39 @@ as_root "$@"
 # shellcheck disable=SC2086
 need_packages $PACKAGES
 need_cargo
-say "Building the chapters"
+say "Building the chapters and mini-docker"
 cargo build --workspace --quiet
 PATH="$PWD/target/debug:$PATH"
 
-say "Chapter 1: 'ps aux' in a new PID namespace sees only itself, as PID 1"
-ch01-namespaces run --pid -- ps aux
+say "Making the images offline: busybox (import of a rootfs tarball) and hello-world (FROM scratch + one static binary)"
+offline_images
+mini-docker images
 
-say "Chapter 1: two detached processes, each PID 1 of its own namespace; the host sees both"
-C1=$(ch01-namespaces run --detach --pid --uts --hostname one -- sleep 300)
-C2=$(ch01-namespaces run --detach --pid --uts --hostname two -- sleep 300)
-trap 'kill -9 $C1 $C2 2>/dev/null || true' EXIT
-echo "--- inside the first (joined with setns, like docker exec):"
-ch01-namespaces join --target "$C1" --pid --mount --uts -- sh -c 'hostname; ps aux'
+say "mini-docker run hello-world"
+mini-docker run --rm hello-world
+
+say "Isolation: what a busybox container sees of the machine"
+mini-docker run --rm --hostname demo busybox sh -c \
+    'echo "--- ps aux:"; ps aux; echo "--- hostname:"; hostname; echo "--- ip addr:"; ip addr; echo "--- mounts:"; mount'
+
+say "Two containers that cannot see each other, while the host sees both"
+mini-docker rm -f c1 c2 >/dev/null 2>&1 || true
+mini-docker run --name c1 -d busybox sh -c "sleep 1d"
+mini-docker exec c1 ps aux
+mini-docker run --name c2 -d busybox sh -c "sleep 999d"
+mini-docker exec c2 ps aux
 echo "--- on the host:"
-ps -o pid,args -p "$C1,$C2"
-echo "--- its namespaces, compared with the host's:"
-ch01-namespaces ns "$C1"
-kill -9 "$C1" "$C2"
+ps -eo pid,args | grep -E "sleep (1d|999d)" | grep -v grep
+echo "--- a third container in c1's PID namespace (--pid=container:c1) sees both trees:"
+mini-docker run --name c3 -d --pid=container:c1 busybox sh -c "sleep 999d"
+mini-docker exec c3 ps aux
+mini-docker ps
+mini-docker rm -f c1 c2 c3
 
-say "Chapter 1: root in a new user namespace is nobody to the host"
-ch01-namespaces run --user -- sh -c 'id; cat /etc/shadow >/dev/null || echo "(uid 0 inside, yet the host'"'"'s /etc/shadow is out of reach)"'
+say "Limits: 32 MiB of memory, and a command that wants 100 MB"
+mini-docker rm -f hungry >/dev/null 2>&1 || true
+mini-docker run --name hungry -m 32m busybox sh -c 'head -c 100m /dev/zero | tail' || echo "(exit code $?)"
+mini-docker inspect hungry | grep -E '"(OOMKilled|ExitCode)"'
+mini-docker rm hungry
 
-say "Chapter 2: where this host's cgroup controllers live"
-ch02-cgroups info
-
-say "Chapter 2: past a 32 MiB memory limit, the OOM killer"
-ch02-cgroups demo memory
-
-say "Chapter 2: a busy loop under --cpus 0.5"
-ch02-cgroups demo cpu
-
-say "Chapter 2: a fork loop under --pids 20"
-ch02-cgroups demo pids
-
-say "Done. The notes in notes/ explain each step; the chapters' --trace shows every system call."
+say "Done. notes/ explains each chapter; try: mini-docker run -it busybox sh"

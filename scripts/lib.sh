@@ -39,4 +39,29 @@ need_cargo() {
 }
 
 # What the chapters and their tests use from the host.
-PACKAGES="busybox-static procps iproute2 tar gzip skopeo umoci docker-registry apache2-utils"
+PACKAGES="busybox-static procps iproute2 tar gzip bsdutils skopeo umoci docker-registry apache2-utils"
+
+# Builds a busybox root filesystem from the host's static busybox into $1 (a directory).
+busybox_rootfs() {
+    mkdir -p "$1/bin" "$1/sbin" "$1/usr/bin" "$1/usr/sbin" "$1/etc" "$1/root" "$1/tmp" "$1/var" "$1/home"
+    cp /usr/bin/busybox "$1/bin/busybox"
+    chroot "$1" /bin/busybox --install -s
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$1/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$1/etc/group"
+    chmod 1777 "$1/tmp"
+}
+
+# Imports the two images the demo and the notes use, offline: `busybox` (the host's
+# busybox-static) and `hello-world` (FROM scratch plus one static binary built here).
+offline_images() {
+    work=$(mktemp -d)
+    busybox_rootfs "$work/busybox"
+    tar -C "$work/busybox" -cf "$work/busybox.tar" .
+    mini-docker import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+    # FROM scratch has no libc: the program is linked statically.
+    mkdir "$work/hello"
+    rustc -O -C target-feature=+crt-static -C strip=symbols -o "$work/hello/hello" mini-docker/hello/src/main.rs
+    tar -C "$work/hello" -cf "$work/hello.tar" hello
+    mini-docker import --change 'CMD ["/hello"]' "$work/hello.tar" hello-world:latest >/dev/null
+    rm -rf "$work"
+}

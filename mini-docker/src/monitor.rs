@@ -125,6 +125,8 @@ impl Drop for RawMode {
 
 struct Client {
     stream: UnixStream,
+    /// Still sending input: a client that closed its side (EOF) keeps getting output.
+    reading: bool,
 }
 
 fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
@@ -390,8 +392,10 @@ fn run_session(
         fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
         what.push(4);
         for (i, cl) in clients.iter().enumerate() {
-            fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
-            what.push(10 + i as u8);
+            if cl.reading {
+                fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
+                what.push(10 + i as u8);
+            }
         }
         // Once the process has ended, wait a little for the last output, then stop.
         let timeout = if exit.is_some() {
@@ -503,14 +507,19 @@ fn run_session(
                 4 => {
                     while let Ok((stream, _)) = listener.accept() {
                         let _ = stream.set_nonblocking(false);
-                        clients.push(Client { stream });
+                        clients.push(Client {
+                            stream,
+                            reading: true,
+                        });
                     }
                 }
                 i => {
                     let i = (i - 10) as usize;
                     let n = clients[i].stream.read(&mut buf).unwrap_or(0);
                     if n == 0 {
-                        dead_clients.push(i);
+                        // The client closed its input; docker keeps the container's stdin
+                        // open (it was not attached at the start), and the output flowing.
+                        clients[i].reading = false;
                     } else if let Some(fd) = &in_fd {
                         let _ = write_all(fd.as_fd(), &buf[..n]);
                     }
@@ -548,8 +557,8 @@ fn finish(
     exit: Exit,
 ) -> Result<i32, Error> {
     let stats = cgroup.stats().ok();
-    let oom = exit == Exit::Signal(Signal::SIGKILL)
-        && stats.as_ref().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
+    // docker reports OOMKilled for an OOM kill of any process in the container.
+    let oom = stats.as_ref().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
     let cleanup = cgroup.remove();
     {
         let _guard = c.lock_state()?;

@@ -14,6 +14,12 @@ pub enum Progress {
     Lines,
     /// Nothing but the result.
     Quiet,
+    /// Bars or lines on stderr: `run` pulling a missing image keeps stdout for the
+    /// container's output, as `docker run` does.
+    Stderr {
+        /// Bars (stderr is a terminal) or lines.
+        bars: bool,
+    },
 }
 
 impl Progress {
@@ -25,6 +31,13 @@ impl Progress {
             Progress::Bars
         } else {
             Progress::Lines
+        }
+    }
+
+    /// Like [`Progress::auto`], on stderr.
+    pub fn to_stderr() -> Progress {
+        Progress::Stderr {
+            bars: std::io::stderr().is_terminal(),
         }
     }
 }
@@ -40,8 +53,13 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter in `mode`.
     pub fn new(mode: Progress) -> Reporter {
-        let multi = (mode == Progress::Bars)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+        let multi = match mode {
+            Progress::Bars => Some(MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
+            Progress::Stderr { bars: true } => {
+                Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            }
+            _ => None,
+        };
         Reporter {
             mode,
             multi,
@@ -55,6 +73,10 @@ impl Reporter {
             (_, Progress::Quiet) => {}
             (Some(m), _) => {
                 let _ = m.println(text);
+            }
+            (None, Progress::Stderr { .. }) => {
+                let _g = self.lock.lock();
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
             (None, _) => {
                 let _g = self.lock.lock();

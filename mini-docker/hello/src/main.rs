@@ -2,7 +2,7 @@
 //! which is `FROM scratch`):
 //!
 //! ```text
-//! cargo rustc -p hello-world --release -- -C target-feature=+crt-static
+//! rustc -O -C target-feature=+crt-static -C strip=symbols -o hello mini-docker/hello/src/main.rs
 //! ```
 //!
 //! Like Docker's hello-world, it explains how its own message reached the terminal; unlike

@@ -127,7 +127,7 @@ pub fn ensure_image(
     }
     let options = PullOptions {
         platform: platform(platform_flag)?,
-        progress: Progress::auto(false),
+        progress: Progress::to_stderr(),
         config: ConfigFiles::from_env(),
     };
     Ok(ch05_image_pull::pull(

@@ -68,6 +68,15 @@ pub fn numbers(text: &str) -> String {
     NUMBER.replace_all(text, "N").into_owned()
 }
 
+/// Replaces docker's human durations ("Less than a second", "3 minutes", "About an hour")
+/// with `[DURATION]`: how long something took or ago it was depends on the machine.
+pub fn durations(text: &str) -> String {
+    static DURATION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(Less than a second|About an? (minute|hour)|\d+ (second|minute|hour|day|week|month|year)s?)\b").expect("valid")
+    });
+    DURATION.replace_all(text, "[DURATION]").into_owned()
+}
+
 /// Reduces `ps aux` output to its stable columns (USER, PID, COMMAND): CPU, memory, terminal,
 /// state and times vary from run to run.
 pub fn ps_aux(output: &str) -> String {

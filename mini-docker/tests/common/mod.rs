@@ -1,0 +1,155 @@
+//! What every mini-docker test needs: a store of its own with a busybox image in it, the
+//! binary, and a check on the way out that nothing was left behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mini-docker");
+
+/// A store root for one test, with `busybox` imported from the host's busybox-static.
+pub struct Md {
+    pub root: tempfile::TempDir,
+    _rootfs: Option<testkit::rootfs::Rootfs>,
+}
+
+impl Md {
+    /// An empty store.
+    pub fn empty() -> Md {
+        let root = tempfile::Builder::new()
+            .prefix("mdk-")
+            .tempdir()
+            .expect("a store root");
+        Md {
+            root,
+            _rootfs: None,
+        }
+    }
+
+    /// A store with the `busybox` image, or None (after the gate's SKIPPED line) without
+    /// root or busybox-static.
+    pub fn with_busybox() -> Option<Md> {
+        if !testkit::gate(&testkit::test_name(), testkit::is_root(), "root") {
+            return None;
+        }
+        let rootfs = testkit::rootfs::require_busybox()?;
+        let mut md = Md::empty();
+        let tar = md.root.path().join("busybox.tar");
+        testkit::rootfs::tar_dir(rootfs.path(), &tar).expect("tar the rootfs");
+        md.ok(&[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            &tar.display().to_string(),
+            "busybox",
+        ]);
+        std::fs::remove_file(&tar).expect("remove the tarball");
+        md._rootfs = Some(rootfs);
+        Some(md)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root")
+            .arg(self.root.path())
+            .env_remove("MINI_DOCKER_ROOT");
+        c
+    }
+
+    /// Runs mini-docker with `args`, stdin closed.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mini-docker")
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mini-docker {args:?}:\n{}",
+            testkit::show(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every container's full id.
+    pub fn ids(&self) -> Vec<String> {
+        self.ok(&["ps", "-aq", "--no-trunc"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The state of a container, from inspect (null if there is no such container yet).
+    pub fn state(&self, name: &str) -> serde_json::Value {
+        let out = self.run(&["inspect", "--type", "container", name]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v[0]["State"].clone()
+    }
+
+    /// Waits until `name`'s status is `status`.
+    pub fn wait_status(&self, name: &str, status: &str) -> bool {
+        testkit::wait_until(10, || self.state(name)["Status"] == status)
+    }
+
+    /// The store root as text, for redaction.
+    pub fn root_text(&self) -> String {
+        self.root.path().display().to_string()
+    }
+
+    /// Asserts nothing of `ids` is left in the kernel: no cgroup, no monitor, no process
+    /// running from this store, no mount under it.
+    pub fn assert_clean(&self, ids: &[String]) {
+        for id in ids {
+            let left = testkit::leaks::cgroups_named(id);
+            assert!(left.is_empty(), "cgroups left for {id}: {left:?}");
+        }
+        let root = self.root_text();
+        assert!(
+            testkit::wait_until(10, || testkit::leaks::processes_with(&root).is_empty()),
+            "processes left: {:?}",
+            testkit::leaks::processes_with(&root)
+        );
+        testkit::leaks::assert_no_mounts_under(self.root.path());
+    }
+}
+
+impl Drop for Md {
+    /// Removes every container the test made, then checks nothing is left.
+    fn drop(&mut self) {
+        let ids: Vec<String> = self
+            .run(&["ps", "-aq", "--no-trunc"])
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.run(&args);
+        }
+        if !std::thread::panicking() {
+            self.assert_clean(&ids);
+        }
+    }
+}
+
+/// A path to a file of the test's own.
+pub fn file(md: &Md, name: &str) -> PathBuf {
+    md.path().join(name)
+}
+
+/// Sleeps a little (for "Up 2 seconds" to differ from "Created", and the like).
+pub fn pause(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}

@@ -1,0 +1,459 @@
+//! Containers through their lives: logs, exec, volumes, commit, export and import, cp,
+//! exit codes, inspect, pause, --rm. Each test checks on the way out (common::Md's drop)
+//! that no cgroup, process or mount was left behind.
+mod common;
+
+use common::Md;
+use testkit::{redact, show, show_with};
+
+#[test]
+fn logs_keep_stdout_and_stderr_apart_with_tail_and_timestamps() {
+    let Some(md) = Md::with_busybox() else { return };
+    let out = md.run(&[
+        "run",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out 1; echo err 1 >&2; echo out 2; echo err 2 >&2",
+    ]);
+    // A foreground run relays both streams, each to its own.
+    insta::assert_snapshot!(show(&out), @r"
+    exit: 0
+    --- stdout
+    out 1
+    out 2
+    --- stderr
+    err 1
+    err 2
+    ");
+    insta::assert_snapshot!(show(&md.run(&["logs", "talk"])), @r"
+    exit: 0
+    --- stdout
+    out 1
+    out 2
+    --- stderr
+    err 1
+    err 2
+    ");
+    let tail = md.run(&["logs", "--tail", "1", "-t", "talk"]);
+    let text = String::from_utf8_lossy(&tail.stderr);
+    assert_eq!(redact::redact(&text), "[TIMESTAMP] err 2\n");
+    // json-file on disk, docker's format.
+    let id = md.ids()[0].clone();
+    let log = std::fs::read_to_string(
+        md.path()
+            .join("containers")
+            .join(&id)
+            .join(format!("{id}-json.log")),
+    )
+    .unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["log"].as_str(), first["stream"].as_str()),
+        (Some("out 1\n"), Some("stdout"))
+    );
+}
+
+#[test]
+fn exec_joins_the_container_with_its_env_workdir_and_user() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "-e",
+        "COLOUR=blue",
+        "-w",
+        "/srv",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let out = md.ok(&[
+        "exec",
+        "-e",
+        "EXTRA=1",
+        "app",
+        "sh",
+        "-c",
+        "echo $COLOUR $EXTRA; pwd; id -u; hostname; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..3], &["blue 1", "/srv", "0"]);
+    assert_eq!(
+        lines[4].trim(),
+        "sleep 100",
+        "PID 1 of the namespace it joined is the container's"
+    );
+    assert_eq!(
+        md.ok(&[
+            "exec",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "app",
+            "sh",
+            "-c",
+            "id -u; pwd"
+        ]),
+        "65534\n/tmp\n"
+    );
+    // Its cgroup is the container's: limits and accounting cover exec'd processes too.
+    let pid = md.state("app")["Pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let exec_cg = md.ok(&["exec", "app", "cat", "/proc/self/cgroup"]);
+    let memory_line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains(":memory:"))
+            .map(str::to_string)
+    };
+    assert_eq!(memory_line(&exec_cg), memory_line(&cg));
+    // Not running: docker's refusal.
+    md.ok(&["stop", "-t", "0", "app"]);
+    let refused = md.run(&["exec", "app", "true"]);
+    let id = md.ids()[0].clone();
+    insta::assert_snapshot!(show_with(&refused, &[(&id, "[ID]")]), @r"
+    exit: 125
+    --- stderr
+    Error: container [ID] is not running
+    ");
+}
+
+#[test]
+fn named_volumes_outlive_containers_and_anonymous_ones_go_with_rm_v() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "data:/data",
+        "-v",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f; echo gone > /scratch/f",
+    ]);
+    let inspect: serde_json::Value = serde_json::from_str(&md.ok(&["inspect", "writer"])).unwrap();
+    let mounts = inspect[0]["Mounts"].as_array().unwrap().clone();
+    assert_eq!(mounts.len(), 2);
+    assert_eq!(
+        (
+            mounts[0]["Type"].as_str(),
+            mounts[0]["Name"].as_str(),
+            mounts[0]["Destination"].as_str()
+        ),
+        (Some("volume"), Some("data"), Some("/data"))
+    );
+    let anonymous = mounts[1]["Name"].as_str().unwrap().to_string();
+    assert_eq!(anonymous.len(), 64);
+    md.ok(&["rm", "-v", "writer"]);
+    assert_eq!(
+        md.ok(&["volume", "ls", "-q"]),
+        "data\n",
+        "the anonymous volume went with rm -v"
+    );
+    assert_eq!(
+        md.ok(&["run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"]),
+        "kept\n"
+    );
+    let in_use = md.run(&[
+        "run", "-d", "--name", "holder", "-v", "data:/d", "busybox", "sleep", "100",
+    ]);
+    assert!(in_use.status.success());
+    insta::assert_snapshot!(show(&md.run(&["volume", "rm", "data"])), @r"
+    exit: 1
+    --- stderr
+    Error: remove data: volume is in use - [holder]
+    ");
+    // A bind mount, read-only.
+    let host = md.path().join("host-dir");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("cfg"), "from the host\n").unwrap();
+    let spec = format!(
+        "type=bind,source={},target=/etc/app,readonly",
+        host.display()
+    );
+    let out = md.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/app/cfg; echo x > /etc/app/cfg",
+    ]);
+    insta::assert_snapshot!(show(&out), @r"
+    exit: 1
+    --- stdout
+    from the host
+    --- stderr
+    sh: can't create /etc/app/cfg: Read-only file system
+    ");
+}
+
+#[test]
+fn commit_keeps_the_writable_layer_and_leaves_the_init_layer_out() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "builder",
+        "-h",
+        "builder-host",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /made; rm /bin/vi; echo 10.0.0.9 db >> /etc/hosts",
+    ]);
+    let id = md.ok(&["commit", "-m", "a change", "builder", "changed:v1"]);
+    assert!(id.starts_with("sha256:"));
+    let out = md.run(&[
+        "run",
+        "--rm",
+        "changed:v1",
+        "sh",
+        "-c",
+        "cat /made; ls /bin/vi; grep -c db /etc/hosts; cat /etc/hostname",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "made", "the new file is in the image");
+    assert_eq!(
+        lines[1], "0",
+        "the edit of /etc/hosts stayed in the container's init layer"
+    );
+    assert_ne!(lines[2], "builder-host", "so did its hostname");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/bin/vi: No such file"),
+        "the deletion is in the image"
+    );
+    let history = md.ok(&["history", "changed:v1"]);
+    assert!(
+        history
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("mini-docker commit builder"),
+        "{history}"
+    );
+}
+
+#[test]
+fn export_then_import_gives_the_same_files() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /app && echo one > /app/a && ln -s a /app/link && rm /bin/vi",
+    ]);
+    let tar = md.path().join("src.tar");
+    md.ok(&["export", "-o", &tar.display().to_string(), "src"]);
+    let listing = std::process::Command::new("tar")
+        .arg("-tvf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("app/link -> a"), "{listing}");
+    assert!(
+        !listing.contains("bin/vi"),
+        "a deleted file is not exported"
+    );
+    assert!(
+        !listing.contains("etc/hostname"),
+        "nor the init layer's files"
+    );
+    md.ok(&["import", &tar.display().to_string(), "roundtrip"]);
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "roundtrip",
+            "sh",
+            "-c",
+            "cat /app/link; ls /bin/vi 2>&1; true"
+        ]),
+        "one\nls: /bin/vi: No such file or directory\n"
+    );
+    // And from standard input, gzip-compressed.
+    let gz = md.path().join("src.tar.gz");
+    assert!(
+        std::process::Command::new("gzip")
+            .arg("-k")
+            .arg(&tar)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = md
+        .cmd()
+        .args(["import", "-", "fromstdin:gz"])
+        .stdin(std::fs::File::open(&gz).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        md.ok(&["run", "--rm", "fromstdin:gz", "cat", "/app/a"]),
+        "one\n"
+    );
+}
+
+#[test]
+fn cp_copies_both_ways_and_stays_inside_the_container() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "files",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data && echo inside > /data/f && ln -s /etc /data/etc-link",
+    ]);
+    let out = md.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    md.ok(&["cp", "files:/data", &out.display().to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/f")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("data/etc-link"))
+            .unwrap()
+            .display()
+            .to_string(),
+        "/etc",
+        "symlinks copied as symlinks"
+    );
+    let host_file = md.path().join("host.txt");
+    std::fs::write(&host_file, "from the host\n").unwrap();
+    // Into a stopped container, through its symlink to /etc: lands in the container's /etc.
+    md.ok(&[
+        "cp",
+        &host_file.display().to_string(),
+        "files:/data/etc-link/",
+    ]);
+    assert!(
+        !std::path::Path::new("/etc/host.txt").exists(),
+        "never the host's /etc"
+    );
+    md.ok(&["commit", "files", "withcopy"]);
+    assert_eq!(
+        md.ok(&["run", "--rm", "withcopy", "cat", "/etc/host.txt"]),
+        "from the host\n"
+    );
+}
+
+#[test]
+fn exit_codes_are_dockers() {
+    let Some(md) = Md::with_busybox() else { return };
+    let code = |args: &[&str]| md.run(args).status.code();
+    assert_eq!(
+        code(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]),
+        Some(3)
+    );
+    let not_found = md.run(&["run", "--rm", "busybox", "no-such-command"]);
+    insta::assert_snapshot!(show(&not_found), @r#"
+    exit: 127
+    --- stderr
+    Error: exec "no-such-command": executable file not found in $PATH
+    "#);
+    let not_executable = md.run(&["run", "--rm", "busybox", "/etc"]);
+    insta::assert_snapshot!(show(&not_executable), @r#"
+    exit: 126
+    --- stderr
+    Error: exec "/etc": permission denied
+    "#);
+    let no_image = md.run(&["run", "--rm", "--pull", "never", "nothing-here"]);
+    insta::assert_snapshot!(show(&no_image), @r"
+    exit: 125
+    --- stderr
+    Error: No such image: nothing-here:latest
+    ");
+    let bad_flag = md.run(&["run", "--no-such-flag", "busybox"]);
+    assert_eq!(bad_flag.status.code(), Some(125));
+    // 128 + N: the container's process killed by a signal.
+    md.ok(&["run", "-d", "--name", "victim", "busybox", "sleep", "100"]);
+    md.ok(&["kill", "-s", "KILL", "victim"]);
+    assert_eq!(md.ok(&["wait", "victim"]), "137\n");
+    assert_eq!(md.ids().len(), 1, "failed runs with --rm left no container");
+}
+
+#[test]
+fn inspect_shows_dockers_fields_and_pause_freezes() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-h",
+        "webhost",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&md.ok(&["inspect", "web"])).unwrap();
+    let c = &v[0];
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(c["State"]["Status"], "running");
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 1);
+    assert_eq!(c["Config"]["Hostname"], "webhost");
+    assert_eq!(c["Config"]["Cmd"], serde_json::json!(["sleep", "100"]));
+    assert_eq!(c["HostConfig"]["Memory"], 64 << 20);
+    assert_eq!(c["HostConfig"]["PidsLimit"], 50);
+    assert_eq!(
+        c["NetworkSettings"]["Networks"],
+        serde_json::json!({"none": {"IPAddress": ""}})
+    );
+    assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
+    md.ok(&["pause", "web"]);
+    assert_eq!(md.state("web")["Status"], "paused");
+    let ps = md.ok(&["ps"]);
+    assert!(ps.contains("(Paused)"), "{ps}");
+    md.ok(&["unpause", "web"]);
+    assert_eq!(md.state("web")["Status"], "running");
+    // The limits are real: the container's cgroup reports them.
+    let stats = md.ok(&["stats", "--no-stream", "web"]);
+    assert!(
+        stats.lines().nth(1).unwrap().contains(" / 64MiB"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn run_rm_leaves_nothing_and_names_are_unique() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run", "--rm", "--name", "once", "-v", "/tmpvol", "busybox", "true",
+    ]);
+    assert!(md.ids().is_empty());
+    assert_eq!(
+        md.ok(&["volume", "ls", "-q"]),
+        "",
+        "its anonymous volume went too"
+    );
+    md.ok(&["run", "-d", "--name", "taken", "busybox", "sleep", "100"]);
+    let clash = md.run(&["run", "--name", "taken", "busybox", "true"]);
+    let id = md.ids()[0].clone();
+    insta::assert_snapshot!(show_with(&clash, &[(&id, "[ID]")]), @r#"
+    exit: 125
+    --- stderr
+    Error: The container name "/taken" is already in use by container "[ID]". You have to remove (or rename) that container to be able to reuse that name.
+    "#);
+}

@@ -1,0 +1,60 @@
+//! The note's transcripts are true: every `console` block of notes/08-mini-docker.md runs
+//! against a store holding the two images the demo makes (busybox, hello-world).
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Md;
+
+#[test]
+fn the_notes_commands_print_what_the_note_shows() {
+    let Some(md) = Md::with_busybox() else { return };
+    // hello-world: FROM scratch plus one static binary, as scripts/lib.sh makes it.
+    let dir = md.path().join("hello-image");
+    std::fs::create_dir(&dir).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("hello/src/main.rs");
+    let built = Command::new("rustc")
+        .args([
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+            "-C",
+            "strip=symbols",
+            "-o",
+        ])
+        .arg(dir.join("hello"))
+        .arg(&source)
+        .status()
+        .expect("rustc");
+    assert!(built.success());
+    let tar = md.path().join("hello.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("hello")
+            .status()
+            .unwrap()
+            .success()
+    );
+    md.ok(&[
+        "import",
+        "--change",
+        r#"CMD ["/hello"]"#,
+        &tar.display().to_string(),
+        "hello-world",
+    ]);
+
+    let bin = Path::new(common::BIN).parent().unwrap();
+    let note = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notes/08-mini-docker.md");
+    // Not reaping orphans between blocks: detached containers (their monitors) live on
+    // from one block to the next, as in a learner's shell. Md removes them at the end.
+    let runner = testkit::transcript::Runner::new(bin).env("MINI_DOCKER_ROOT", md.root_text());
+    match runner.check_file(&note) {
+        Ok(n) => assert!(n >= 25, "only {n} commands checked"),
+        Err(report) => panic!("{report}"),
+    }
+}

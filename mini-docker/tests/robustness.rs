@@ -1,0 +1,183 @@
+//! What a daemonless runtime must survive: its monitor or CLI killed at any point,
+//! concurrent commands, and a store to reconcile with the kernel afterwards.
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Md;
+
+fn monitor_pid(id: &str) -> Option<i32> {
+    testkit::leaks::processes_with(&format!("__monitor {id}"))
+        .into_iter()
+        .next()
+}
+
+#[test]
+fn a_killed_monitor_shows_as_exited_and_rm_releases_everything() {
+    let Some(md) = Md::with_busybox() else { return };
+    let id = md
+        .ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    let container_pid = md.state("orphan")["Pid"].as_i64().unwrap() as i32;
+    let monitor = monitor_pid(&id).expect("a monitor process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The container dies with its monitor (PR_SET_PDEATHSIG); ps says so at once.
+    assert!(testkit::wait_until(10, || !std::path::Path::new(&format!(
+        "/proc/{container_pid}"
+    ))
+    .exists()
+        || std::fs::read_to_string(format!(
+            "/proc/{container_pid}/stat"
+        ))
+        .is_ok_and(|s| s.contains(") Z "))));
+    let ps = md.ok(&["ps", "-a"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.contains("Exited (137)") && l.ends_with("orphan")),
+        "{ps}"
+    );
+    let state = md.state("orphan");
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["Error"], "the container's monitor died");
+    // Its cgroup is still there (nobody removed it) until rm releases it.
+    assert!(
+        !testkit::leaks::cgroups_named(&id).is_empty(),
+        "the dead monitor left its cgroup"
+    );
+    md.ok(&["rm", "orphan"]);
+    assert!(testkit::leaks::cgroups_named(&id).is_empty());
+}
+
+#[test]
+fn a_killed_foreground_cli_leaves_a_container_that_ps_and_system_prune_handle() {
+    let Some(md) = Md::with_busybox() else { return };
+    let mut cli = md
+        .cmd()
+        .args(["run", "--name", "fg", "busybox", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(md.wait_status("fg", "running"));
+    let id = md.ids()[0].clone();
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    assert!(testkit::wait_until(10, || md.state("fg")["Status"] == "exited"));
+    let pruned = md.ok(&["system", "prune", "-f"]);
+    assert!(pruned.contains(&id), "{pruned}");
+    assert!(md.ids().is_empty());
+    assert!(testkit::leaks::cgroups_named(&id).is_empty());
+}
+
+#[test]
+fn twenty_parallel_runs_and_removals_do_not_corrupt_the_store() {
+    let Some(md) = Md::with_busybox() else { return };
+    let mut children = Vec::new();
+    for i in 0..20 {
+        let name = format!("par{i}");
+        children.push(
+            md.cmd()
+                .args(["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", testkit::show(&out));
+    }
+    let ps = md.ok(&["ps", "-q"]);
+    assert_eq!(ps.lines().count(), 20, "{ps}");
+    // Removed in parallel too.
+    let ids = md.ids();
+    let removals: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            md.cmd()
+                .args(["rm", "-f", id])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in removals {
+        assert!(r.wait().unwrap().success());
+    }
+    assert!(md.ids().is_empty());
+    md.assert_clean(&ids);
+}
+
+#[test]
+fn rm_f_during_start_wins_cleanly() {
+    let Some(md) = Md::with_busybox() else { return };
+    for round in 0..5 {
+        let name = format!("race{round}");
+        md.ok(&["create", "--name", &name, "busybox", "sleep", "1000"]);
+        let id = md.ids().into_iter().next().unwrap();
+        let start = md
+            .cmd()
+            .args(["start", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(round * 3));
+        let rm = md.run(&["rm", "-f", &name]);
+        let mut start = start;
+        start.wait().unwrap();
+        // Whoever won, the container is gone or removable, and nothing is left.
+        if !rm.status.success() {
+            md.ok(&["rm", "-f", &name]);
+        }
+        assert!(
+            testkit::wait_until(10, || testkit::leaks::cgroups_named(&id).is_empty()),
+            "round {round}: cgroup left"
+        );
+        assert!(md.ids().is_empty(), "round {round}: {:?}", md.ids());
+    }
+}
+
+#[test]
+fn attach_relays_stdin_and_output_and_returns_the_exit_code() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "echoer",
+        "busybox",
+        "sh",
+        "-c",
+        "read a; echo got: $a; read b; echo got: $b; exit 4",
+    ]);
+    let mut attach = md
+        .cmd()
+        .args(["attach", "echoer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = attach.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\n").unwrap();
+    drop(stdin); // our input ends; the output keeps coming until the container exits
+    let mut out = String::new();
+    attach
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "got: one\ngot: two\n");
+    assert_eq!(attach.wait().unwrap().code(), Some(4));
+    assert_eq!(md.ok(&["logs", "echoer"]), "got: one\ngot: two\n");
+}

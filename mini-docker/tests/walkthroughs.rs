@@ -1,0 +1,229 @@
+//! The seed notes' walkthroughs, with `docker` replaced by `mini-docker` (and ubuntu by the
+//! offline busybox image, whose `ps` takes `aux` but not `-aux`).
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Md};
+use testkit::redact;
+
+/// `ps aux` from busybox, reduced to PID and COMMAND (the USER column is constant).
+fn busybox_ps(out: &str) -> String {
+    out.lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            format!(
+                "{} {}\n",
+                cols.first().unwrap_or(&""),
+                cols.get(2..).map(|c| c.join(" ")).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Seed 000: two containers that cannot see each other, the host that sees both, and a
+/// third container in the first one's PID namespace.
+#[test]
+fn two_containers_cannot_see_each_other_and_a_third_shares_the_first_ones_pids() {
+    let Some(md) = Md::with_busybox() else { return };
+    let c1 = md.ok(&[
+        "run", "--name", "c1", "-d", "busybox", "sh", "-c", "sleep 1d",
+    ]);
+    assert_eq!(c1.trim().len(), 64, "run -d prints the full id");
+    insta::assert_snapshot!(busybox_ps(&md.ok(&["exec", "c1", "ps", "aux"])), @r"
+    PID COMMAND
+    1 sleep 1d
+    2 ps aux
+    ");
+    md.ok(&[
+        "run",
+        "--name",
+        "c2",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 999d",
+    ]);
+    insta::assert_snapshot!(busybox_ps(&md.ok(&["exec", "c2", "ps", "aux"])), @r"
+    PID COMMAND
+    1 sleep 999d
+    2 ps aux
+    ");
+    // The host sees both sleeps, under host pids.
+    let host_pid = |name: &str| md.state(name)["Pid"].as_i64().unwrap();
+    for (name, args) in [("c1", "sleep 1d"), ("c2", "sleep 999d")] {
+        let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", host_pid(name))).unwrap();
+        assert_eq!(cmdline.replace('\0', " ").trim(), args);
+    }
+    assert_eq!(md.ok(&["rm", "c2", "--force"]), "c2\n");
+    // The seed's typo first: docker says what is wrong with the mode.
+    let typo = md.run(&[
+        "run",
+        "--name",
+        "c2",
+        "--pid=contariner:c1",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 999d",
+    ]);
+    insta::assert_snapshot!(testkit::show(&typo), @r#"
+    exit: 125
+    --- stderr
+    Error: invalid pid mode: "contariner:c1"
+    "#);
+    md.ok(&[
+        "run",
+        "--name",
+        "c2",
+        "--pid=container:c1",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 999d",
+    ]);
+    let from_c2 = busybox_ps(&md.ok(&["exec", "c2", "ps", "aux"]));
+    let from_c1 = busybox_ps(&md.ok(&["exec", "c1", "ps", "aux"]));
+    insta::assert_snapshot!(from_c2, @r"
+    PID COMMAND
+    1 sleep 1d
+    3 sleep 999d
+    4 ps aux
+    ");
+    // c1 sees the newcomer too: they share one PID namespace.
+    assert!(
+        from_c1.contains(" sleep 999d\n") && from_c1.contains("1 sleep 1d\n"),
+        "{from_c1}"
+    );
+}
+
+/// Runs `args` under `script`, which gives it a real pseudo-terminal, typing `keys` (each
+/// after the given pause); returns the terminal's output and the exit code.
+fn in_terminal(md: &Md, args: &str, keys: &[(&str, u64)]) -> (String, i32) {
+    let cmdline = format!("{BIN} --root {} {args}", md.root_text());
+    let mut child = Command::new("script")
+        .args(["-qefc", &cmdline, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = stdout.read_to_end(&mut all);
+        all
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    for (text, wait) in keys {
+        std::thread::sleep(Duration::from_millis(*wait));
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    (out, status.code().unwrap_or(-1))
+}
+
+/// Seed 002: `run -i -t` gives a shell on a real terminal; Ctrl-C interrupts the foreground
+/// command, not the shell; `exit` stops the container without removing it; `start` runs it
+/// again.
+#[test]
+fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_again() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "script (util-linux, package bsdutils)"
+    );
+    let (out, code) = in_terminal(
+        &md,
+        "run -i -t --name shell busybox /bin/sh",
+        &[
+            ("tty; hostname\r", 1500),
+            ("sleep 100\r", 300),
+            ("\x03", 500),
+            ("echo after ctrl-c\r", 300),
+            ("exit 3\r", 300),
+        ],
+    );
+    let clean = out.replace("\x1b[6n", "").replace('\r', "");
+    assert!(
+        clean.contains("/dev/console"),
+        "the shell's terminal is the container's console:\n{clean}"
+    );
+    assert!(
+        clean.contains("^C"),
+        "Ctrl-C reached the container's terminal:\n{clean}"
+    );
+    assert!(
+        clean.contains("\nafter ctrl-c\n"),
+        "the shell survived Ctrl-C:\n{clean}"
+    );
+    assert_eq!(code, 3, "the exit code is the shell's:\n{clean}");
+    let hostname = md.state("shell");
+    assert_eq!(hostname["Status"], "exited");
+    assert_eq!(hostname["ExitCode"], 3);
+    // Stopped, not removed; and it starts again, with its writable layer as it was.
+    md.ok(&["start", "shell"]);
+    assert!(md.wait_status("shell", "running"));
+    md.ok(&["stop", "-t", "1", "shell"]);
+    let ps = md.ok(&["ps", "-a", "--filter", "name=shell"]);
+    assert!(ps.contains("Exited ("), "{ps}");
+}
+
+/// Seed 001 §3: `-d` prints the id, output goes to the log, `stop` ends it (SIGTERM, then
+/// SIGKILL for a PID 1 that ignores it), `restart` runs it again.
+#[test]
+fn detached_containers_log_stop_and_restart() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hello",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo hello world; sleep 0.2; done",
+    ]);
+    assert!(testkit::wait_until(10, || md
+        .ok(&["logs", "hello"])
+        .lines()
+        .count()
+        >= 2));
+    let started = std::time::Instant::now();
+    assert_eq!(md.ok(&["stop", "-t", "1", "hello"]), "hello\n");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}: SIGTERM ignored by PID 1, SIGKILL after 1 s"
+    );
+    assert_eq!(md.state("hello")["ExitCode"], 137);
+    let ps = md.ok(&["ps", "-a"]);
+    let line = ps.lines().find(|l| l.ends_with("hello")).unwrap();
+    insta::assert_snapshot!(redact::durations(&line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")), @r#"busybox "sh -c 'while true; …" [DURATION] ago Exited (137) [DURATION] ago hello"#);
+    md.ok(&["restart", "hello"]);
+    assert!(md.wait_status("hello", "running"));
+    // A PID 1 with a handler stops at once, with its own exit code.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let started = std::time::Instant::now();
+    md.ok(&["stop", "polite"]);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(md.state("polite")["ExitCode"], 0);
+}
