@@ -331,6 +331,19 @@ impl Container {
         }
     }
 
+    /// A path to `name` in the container's directory that is short enough for a Unix
+    /// socket address (108 bytes, see unix(7)): `ROOT/containers/ID/attach.sock` is over it
+    /// with the default root, so the directory is reached through an open descriptor,
+    /// `/proc/self/fd/N/NAME`. Keep the returned descriptor open while using the path.
+    pub fn socket_path(&self, name: &str) -> Result<(std::fs::File, PathBuf), Error> {
+        let dir = fs::File::open(&self.dir).map_err(|e| Error::io("open", &self.dir, e))?;
+        let path = PathBuf::from(format!(
+            "/proc/self/fd/{}/{name}",
+            std::os::fd::AsRawFd::as_raw_fd(&dir)
+        ));
+        Ok((dir, path))
+    }
+
     /// Takes `state.lock` (exclusive) until the returned file is dropped.
     pub fn lock_state(&self) -> Result<fs::File, Error> {
         let path = self.path("state.lock");

@@ -51,8 +51,8 @@ pub enum Error {
         /// Why.
         message: String,
     },
-    /// A file operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    /// A file operation failed (the cause follows in the error chain).
+    #[error("{op} {}", path.display())]
     Io {
         /// What was being done.
         op: String,

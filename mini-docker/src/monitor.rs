@@ -346,7 +346,8 @@ fn run_session(
     }
     let sock_path = c.path("attach.sock");
     let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path).map_err(|e| Error::io("bind", &sock_path, e))?;
+    let (_dir, short) = c.socket_path("attach.sock")?;
+    let listener = UnixListener::bind(&short).map_err(|e| Error::io("bind", &sock_path, e))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io("fcntl", &sock_path, e))?;

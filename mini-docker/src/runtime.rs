@@ -139,7 +139,11 @@ pub fn launch<'s>(
         Layout::detect().map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
     let limits = limits(&cfg.host);
     let mut controllers = limits.controllers();
-    controllers.push(Controller::Freezer);
+    // pause needs a freezer: v2's cgroup.freeze where a cgroup2 mount exists (unified or
+    // hybrid), else v1's freezer controller.
+    if layout.unified().is_none() {
+        controllers.push(Controller::Freezer);
+    }
     let cgroup = Cgroup::create(
         sys as &dyn ch01_namespaces::Sys,
         &layout,

@@ -457,3 +457,125 @@ fn run_rm_leaves_nothing_and_names_are_unique() {
     Error: The container name "/taken" is already in use by container "[ID]". You have to remove (or rename) that container to be able to reuse that name.
     "#);
 }
+
+#[test]
+fn run_flags_reach_the_container() {
+    let Some(md) = Md::with_busybox() else { return };
+    let env_file = md.path().join("env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\nCOLOUR=red\n").unwrap();
+    let out = md.ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        &env_file.display().to_string(),
+        "-e",
+        "COLOUR=blue",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "--entrypoint",
+        "/bin/sh",
+        "busybox",
+        "-c",
+        "echo $FROM_FILE $COLOUR; id -u; pwd",
+    ]);
+    assert_eq!(out, "yes blue\n65534\n/tmp\n");
+    let ro = md.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x",
+    ]);
+    assert_eq!(ro.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&ro.stderr).contains("Read-only file system"),
+        "{}",
+        show(&ro)
+    );
+    let dns = md.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.9.8.7",
+        "--dns-search",
+        "corp.example",
+        "--add-host",
+        "db:10.0.0.5",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(
+        dns.contains("search corp.example\nnameserver 10.9.8.7\n")
+            && dns.contains("10.0.0.5\tdb\n"),
+        "{dns}"
+    );
+    // CPU and process limits land in the cgroup (the container sees their effect).
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let fork = md.run(&[
+        "exec",
+        "limited",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do sleep 10 & done; wait",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&fork.stderr).contains("can't fork"),
+        "{}",
+        show(&fork)
+    );
+}
+
+#[test]
+fn logs_follow_top_and_exec_with_a_terminal() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.3; done",
+    ]);
+    // -f follows until the container ends.
+    assert_eq!(md.ok(&["logs", "-f", "ticker"]), "tick 1\ntick 2\ntick 3\n");
+    md.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "100"]);
+    let top = md.ok(&["top", "sleeper"]);
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[0].starts_with("UID") && lines[0].ends_with("CMD"),
+        "{top}"
+    );
+    assert!(lines[1].ends_with("sleep 100"), "{top}");
+    // exec -t: a pseudo-terminal of its own.
+    let tty = md
+        .cmd()
+        .args(["exec", "-t", "sleeper", "tty"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&tty.stdout).trim(),
+        "/dev/pts/0",
+        "{}",
+        show(&tty)
+    );
+}

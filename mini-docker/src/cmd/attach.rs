@@ -31,7 +31,8 @@ pub fn main(root: &Path, args: &AttachArgs) -> Result<i32, Error> {
         ));
     }
     let sock = c.path("attach.sock");
-    let mut stream = UnixStream::connect(&sock).map_err(|e| Error::io("connect to", &sock, e))?;
+    let (_dir, short) = c.socket_path("attach.sock")?;
+    let mut stream = UnixStream::connect(&short).map_err(|e| Error::io("connect to", &sock, e))?;
     let stdin = io::stdin();
     let _raw = if c.config.tty {
         crate::monitor::raw_mode(stdin.as_fd())

@@ -83,19 +83,25 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         .unwrap_or_else(|| c.config.working_dir.clone());
     let user = args.user.clone().unwrap_or_else(|| c.config.user.clone());
     let pty = if args.tty {
-        let p = nix::pty::openpty(None, None)
-            .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("openpty", e)))?;
-        for fd in [&p.master, &p.slave] {
-            nix::fcntl::fcntl(
-                fd.as_fd(),
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )
-            .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl", e)))?;
-        }
+        // The terminal comes from the container's own devpts, as docker's does.
+        let root = ch03_rootfs_pivot_root::extract::SafeRoot::open(Path::new(&format!(
+            "/proc/{}/root",
+            state.pid
+        )))?;
+        let ptmx = root.resolve(
+            Path::new("dev/pts/ptmx"),
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+        )?;
+        let (master, slave) = crate::sys::pty_from(ptmx).map_err(|e| {
+            Error::Sys(ch01_namespaces::SysError::new(
+                "ioctl(ptmx, TIOCSPTLCK/TIOCGPTPEER)",
+                e,
+            ))
+        })?;
         if let Some(size) = window_size(io::stdin().as_fd()) {
-            let _ = set_window_size(p.master.as_fd(), size);
+            let _ = set_window_size(master.as_fd(), size);
         }
-        Some(p)
+        Some(nix::pty::OpenptyResult { master, slave })
     } else {
         None
     };
