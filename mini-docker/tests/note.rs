@@ -49,12 +49,8 @@ fn the_notes_commands_print_what_the_note_shows() {
     ]);
 
     let bin = Path::new(common::BIN).parent().unwrap();
-    let note = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notes/08-mini-docker.md");
     // Not reaping orphans between blocks: detached containers (their monitors) live on
     // from one block to the next, as in a learner's shell. Md removes them at the end.
     let runner = testkit::transcript::Runner::new(bin).env("MINI_DOCKER_ROOT", md.root_text());
-    match runner.check_file(&note) {
-        Ok(n) => assert!(n >= 25, "only {n} commands checked"),
-        Err(report) => panic!("{report}"),
-    }
+    testkit::transcript::assert_note(&runner, "notes/08-mini-docker.md", 25);
 }

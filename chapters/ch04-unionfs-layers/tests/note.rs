@@ -1,6 +1,8 @@
-//! The note's transcripts are true: every `console` block of notes/04-unionfs-layers.md runs,
-//! for real, and prints what the note says.
+//! The note's transcripts are true: every `console` block of notes/04-unionfs-layers.md runs, for
+//! real, and prints what the note shows.
 use std::path::Path;
+
+use testkit::transcript::{Runner, assert_note};
 
 #[test]
 fn the_notes_commands_print_what_the_note_shows() {
@@ -8,12 +10,9 @@ fn the_notes_commands_print_what_the_note_shows() {
     let bin = Path::new(env!("CARGO_BIN_EXE_ch04-unionfs-layers"))
         .parent()
         .unwrap();
-    let note = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../notes/04-unionfs-layers.md");
-    let checked = testkit::transcript::Runner::new(bin)
-        .reaping_orphans()
-        .check_file(&note);
-    match checked {
-        Ok(n) => assert!(n >= 15, "only {n} commands checked"),
-        Err(report) => panic!("{report}"),
-    }
+    assert_note(
+        &Runner::new(bin).reaping_orphans(),
+        "notes/04-unionfs-layers.md",
+        15,
+    );
 }

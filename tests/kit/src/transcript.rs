@@ -313,6 +313,22 @@ impl Runner {
     }
 }
 
+/// Checks `note` (a path relative to the workspace root, e.g. `notes/01-namespaces.md`)
+/// with `runner`, panicking with the report on a mismatch, or when fewer than `min`
+/// commands were checked (a note whose blocks stopped being console blocks checks nothing).
+pub fn assert_note(runner: &Runner, note: &str, min: usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(note);
+    match runner.check_file(&path) {
+        Ok(n) => assert!(
+            n >= min,
+            "{note}: only {n} commands checked, expected at least {min}"
+        ),
+        Err(report) => panic!("{report}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
