@@ -1,6 +1,7 @@
 #!/bin/sh
 # Chapter 5 benchmark: ch05-image-pull against its peers, on this machine, printing ratios.
 #   1. pull an image from a local registry into an empty store vs `skopeo copy docker:// oci:`
+#      (ch05 also extracts the layer, in the same pass as the download: it must not be slower)
 #   2. extract a ~100 MB gzip layer (ch05's layer path: gunzip + sha256 + chapter 4's apply)
 #      vs GNU `tar -xzf`
 #   3. peak memory of a pull as the layer grows (it must stay flat: blobs are streamed)
@@ -39,7 +40,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mean() { jq -r '.results[0].median' "$1"; }
 
 echo "== pull 100 MB image into an empty store (ch05 also extracts the layer) vs skopeo copy"
-hyperfine -N -r 5 -w 1 --export-json "$W/pull.json" \
+hyperfine -N -r 10 -w 1 --export-json "$W/pull.json" \
   --prepare "rm -rf $W/store $W/skopeo" \
   "$BIN --root $W/store pull -q $REG/bench:big" \
   "skopeo copy -q --src-tls-verify=false docker://$REG/bench:big oci:$W/skopeo:big" >/dev/null

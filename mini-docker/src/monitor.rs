@@ -476,19 +476,10 @@ fn run_session(
                     while let Ok(Some(info)) = signals.read_signal() {
                         let sig = Signal::try_from(info.ssi_signo as i32).ok();
                         match sig {
-                            Some(Signal::SIGCHLD) => {
-                                if exit.is_none() {
-                                    exit = launched.running.try_wait(sys)?;
-                                }
-                                // Reap anything else that came to us.
-                                while let Ok(s) = nix::sys::wait::waitpid(
-                                    None,
-                                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-                                ) {
-                                    if s == nix::sys::wait::WaitStatus::StillAlive {
-                                        break;
-                                    }
-                                }
+                            // The container's first process is our only child; a wait
+                            // for any child could take its status from us.
+                            Some(Signal::SIGCHLD) if exit.is_none() => {
+                                exit = launched.running.try_wait(sys)?;
                             }
                             Some(Signal::SIGWINCH) => {
                                 if let (true, Some(fd)) = (cfg.tty, &out_fd)

@@ -137,22 +137,38 @@ pub fn human_duration(seconds: i64) -> String {
     }
 }
 
-/// `inspect`: the image's identity, its manifest and its config, as JSON.
+/// `inspect`: the image's identity, its manifest and its config, as JSON. `RepoTags` and
+/// `RepoDigests` are docker's: the names as docker shows them (`busybox:latest`), and
+/// `REPOSITORY@DIGEST` with the digest the registry knows the image by (the one `pull`
+/// printed). `ManifestDigest` is the manifest the store names (OCI), and
+/// `OriginalManifest` the registry's, when the store converted it.
 pub fn inspect(image: &Image, manifest_bytes: &[u8], config_bytes: &[u8]) -> serde_json::Value {
     let parse = |b: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(b).unwrap_or(serde_json::Value::Null)
     };
-    let (tags, digests): (Vec<String>, Vec<String>) = image
+    let familiar = |name: &String| {
+        Reference::parse(name)
+            .map(|r| r.familiar())
+            .unwrap_or_else(|_| name.clone())
+    };
+    let tags: Vec<String> = image
         .references
         .iter()
-        .cloned()
-        .partition(|r| !r.contains('@'));
+        .filter(|r| !r.contains('@'))
+        .map(familiar)
+        .collect();
+    let digests: Vec<String> = image.repo_digests.iter().map(familiar).collect();
     serde_json::json!({
         "Id": image.config_digest.to_string(),
         "RepoTags": tags,
         "RepoDigests": digests,
         "ManifestDigest": image.manifest_digest.to_string(),
         "ManifestMediaType": image.manifest_media_type,
+        "OriginalManifest": image.original_manifest.as_ref().map(|d| serde_json::json!({
+            "Digest": d.digest.to_string(),
+            "MediaType": d.media_type,
+            "Size": d.size,
+        })),
         "Size": image.size,
         "Layers": image.layers.iter().map(|l| serde_json::json!({
             "Digest": l.digest.to_string(),

@@ -10,8 +10,9 @@
 //! [`reference`] (parsing and normalising names), [`transport`] (the HTTP seam, with
 //! `--trace`), [`auth`] (challenges, Basic and Bearer), [`registry`] (the requests),
 //! [`manifest`] (media types, platforms), [`store`] (the OCI image layout and the
-//! extracted layers, shared with mini-docker), [`layer`] (decompression, diff-ids,
-//! chapter 4's `apply`), [`push`] and [`login`]/[`logout`] (credentials in Docker's
+//! extracted layers, shared with mini-docker, which names every image by an OCI manifest),
+//! [`layer`] (decompression, diff-ids, chapter 4's `apply`, and the pipe that lets a layer
+//! unpack while it downloads), [`push`] and [`login`]/[`logout`] (credentials in Docker's
 //! `config.json`, see [`credentials`]).
 use std::path::{Path, PathBuf};
 
@@ -138,18 +139,19 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
     /// A layer could not be decompressed or extracted.
-    #[error("layer {}: {problem}", blob.display())]
+    #[error("layer {layer}: {problem}")]
     Layer {
-        /// Its blob.
-        blob: PathBuf,
+        /// Its blob's digest, or the stored blob's path.
+        layer: String,
         /// What failed.
         problem: String,
     },
-    /// Reading a download failed mid-way (retried by the caller).
+    /// Reading a download failed mid-way (retried by the caller). The I/O error is part of
+    /// the message, not a source, so that a chain prints it once.
     #[error("reading the download: {0}")]
-    Read(#[source] std::io::Error),
+    Read(std::io::Error),
     /// A file operation in the store failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     Io {
         /// What we did.
         op: String,

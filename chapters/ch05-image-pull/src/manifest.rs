@@ -33,12 +33,24 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// Docker's "foreign" (non-distributable) gzip layer.
 pub const DOCKER_LAYER_FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// Docker's uncompressed layer (rare, but schema 2 defines it).
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// Docker's uncompressed foreign layer.
+pub const DOCKER_LAYER_FOREIGN_TAR: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
 /// OCI uncompressed layer.
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 /// OCI gzip layer.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// OCI zstd layer.
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// OCI non-distributable uncompressed layer (deprecated by image-spec 1.1, still read).
+pub const OCI_LAYER_NONDIST: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
+/// OCI non-distributable gzip layer: what Docker's foreign layers become.
+pub const OCI_LAYER_NONDIST_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/// OCI non-distributable zstd layer.
+pub const OCI_LAYER_NONDIST_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
 /// The manifest types this client reads, most wanted first.
 pub const MANIFEST_TYPES: &[&str] = &[OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
@@ -65,16 +77,70 @@ pub enum Compression {
 /// The compression a layer media type names, or `None` for a type that is not a layer.
 pub fn layer_compression(media_type: &str) -> Option<Compression> {
     match media_type {
-        DOCKER_LAYER_GZIP | DOCKER_LAYER_FOREIGN | OCI_LAYER_GZIP => Some(Compression::Gzip),
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => Some(Compression::Gzip),
-        OCI_LAYER | "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
+        DOCKER_LAYER_GZIP | DOCKER_LAYER_FOREIGN | OCI_LAYER_GZIP | OCI_LAYER_NONDIST_GZIP => {
+            Some(Compression::Gzip)
+        }
+        DOCKER_LAYER | DOCKER_LAYER_FOREIGN_TAR | OCI_LAYER | OCI_LAYER_NONDIST => {
             Some(Compression::None)
         }
-        OCI_LAYER_ZSTD | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
-            Some(Compression::Zstd)
-        }
+        OCI_LAYER_ZSTD | OCI_LAYER_NONDIST_ZSTD => Some(Compression::Zstd),
         _ => None,
     }
+}
+
+/// The OCI media type of the same blob, for a Docker config or layer type (the OCI types
+/// were defined from Docker's, and the bytes are the same: image-spec media-types.md,
+/// "Compatibility Matrix"); OCI types map to themselves. `None` for a type that is neither.
+pub fn oci_media_type(media_type: &str) -> Option<&'static str> {
+    Some(match media_type {
+        DOCKER_CONFIG | OCI_CONFIG => OCI_CONFIG,
+        DOCKER_LAYER_GZIP | OCI_LAYER_GZIP => OCI_LAYER_GZIP,
+        DOCKER_LAYER | OCI_LAYER => OCI_LAYER,
+        DOCKER_LAYER_FOREIGN | OCI_LAYER_NONDIST_GZIP => OCI_LAYER_NONDIST_GZIP,
+        DOCKER_LAYER_FOREIGN_TAR | OCI_LAYER_NONDIST => OCI_LAYER_NONDIST,
+        OCI_LAYER_ZSTD => OCI_LAYER_ZSTD,
+        OCI_LAYER_NONDIST_ZSTD => OCI_LAYER_NONDIST_ZSTD,
+        _ => return None,
+    })
+}
+
+/// A Docker schema 2 manifest rewritten as an OCI image manifest: the same config and
+/// layer blobs (same digests, same sizes), under OCI media types. skopeo and podman
+/// convert the same way when they copy a Docker image into an OCI layout, because OCI
+/// tools read only OCI types (skopeo 1.9's `oci:` transport skips any index.json entry
+/// that is not an OCI manifest). The result is a new document, hence a new digest: the
+/// store keeps the original beside it.
+pub fn to_oci(docker: &Manifest) -> Result<Manifest, String> {
+    let convert = |d: &Descriptor, what: &str| -> Result<Descriptor, String> {
+        let media_type = oci_media_type(&d.media_type).ok_or_else(|| {
+            format!(
+                "{what} {} has media type {:?}, which has no OCI equivalent",
+                d.digest, d.media_type
+            )
+        })?;
+        Ok(Descriptor {
+            media_type: media_type.to_string(),
+            ..d.clone()
+        })
+    };
+    let config = convert(&docker.config, "the config")?;
+    if config.media_type != OCI_CONFIG {
+        return Err(format!(
+            "the config {} has media type {:?}, not an image config",
+            docker.config.digest, docker.config.media_type
+        ));
+    }
+    Ok(Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config,
+        layers: docker
+            .layers
+            .iter()
+            .map(|l| convert(l, "layer"))
+            .collect::<Result<_, _>>()?,
+        annotations: docker.annotations.clone(),
+    })
 }
 
 /// A descriptor: a blob's media type, digest and size (OCI image spec, descriptor.md).
@@ -440,6 +506,60 @@ mod tests {
                 .unwrap_err()
                 .starts_with("the manifest is not JSON")
         );
+    }
+
+    #[test]
+    fn docker_manifests_become_oci_manifests_of_the_same_blobs() {
+        let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let mut foreign = Descriptor::new(DOCKER_LAYER_FOREIGN, d('c'), 30);
+        foreign.urls = Some(vec!["https://example.invalid/layer".into()]);
+        let docker = Manifest {
+            schema_version: 2,
+            media_type: Some(DOCKER_MANIFEST.into()),
+            config: Descriptor::new(DOCKER_CONFIG, d('a'), 10),
+            layers: vec![
+                Descriptor::new(DOCKER_LAYER_GZIP, d('b'), 20),
+                foreign,
+                Descriptor::new(DOCKER_LAYER, d('e'), 40),
+            ],
+            annotations: None,
+        };
+        let oci = to_oci(&docker).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&oci).unwrap()).unwrap(),
+            format!(
+                concat!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","#,
+                    r#""config":{{"mediaType":"{}","digest":"{}","size":10}},"#,
+                    r#""layers":[{{"mediaType":"{}","digest":"{}","size":20}},"#,
+                    r#"{{"mediaType":"{}","digest":"{}","size":30,"urls":["https://example.invalid/layer"]}},"#,
+                    r#"{{"mediaType":"{}","digest":"{}","size":40}}]}}"#
+                ),
+                OCI_MANIFEST,
+                OCI_CONFIG,
+                d('a'),
+                OCI_LAYER_GZIP,
+                d('b'),
+                OCI_LAYER_NONDIST_GZIP,
+                d('c'),
+                OCI_LAYER,
+                d('e'),
+            )
+        );
+        // An OCI manifest converts to itself; something that is no image does not convert.
+        assert_eq!(to_oci(&oci).unwrap(), oci);
+        let mut odd = docker.clone();
+        odd.layers[0].media_type = "application/vnd.example.blob".into();
+        assert_eq!(
+            to_oci(&odd).unwrap_err(),
+            format!(
+                "layer {} has media type \"application/vnd.example.blob\", which has no OCI equivalent",
+                d('b')
+            )
+        );
+        odd = docker;
+        odd.config.media_type = OCI_LAYER.into();
+        assert!(to_oci(&odd).unwrap_err().contains("not an image config"));
     }
 
     #[test]

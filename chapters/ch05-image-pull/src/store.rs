@@ -5,18 +5,29 @@
 //! ROOT/images/index.json         one entry per tag, annotated org.opencontainers.image.ref.name
 //! ROOT/images/blobs/sha256/HEX   manifests, configs, layers: named by their content's digest
 //! ROOT/layers/DIFFID/            a layer extracted, shared by every image that has it
+//! ROOT/layers/.tmp-PID-N/        a layer being extracted (while its blob downloads)
 //! ROOT/tmp/                      downloads in progress
 //! ROOT/pins/NAME                 manifest digests kept even without a tag (containers)
 //! ROOT/lock                      serialises index.json changes, renames into blobs/ and GC
 //! ```
 //!
 //! Because `images/` is a standard layout, `skopeo inspect oci:ROOT/images:REF` and `umoci`
-//! read it too. Three rules keep it consistent whatever happens:
+//! read it too. For that, every name points at an *OCI* image manifest: OCI tools skip
+//! entries of other types (skopeo 1.9's `oci:` transport does), so an image a registry
+//! served as Docker schema 2 is stored twice over, in a way: its manifest as it came (the
+//! registry's digest is over those bytes, and docker shows that digest), and an OCI
+//! manifest of the same config and layer blobs, which index.json names. The entry's
+//! annotations link the two ([`ORIGINAL_MANIFEST`]) and record the digest the registry
+//! knows the image by ([`REGISTRY_DIGEST`]).
+//!
+//! Three rules keep the store consistent whatever happens:
 //!
 //! * **content before names**: a blob is written to `tmp/`, verified against its digest,
-//!   and only then renamed into `blobs/`; `index.json` (the only thing that names images)
-//!   changes last, atomically (temp file, fsync, rename). A command killed at any moment
-//!   leaves at worst a stray temp file, and never a listed image with a missing blob.
+//!   fsynced, and only then renamed into `blobs/` (a layer's directory with it, once its
+//!   diff-id is verified too: [`Store::commit`]); `index.json` (the only thing that names
+//!   images) changes last, atomically (temp file, fsync, rename). A command killed at any
+//!   moment leaves at worst a stray temp file, and never a listed image with a missing
+//!   blob.
 //! * **the lock**: an exclusive `flock` on `ROOT/lock` around every `index.json`
 //!   read-modify-write, every rename into `blobs/` or `layers/`, and garbage collection.
 //!   Downloads themselves run unlocked, in parallel, even across processes.
@@ -44,6 +55,15 @@ pub const DEFAULT_ROOT: &str = "/var/lib/mini-docker";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Our annotation on index.json entries: the image's uncompressed size in bytes.
 pub const SIZE_ANNOTATION: &str = "mini-docker.image.size";
+/// Our annotation on an index.json entry whose manifest the store converted to OCI: the
+/// digest of the manifest as the registry served it (kept in `blobs/`, and by GC).
+pub const ORIGINAL_MANIFEST: &str = "mini-docker.original-manifest";
+/// The media type of that original manifest (Docker schema 2).
+pub const ORIGINAL_MEDIA_TYPE: &str = "mini-docker.original-manifest.media-type";
+/// Our annotation on the index.json entry of a pulled name: the digest the registry knows
+/// the image by, which `pull` printed as `Digest:` (an index's, for a multi-platform tag)
+/// and docker shows in `RepoDigests`.
+pub const REGISTRY_DIGEST: &str = "mini-docker.registry-digest";
 
 /// The store root the command line and environment ask for: `--root`, else
 /// `MINI_DOCKER_ROOT`, else [`DEFAULT_ROOT`].
@@ -67,16 +87,29 @@ pub struct Layer {
 }
 
 /// An image in the store.
+///
+/// Two manifest digests may describe one image: [`Image::manifest_digest`], the manifest
+/// the store names (always an OCI manifest for pulled images: what containers pin and what
+/// `push` sends), and, when the registry served Docker schema 2, the digest of that
+/// original ([`Image::original_manifest`]), which is the one the registry knows. The
+/// registry's digests, as docker shows them, are in [`Image::repo_digests`].
 #[derive(Debug, Clone)]
 pub struct Image {
     /// The names that point at it (full form), sorted.
     pub references: Vec<String>,
-    /// The manifest's digest.
+    /// The digest of the manifest index.json names: what mini-docker pins and `push` sends.
     pub manifest_digest: Digest,
-    /// The manifest's media type (Docker schema 2 or OCI).
+    /// That manifest's media type: OCI for every image this chapter stores (entries an
+    /// older version wrote with Docker's type are converted when the store is opened).
     pub manifest_media_type: String,
     /// The manifest.
     pub manifest: Manifest,
+    /// The manifest as the registry served it, when the store converted it to OCI (Docker
+    /// schema 2): same config and layers, another digest. Its blob is kept.
+    pub original_manifest: Option<Descriptor>,
+    /// docker's `RepoDigests`: `REPOSITORY@DIGEST` (full form) for each repository the
+    /// image was pulled from (or by digest), the digest being the registry's, sorted.
+    pub repo_digests: Vec<String>,
     /// The config's digest: the image ID.
     pub config_digest: Digest,
     /// The config.
@@ -91,6 +124,14 @@ impl Image {
     /// The image ID: the config's digest, as docker defines it.
     pub fn id(&self) -> &Digest {
         &self.config_digest
+    }
+
+    /// The digest of this image's manifest as the registry has it: the original's for a
+    /// converted image, else the stored manifest's own.
+    pub fn original_digest(&self) -> &Digest {
+        self.original_manifest
+            .as_ref()
+            .map_or(&self.manifest_digest, |d| &d.digest)
     }
 }
 
@@ -166,6 +207,133 @@ fn owner_alive(name: &str) -> bool {
 /// Holds the store lock until dropped.
 struct Locked(#[allow(dead_code)] File);
 
+/// A temp file, removed when dropped unless kept (renamed into place).
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A blob being written into `tmp/`, hashed as it goes (see [`Store::blob_writer`]).
+pub struct BlobWriter {
+    file: File,
+    tmp: TempFile,
+    hasher: sha2::Sha256,
+    total: u64,
+    expected: Option<Digest>,
+    expected_size: Option<u64>,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp.path)
+            .field("total", &self.total)
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobWriter {
+    /// How many bytes to read next, at most `want`: never more than one past the expected
+    /// size, so that a blob longer than its descriptor says is caught without reading it
+    /// all (image-spec descriptor.md: the size is a limit).
+    pub fn room(&self, want: usize) -> usize {
+        match self.expected_size {
+            Some(size) => (size + 1).saturating_sub(self.total).min(want as u64) as usize,
+            None => want,
+        }
+    }
+
+    /// Hashes and writes the next bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.hasher.update(bytes);
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io("write", &self.tmp.path, e))?;
+        self.total += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Checks the size and the digest, then makes the bytes durable (fdatasync) so that
+    /// the rename that names them never names an incomplete file after a crash.
+    pub fn finish(self) -> Result<VerifiedBlob, Error> {
+        let digest = Digest::from_hash(self.hasher.finalize().as_slice());
+        if let Some(size) = self.expected_size
+            && self.total != size
+        {
+            return Err(Error::SizeMismatch {
+                digest: self.expected.unwrap_or(digest),
+                expected: size,
+                actual: if self.total > size {
+                    format!("more than {size}")
+                } else {
+                    self.total.to_string()
+                },
+            });
+        }
+        if let Some(want) = self.expected
+            && want != digest
+        {
+            return Err(Error::DigestMismatch {
+                expected: want,
+                actual: digest,
+            });
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("fsync", &self.tmp.path, e))?;
+        Ok(VerifiedBlob {
+            tmp: self.tmp,
+            digest,
+            size: self.total,
+        })
+    }
+}
+
+/// A blob in `tmp/` whose size and digest were checked, waiting for [`Store::commit`];
+/// removed if dropped before.
+#[derive(Debug)]
+pub struct VerifiedBlob {
+    tmp: TempFile,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+}
+
+/// A layer directory being extracted, `layers/.tmp-PID-N` (see [`Store::temp_layer`]);
+/// removed if dropped before [`Store::commit`] names it.
+#[derive(Debug)]
+pub struct TempLayer {
+    path: PathBuf,
+    diff_id: Digest,
+    keep: bool,
+}
+
+impl TempLayer {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempLayer {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = remove_tree(&self.path);
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, Error> {
@@ -191,7 +359,60 @@ impl Store {
                 store.write_index(&empty_index())?;
             }
         }
+        store.upgrade()?;
         Ok(store)
+    }
+
+    /// A store written before this chapter converted Docker manifests names some images by
+    /// a Docker schema 2 manifest, which OCI tools skip: each gets its OCI manifest, once,
+    /// the way `pull` now stores them. An entry that cannot be converted stays as it is
+    /// (it still works here).
+    fn upgrade(&self) -> Result<(), Error> {
+        let old: Vec<Descriptor> = self
+            .entries()?
+            .into_iter()
+            .filter(|d| d.media_type == manifest::DOCKER_MANIFEST)
+            .collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut converted: BTreeMap<Digest, Descriptor> = BTreeMap::new();
+        for d in &old {
+            if converted.contains_key(&d.digest) {
+                continue;
+            }
+            let Ok(bytes) = self.read_blob(&d.digest) else {
+                continue;
+            };
+            let Ok((Parsed::Image(docker), _)) = manifest::parse(&bytes, Some(&d.media_type))
+            else {
+                continue;
+            };
+            if let Ok(oci) = manifest::to_oci(&docker) {
+                converted.insert(d.digest.clone(), self.put_manifest(&oci)?);
+            }
+        }
+        {
+            let _lock = self.lock()?;
+            let mut index = self.read_index()?;
+            for e in &mut index.manifests {
+                let Some(oci) = converted.get(&e.digest) else {
+                    continue;
+                };
+                if e.media_type != manifest::DOCKER_MANIFEST {
+                    continue;
+                }
+                let annotations = e.annotations.get_or_insert_with(BTreeMap::new);
+                annotations.insert(ORIGINAL_MANIFEST.to_string(), e.digest.to_string());
+                annotations.insert(ORIGINAL_MEDIA_TYPE.to_string(), e.media_type.clone());
+                e.media_type = oci.media_type.clone();
+                e.digest = oci.digest.clone();
+                e.size = oci.size;
+            }
+            self.write_index(&index)?;
+        }
+        self.release();
+        Ok(())
     }
 
     /// The root directory.
@@ -253,6 +474,13 @@ impl Store {
 
     /// Writes a file atomically: a temp file beside it, fsync, rename.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        self.write_replacing(path, bytes, true)
+    }
+
+    /// Writes a file by renaming a temp file over it, so that readers see the old or the
+    /// new content, never a mix; with `durable`, fsynced first, so that after a crash the
+    /// name holds the new content or the old, never an empty file.
+    fn write_replacing(&self, path: &Path, bytes: &[u8], durable: bool) -> Result<(), Error> {
         let tmp = path.with_file_name(format!(
             ".{}.tmp-{}",
             path.file_name().unwrap_or_default().to_string_lossy(),
@@ -260,7 +488,7 @@ impl Store {
         ));
         let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         f.write_all(bytes)
-            .and_then(|()| f.sync_all())
+            .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
             .map_err(|e| Error::io("write", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -304,7 +532,9 @@ impl Store {
             .get_or_insert_with(|| self.root.join("pins").join(format!(".lease-{}", unique())))
             .clone();
         let text: String = lease.digests.iter().map(|d| format!("{d}\n")).collect();
-        self.write_atomic(&path, text.as_bytes())
+        // Not fsynced: a lease means something only while its process runs, and a crash
+        // ends the process (GC then ignores the lease, whatever it holds).
+        self.write_replacing(&path, text.as_bytes(), false)
     }
 
     /// Ends the lease (after the image got its name in index.json).
@@ -340,68 +570,98 @@ impl Store {
         expected_size: Option<u64>,
         lease: bool,
     ) -> Result<(Digest, u64), Error> {
-        let tmp = self.tmp_dir().join(format!("{}.partial", unique()));
-        let result = (|| {
-            let mut file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-            let mut hasher = sha2::Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut total: u64 = 0;
-            let limit = expected_size.map(|s| s + 1);
-            loop {
-                let want = match limit {
-                    Some(l) => (l - total).min(buf.len() as u64) as usize,
-                    None => buf.len(),
-                };
-                if want == 0 {
-                    break;
-                }
-                let n = match reader.read(&mut buf[..want]) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::Read(e)),
-                };
-                hasher.update(&buf[..n]);
-                file.write_all(&buf[..n])
-                    .map_err(|e| Error::io("write", &tmp, e))?;
-                total += n as u64;
+        let mut writer = self.blob_writer(expected, expected_size)?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let want = writer.room(buf.len());
+            if want == 0 {
+                break;
             }
-            let digest = Digest::from_hash(hasher.finalize().as_slice());
-            if let Some(size) = expected_size
-                && total != size
-            {
-                return Err(Error::SizeMismatch {
-                    digest: expected.cloned().unwrap_or(digest),
-                    expected: size,
-                    actual: if total > size {
-                        format!("more than {size}")
-                    } else {
-                        total.to_string()
-                    },
-                });
-            }
-            if let Some(want) = expected
-                && *want != digest
-            {
-                return Err(Error::DigestMismatch {
-                    expected: want.clone(),
-                    actual: digest,
-                });
-            }
-            file.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-            let dest = self.blob_path(&digest);
-            let _lock = self.lock()?;
-            fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into place", &dest, e))?;
-            if lease {
-                // Still under the lock: a GC cannot run between the rename and the lease.
-                self.protect(&digest)?;
-            }
-            Ok((digest, total))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Read(e)),
+            };
+            writer.write(&buf[..n])?;
         }
-        result
+        let blob = writer.finish()?;
+        let (digest, size) = (blob.digest.clone(), blob.size);
+        self.commit(Some(blob), None, lease)?;
+        Ok((digest, size))
+    }
+
+    /// Starts a blob in `tmp/`, to be fed with [`BlobWriter::write`] and checked by
+    /// [`BlobWriter::finish`] against `expected` and `expected_size` when given.
+    pub fn blob_writer(
+        &self,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<BlobWriter, Error> {
+        let tmp = self.tmp_dir().join(format!("{}.partial", unique()));
+        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(BlobWriter {
+            file,
+            tmp: TempFile {
+                path: tmp,
+                keep: false,
+            },
+            hasher: sha2::Sha256::new(),
+            total: 0,
+            expected: expected.cloned(),
+            expected_size,
+        })
+    }
+
+    /// A directory to extract a layer into, `layers/.tmp-PID-N`: removed when dropped,
+    /// unless [`Store::commit`] names it.
+    pub fn temp_layer(&self, diff_id: &Digest) -> Result<TempLayer, Error> {
+        let path = self.root.join("layers").join(format!(".tmp-{}", unique()));
+        fs::create_dir(&path).map_err(|e| Error::io("create directory", &path, e))?;
+        Ok(TempLayer {
+            path,
+            diff_id: diff_id.clone(),
+            keep: false,
+        })
+    }
+
+    /// Names verified content, under the lock: renames the blob into `blobs/` and the
+    /// extracted layer into `layers/DIFFID/`, together, so that a pull that got both
+    /// checked keeps both. A layer another process extracted meanwhile stays, and ours
+    /// goes (after the lock is released). With `lease`, the blob is also listed in this
+    /// process's lease before the lock is released, so that no GC can take it before
+    /// [`Store::put_image`] names it.
+    pub fn commit(
+        &self,
+        blob: Option<VerifiedBlob>,
+        layer: Option<TempLayer>,
+        lease: bool,
+    ) -> Result<(), Error> {
+        let (mut blob, mut layer) = (blob, layer);
+        {
+            let _lock = self.lock()?;
+            if let Some(b) = &mut blob {
+                let dest = self.blob_path(&b.digest);
+                fs::rename(&b.tmp.path, &dest)
+                    .map_err(|e| Error::io("rename into place", &dest, e))?;
+                b.tmp.keep = true;
+                if lease {
+                    // Still under the lock: a GC cannot run between the rename and the lease.
+                    self.protect(&b.digest)?;
+                }
+            }
+            if let Some(l) = &mut layer {
+                let dest = self.layer_path(&l.diff_id);
+                if !dest.is_dir() {
+                    fs::rename(&l.path, &dest)
+                        .map_err(|e| Error::io("rename into place", &dest, e))?;
+                    l.keep = true;
+                }
+            }
+        }
+        // The lock is released: a directory that lost the race goes now.
+        drop(layer);
+        Ok(())
     }
 
     /// Adds a blob from a reader (import, commit, build): streamed, verified against
@@ -509,27 +769,46 @@ impl Store {
             });
         }
         let entries = self.entries()?;
-        let mut references: Vec<String> = entries
+        let same: Vec<&Descriptor> = entries
             .iter()
             .filter(|d| d.digest == descriptor.digest)
+            .collect();
+        let mut references: Vec<String> = same
+            .iter()
             .filter_map(|d| d.annotation(REF_NAME).map(str::to_string))
             .collect();
         references.sort();
-        let size = entries
+        let size = same
             .iter()
-            .filter(|d| d.digest == descriptor.digest)
             .find_map(|d| d.annotation(SIZE_ANNOTATION)?.parse().ok())
             .unwrap_or(0);
+        let original_manifest = same
+            .iter()
+            .chain([&descriptor])
+            .find_map(|d| self.original_of(d));
         Ok(Image {
             references,
             manifest_digest: descriptor.digest.clone(),
             manifest_media_type: descriptor.media_type.clone(),
+            original_manifest,
+            repo_digests: repo_digests(&same),
             config_digest: manifest.config.digest.clone(),
             manifest,
             config,
             layers,
             size,
         })
+    }
+
+    /// The original manifest an index.json entry records (see [`ORIGINAL_MANIFEST`]), if
+    /// its blob is here.
+    fn original_of(&self, entry: &Descriptor) -> Option<Descriptor> {
+        let digest = Digest::parse(entry.annotation(ORIGINAL_MANIFEST)?).ok()?;
+        let size = fs::metadata(self.blob_path(&digest)).ok()?.len();
+        let media_type = entry
+            .annotation(ORIGINAL_MEDIA_TYPE)
+            .unwrap_or(manifest::DOCKER_MANIFEST);
+        Some(Descriptor::new(media_type, digest, size))
     }
 
     /// Finds an image by reference (`busybox`, `127.0.0.1:5055/a/b:tag`, `name@sha256:..`),
@@ -609,6 +888,9 @@ impl Store {
         let mut descriptor = entry;
         if let Some(a) = descriptor.annotations.as_mut() {
             a.remove(REF_NAME);
+            // The new name's repository never served this image: no registry digest for
+            // it (docker's RepoDigests do not grow with `docker tag` either).
+            a.remove(REGISTRY_DIGEST);
         }
         self.set_name(&name, &descriptor)?;
         Ok(image)
@@ -687,12 +969,15 @@ impl Store {
     pub fn gc(&self) -> Result<Collected, Error> {
         let _lock = self.lock()?;
         // Mark: the roots, then what each manifest (or index) names, then the config's diff-ids.
-        let mut roots: Vec<Digest> = self
-            .read_index()?
-            .manifests
-            .into_iter()
-            .map(|d| d.digest)
-            .collect();
+        let mut roots: Vec<Digest> = Vec::new();
+        for d in self.read_index()?.manifests {
+            // A converted image's original manifest is kept with it: `pull` compares it,
+            // and it is the document the registry's digest is over.
+            if let Some(Ok(original)) = d.annotation(ORIGINAL_MANIFEST).map(Digest::parse) {
+                roots.push(original);
+            }
+            roots.push(d.digest);
+        }
         let pins = self.root.join("pins");
         for e in fs::read_dir(&pins).map_err(|e| Error::io("read", &pins, e))? {
             let e = e.map_err(|e| Error::io("read", &pins, e))?;
@@ -836,35 +1121,44 @@ impl Store {
             layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
             annotations: None,
         };
-        let bytes = serde_json::to_vec(&manifest).expect("a manifest serialises");
+        let stored = self.put_manifest(&manifest)?;
+        self.name_image(reference, stored.clone(), size)?;
+        Ok(stored.digest)
+    }
+
+    /// Writes a manifest the store made (an image written locally, or the OCI form of a
+    /// Docker one) as a blob, listed in this store's lease first. Returns its descriptor.
+    pub fn put_manifest(&self, manifest: &Manifest) -> Result<Descriptor, Error> {
+        let bytes = serde_json::to_vec(manifest).expect("a manifest serialises");
         let digest = Digest::of(&bytes);
         self.protect(&digest)?;
-        self.write_blob(&mut &bytes[..], Some(&digest), Some(bytes.len() as u64))?;
-        self.name_image(
-            reference,
-            manifest::OCI_MANIFEST,
-            &digest,
+        if !self.has_blob(&digest) {
+            self.write_blob(&mut &bytes[..], Some(&digest), Some(bytes.len() as u64))?;
+        }
+        Ok(Descriptor::new(
+            manifest
+                .media_type
+                .as_deref()
+                .unwrap_or(manifest::OCI_MANIFEST),
+            digest,
             bytes.len() as u64,
-            size,
-        )?;
-        Ok(digest)
+        ))
     }
 
     /// Names a complete image (every blob present): the last step of pull, import and
-    /// commit. Ends this store's lease.
+    /// commit. `manifest` is the index.json entry to write, with any annotations of ours
+    /// (the original manifest, the registry's digest); its uncompressed size is added.
+    /// Ends this store's lease. Returns the manifest the name pointed at before, if any.
     pub fn name_image(
         &self,
         reference: &Reference,
-        media_type: &str,
-        digest: &Digest,
-        manifest_size: u64,
+        manifest: Descriptor,
         uncompressed: u64,
     ) -> Result<Option<Digest>, Error> {
-        let mut d = Descriptor::new(media_type, digest.clone(), manifest_size);
-        d.annotations = Some(BTreeMap::from([(
-            SIZE_ANNOTATION.to_string(),
-            uncompressed.to_string(),
-        )]));
+        let mut d = manifest;
+        d.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(SIZE_ANNOTATION.to_string(), uncompressed.to_string());
         let before = self.set_name(&reference.store_name(), &d)?;
         self.release();
         Ok(before)
@@ -881,41 +1175,24 @@ impl Store {
         image.layers.iter().map(|l| self.extract_layer(l)).collect()
     }
 
-    /// Extracts one layer into `layers/DIFFID/` unless it is there: into a temp directory
-    /// first, verified against its diff-id, then renamed (under the lock). If another
-    /// process won the race, its copy stays and ours goes.
+    /// Extracts one layer from its stored blob into `layers/DIFFID/` unless it is there:
+    /// into a temp directory first, verified against its diff-id, then renamed (under the
+    /// lock). If another process won the race, its copy stays and ours goes. (`pull`
+    /// extracts while it downloads instead; this is for blobs that arrived otherwise.)
     pub fn extract_layer(&self, layer: &Layer) -> Result<PathBuf, Error> {
         let dest = self.layer_path(&layer.diff_id);
         if dest.is_dir() {
             return Ok(dest);
         }
-        let tmp = self.root.join("layers").join(format!(".tmp-{}", unique()));
-        fs::create_dir(&tmp).map_err(|e| Error::io("create directory", &tmp, e))?;
-        let result = layer::unpack(
+        let tmp = self.temp_layer(&layer.diff_id)?;
+        layer::unpack(
             &self.blob_path(&layer.digest),
             &layer.media_type,
             &layer.diff_id,
-            Some(&tmp),
-        )
-        .and_then(|_| {
-            let _lock = self.lock()?;
-            if dest.is_dir() {
-                return Ok(false);
-            }
-            fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into place", &dest, e))?;
-            Ok(true)
-        });
-        match result {
-            Ok(true) => Ok(dest),
-            Ok(false) => {
-                remove_tree(&tmp)?;
-                Ok(dest)
-            }
-            Err(e) => {
-                let _ = remove_tree(&tmp);
-                Err(e)
-            }
-        }
+            Some(tmp.path()),
+        )?;
+        self.commit(None, Some(tmp), false)?;
+        Ok(dest)
     }
 }
 
@@ -932,6 +1209,25 @@ fn empty_index() -> Index {
         manifests: Vec::new(),
         annotations: None,
     }
+}
+
+/// docker's RepoDigests from the index.json entries of one image: `REPOSITORY@DIGEST` for
+/// each entry that records the registry's digest, and each name that is itself a digest
+/// reference. Sorted, without duplicates.
+fn repo_digests(entries: &[&Descriptor]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for e in entries {
+        let Some(Ok(r)) = e.annotation(REF_NAME).map(Reference::parse) else {
+            continue;
+        };
+        if let Some(d) = &r.digest {
+            out.insert(format!("{}@{d}", r.name()));
+        }
+        if let Some(Ok(d)) = e.annotation(REGISTRY_DIGEST).map(Digest::parse) {
+            out.insert(format!("{}@{d}", r.name()));
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn read_lines(path: &Path) -> Vec<String> {
@@ -1146,6 +1442,129 @@ mod tests {
         drop(store);
         assert_eq!(other.gc().unwrap().blobs, vec![d]);
         assert!(!dir.path().join("pins/.lease-999999999-0").exists());
+    }
+
+    #[test]
+    fn a_docker_named_image_from_an_older_store_gets_its_oci_manifest_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let oci_digest = image(&store, "base", &[("f", "1")]);
+        let oci_image = store.resolve("base").unwrap().unwrap();
+        // What an older version stored for a Docker schema 2 pull: the Docker manifest,
+        // named as it is (written by hand here, key order and all).
+        let mut docker = oci_image.manifest.clone();
+        docker.media_type = Some(manifest::DOCKER_MANIFEST.into());
+        docker.config.media_type = manifest::DOCKER_CONFIG.into();
+        docker.layers[0].media_type = manifest::DOCKER_LAYER_GZIP.into();
+        let bytes = serde_json::to_vec_pretty(&docker).unwrap();
+        let (docker_digest, size) = store.write_blob(&mut &bytes[..], None, None).unwrap();
+        let entry = Descriptor::new(manifest::DOCKER_MANIFEST, docker_digest.clone(), size);
+        store.set_name("127.0.0.1:5000/old:1", &entry).unwrap();
+        store.remove("base").unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        let entry = store.entry("127.0.0.1:5000/old:1").unwrap().unwrap();
+        assert_eq!(entry.media_type, manifest::OCI_MANIFEST);
+        assert_eq!(
+            entry.digest, oci_digest,
+            "the same OCI manifest put_image wrote"
+        );
+        assert_eq!(
+            entry.annotation(ORIGINAL_MANIFEST),
+            Some(docker_digest.to_string().as_str())
+        );
+        let old = store.resolve("127.0.0.1:5000/old:1").unwrap().unwrap();
+        assert_eq!(old.manifest_media_type, manifest::OCI_MANIFEST);
+        assert_eq!(old.original_digest(), &docker_digest);
+        assert_eq!(
+            old.original_manifest,
+            Some(Descriptor::new(
+                manifest::DOCKER_MANIFEST,
+                docker_digest.clone(),
+                size
+            ))
+        );
+        assert_eq!(old.layers[0].media_type, manifest::OCI_LAYER_GZIP);
+        // GC keeps the original with the image, and both go with it.
+        assert!(store.gc().unwrap().blobs.is_empty());
+        assert!(store.has_blob(&docker_digest));
+        let removed = store.remove("127.0.0.1:5000/old:1").unwrap();
+        assert_eq!(removed.gc.blobs.len(), 4, "{removed:?}");
+        // Opening again changes nothing more.
+        drop(store);
+        let before = fs::read(dir.path().join("images/index.json")).unwrap();
+        Store::open(dir.path()).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("images/index.json")).unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn repo_digests_are_the_registrys_and_do_not_follow_a_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let m = image(&store, "127.0.0.1:5000/a:1", &[("f", "1")]);
+        let pulled_as = Digest::of(b"the registry's index");
+        let mut entry = store.entry("127.0.0.1:5000/a:1").unwrap().unwrap();
+        entry.annotations = Some(BTreeMap::from([(
+            REGISTRY_DIGEST.to_string(),
+            pulled_as.to_string(),
+        )]));
+        store
+            .name_image(&Reference::parse("127.0.0.1:5000/a:1").unwrap(), entry, 7)
+            .unwrap();
+        store
+            .tag("127.0.0.1:5000/a:1", &Reference::parse("b:2").unwrap())
+            .unwrap();
+        let by_digest = Reference::parse(&format!("127.0.0.1:5000/a@{m}")).unwrap();
+        store.tag("b:2", &by_digest).unwrap();
+        let img = store.resolve("b:2").unwrap().unwrap();
+        assert_eq!(
+            img.repo_digests,
+            vec![
+                format!("127.0.0.1:5000/a@{m}"),
+                format!("127.0.0.1:5000/a@{pulled_as}"),
+            ]
+        );
+        assert_eq!(img.size, 7);
+        assert_eq!(img.original_manifest, None);
+        assert_eq!(img.original_digest(), &m);
+        let shown = crate::images::inspect(&img, b"{}", b"{}");
+        assert_eq!(
+            shown["RepoTags"],
+            serde_json::json!(["127.0.0.1:5000/a:1", "b:2"])
+        );
+        assert_eq!(shown["OriginalManifest"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn commit_names_a_blob_and_its_layer_together_and_a_lost_race_costs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let diff_id = Digest::of(b"tar");
+        let mut w = store.blob_writer(None, Some(4)).unwrap();
+        w.write(b"blob").unwrap();
+        let blob = w.finish().unwrap();
+        let layer = store.temp_layer(&diff_id).unwrap();
+        fs::write(layer.path().join("ours"), "1").unwrap();
+        let digest = blob.digest.clone();
+        store.commit(Some(blob), Some(layer), false).unwrap();
+        assert!(store.has_blob(&digest));
+        assert!(store.layer_path(&diff_id).join("ours").is_file());
+        // Another extraction of the same diff-id: the first one stays, the second goes.
+        let layer = store.temp_layer(&diff_id).unwrap();
+        fs::write(layer.path().join("theirs"), "2").unwrap();
+        store.commit(None, Some(layer), false).unwrap();
+        assert!(!store.layer_path(&diff_id).join("theirs").exists());
+        // Dropped before commit: nothing left behind.
+        let mut w = store.blob_writer(None, None).unwrap();
+        w.write(b"half").unwrap();
+        drop(w);
+        drop(store.temp_layer(&diff_id).unwrap());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(dir.path().join("layers")).unwrap().count(), 1);
     }
 
     #[test]

@@ -24,6 +24,13 @@ fn the_notes_commands_print_what_the_note_shows() {
         &[],
     )
     .unwrap();
+    // The same image as Docker schema 2, for the section on converting manifests.
+    registry::skopeo_copy(
+        &layout.skopeo_ref("latest"),
+        &format!("docker://{}/busybox:v2s2", plain.addr),
+        &["--format", "v2s2"],
+    )
+    .unwrap();
     registry::skopeo_copy(
         &layout.skopeo_ref("latest"),
         &format!("docker://{}/busybox:latest", auth.addr),
@@ -53,7 +60,7 @@ fn the_notes_commands_print_what_the_note_shows() {
         )
         .check_file(&note);
     match checked {
-        Ok(n) => assert!(n >= 19, "only {n} commands checked"),
+        Ok(n) => assert!(n >= 26, "only {n} commands checked"),
         Err(report) => panic!("{report}"),
     }
 }

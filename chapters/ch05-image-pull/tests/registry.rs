@@ -1,6 +1,9 @@
 //! Pull and push against a real registry (Debian's docker-registry on 127.0.0.1), through
-//! the real binary, with skopeo and umoci as the independent judges.
+//! the real binary, with skopeo and umoci as the independent judges: after each pull, every
+//! image the store names is read back by both ([`judge_every_image`]).
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -53,6 +56,205 @@ impl Env {
             .map(|d| d.count())
             .unwrap_or(0)
     }
+    fn blob(&self, digest: &str) -> Vec<u8> {
+        let path = self
+            .root()
+            .join("images/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+fn stdout_of(cmd: &mut Command) -> Vec<u8> {
+    registry::run(cmd).unwrap().stdout
+}
+
+/// The independent judges, on every image the store names. For each index.json entry:
+/// it is an OCI image manifest; skopeo's `oci:` transport reads it (its raw manifest is
+/// our blob byte for byte, its config our config blob, its digest and layers ours); umoci
+/// lists it, `umoci stat` agrees on the layers and their diff-ids, and `umoci unpack`
+/// makes the same tree as the store's extracted layers stacked the way overlayfs stacks
+/// them. Returns how many images were judged.
+fn judge_every_image(env: &Env) -> usize {
+    let images = env.root().join("images");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(images.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap().clone();
+    let mut names: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            e["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let listed = stdout_of(Command::new("umoci").args(["ls", "--layout"]).arg(&images));
+    let mut listed: Vec<String> = String::from_utf8_lossy(&listed)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    names.sort();
+    assert_eq!(listed, names, "umoci ls lists every name");
+    for (i, entry) in entries.iter().enumerate() {
+        let name = entry["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap();
+        let digest = entry["digest"].as_str().unwrap();
+        assert_eq!(entry["mediaType"], OCI_MANIFEST, "{name}");
+        // skopeo.
+        let oci = format!("oci:{}:{name}", images.display());
+        let raw = stdout_of(Command::new("skopeo").args(["inspect", "--raw", &oci]));
+        assert!(raw == env.blob(digest), "{name}: skopeo reads our manifest");
+        let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        // Optional in an OCI manifest (umoci leaves it out), Docker's in a Docker one.
+        assert!(
+            [serde_json::json!(OCI_MANIFEST), serde_json::Value::Null]
+                .contains(&manifest["mediaType"]),
+            "{name}: {}",
+            manifest["mediaType"]
+        );
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        let layers: Vec<String> = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let t = l["mediaType"].as_str().unwrap();
+                assert!(t.starts_with("application/vnd.oci.image.layer."), "{t}");
+                l["digest"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let config_raw =
+            stdout_of(Command::new("skopeo").args(["inspect", "--config", "--raw", &oci]));
+        let config_digest = manifest["config"]["digest"].as_str().unwrap();
+        assert!(config_raw == env.blob(config_digest), "{name}: the config");
+        let inspected = registry::skopeo_inspect(&oci, &[]).unwrap();
+        assert_eq!(inspected["Digest"], digest, "{name}");
+        assert_eq!(inspected["Layers"], serde_json::json!(layers), "{name}");
+        // umoci.
+        let config: serde_json::Value = serde_json::from_slice(&config_raw).unwrap();
+        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string())
+            .collect();
+        let image = format!("{}:{name}", images.display());
+        let stat: serde_json::Value = serde_json::from_slice(&stdout_of(
+            Command::new("umoci").args(["stat", "--json", "--image", &image]),
+        ))
+        .unwrap();
+        let stat_layers: Vec<(String, String)> = stat["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| !h["layer"].is_null())
+            .map(|h| {
+                (
+                    h["layer"]["digest"].as_str().unwrap().to_string(),
+                    h["diff_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let ours: Vec<(String, String)> = layers.iter().cloned().zip(diff_ids.clone()).collect();
+        assert_eq!(stat_layers, ours, "{name}: umoci stat");
+        let bundle = env.dir.path().join(format!("umoci-unpack-{i}"));
+        registry::run(
+            Command::new("umoci")
+                .args(["unpack", "--image", &image])
+                .arg(&bundle),
+        )
+        .unwrap();
+        let theirs = tree(&bundle.join("rootfs"));
+        fs::remove_dir_all(&bundle).unwrap();
+        let stacked = stack(env, &diff_ids);
+        assert!(!theirs.is_empty());
+        if theirs != stacked {
+            let only = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+                a.iter()
+                    .filter(|(k, v)| b.get(*k) != Some(v))
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .take(10)
+                    .collect::<Vec<_>>()
+            };
+            panic!(
+                "{name}: umoci unpack differs from our layers\numoci only: {:#?}\nours only: {:#?}",
+                only(&theirs, &stacked),
+                only(&stacked, &theirs)
+            );
+        }
+    }
+    entries.len()
+}
+
+/// Every path under `root` (root itself left out) with its type, mode, owner and content
+/// (a file's sha256, a link's target); an overlay whiteout (0/0 character device) as such.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            let m = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let who = format!("{:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid());
+            let t = m.file_type();
+            let shown = if t.is_dir() {
+                stack.push(path.clone());
+                format!("dir {who}")
+            } else if t.is_symlink() {
+                format!("link {who} -> {}", fs::read_link(&path).unwrap().display())
+            } else if t.is_file() {
+                let content = fs::read(&path).unwrap();
+                format!("file {who} {}", ch05_image_pull::Digest::of(&content))
+            } else if t.is_char_device() && m.rdev() == 0 {
+                "whiteout".to_string()
+            } else {
+                format!("special {who} {:?} {}", t, m.rdev())
+            };
+            out.insert(rel, shown);
+        }
+    }
+    out
+}
+
+/// The store's extracted layers for these diff-ids, stacked as overlayfs does: an upper
+/// entry hides the lower one (and, unless both are directories, everything below it); a
+/// whiteout deletes. (Opaque directories, an xattr, do not occur in these images.)
+fn stack(env: &Env, diff_ids: &[String]) -> BTreeMap<String, String> {
+    let mut merged: BTreeMap<String, String> = BTreeMap::new();
+    for d in diff_ids {
+        let dir = env
+            .root()
+            .join("layers")
+            .join(d.trim_start_matches("sha256:"));
+        for (rel, shown) in tree(&dir) {
+            let below = format!("{rel}/");
+            let replaces_dir = !(shown.starts_with("dir ")
+                && merged.get(&rel).is_some_and(|s| s.starts_with("dir ")));
+            if replaces_dir {
+                merged.retain(|k, _| !k.starts_with(&below));
+            }
+            if shown == "whiteout" {
+                merged.remove(&rel);
+            } else {
+                merged.insert(rel, shown);
+            }
+        }
+    }
+    merged
 }
 
 /// The output with the registry's address, short ids (12 hex) and manifest sizes redacted.
@@ -114,40 +316,25 @@ fn pull_stores_an_image_that_skopeo_and_umoci_read_and_a_second_pull_downloads_n
     let remote = registry::skopeo_inspect(&format!("docker://{name}"), &[]).unwrap();
     assert_eq!(local["Digest"], remote["Digest"]);
     assert_eq!(local["Layers"], remote["Layers"]);
-    // umoci lists the name and unpacks the image (an OCI manifest) from our layout.
-    let ls = registry::run(
-        Command::new("umoci")
-            .args(["ls", "--layout"])
-            .arg(env.root().join("images")),
-    )
-    .unwrap();
-    assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), name);
-    let bundle = env.dir.path().join("bundle");
-    registry::run(
-        Command::new("umoci")
-            .args([
-                "unpack",
-                "--image",
-                &format!("{}/images:{name}", env.root().display()),
-            ])
-            .arg(&bundle),
-    )
-    .unwrap();
-    assert!(bundle.join("rootfs/bin/busybox").is_file());
-    // The layer is extracted once, for overlayfs, and matches what umoci unpacked.
+    // The layer is extracted once, for overlayfs, while it downloaded; umoci lists the
+    // name, and unpacks from our layout the same tree as our extracted layer.
     let layers: Vec<_> = fs::read_dir(env.root().join("layers"))
         .unwrap()
         .flatten()
         .collect();
     assert_eq!(layers.len(), 1);
-    let ours = layers[0].path();
     assert_eq!(
-        fs::read(ours.join("bin/busybox")).unwrap(),
-        fs::read(bundle.join("rootfs/bin/busybox")).unwrap()
-    );
-    assert_eq!(
-        fs::read_link(ours.join("bin/sh")).unwrap(),
+        fs::read_link(layers[0].path().join("bin/sh")).unwrap(),
         Path::new("/bin/busybox")
+    );
+    assert_eq!(judge_every_image(&env), 1);
+    // docker's RepoDigests: the digest the registry gave.
+    let shown = env.inspect(&name);
+    assert_eq!(shown["ManifestMediaType"], OCI_MANIFEST);
+    assert_eq!(shown["OriginalManifest"], serde_json::Value::Null);
+    assert_eq!(
+        shown["RepoDigests"],
+        serde_json::json!([format!("{image}@{}", remote["Digest"].as_str().unwrap())])
     );
 
     // Pulled again: nothing downloaded.
@@ -177,36 +364,78 @@ fn pull_stores_an_image_that_skopeo_and_umoci_read_and_a_second_pull_downloads_n
 }
 
 #[test]
-fn docker_schema2_images_and_digest_pulls_are_verified_and_kept_as_they_came() {
+fn docker_schema2_images_are_kept_as_they_came_and_named_by_an_oci_manifest_of_the_same_blobs() {
     require!(
         tools(),
         "docker-registry, skopeo, umoci, htpasswd, openssl, busybox-static"
     );
     let (reg, _layout) = seeded(Auth::None, None);
     let env = Env::new();
-    env.ok(&["pull", "-q", &format!("{}/busybox:v2s2", reg.addr)]);
-    let inspect: serde_json::Value =
-        serde_json::from_str(&env.ok(&["inspect", &format!("{}/busybox:v2s2", reg.addr)])).unwrap();
-    assert_eq!(
-        inspect[0]["ManifestMediaType"],
-        "application/vnd.docker.distribution.manifest.v2+json"
+    let name = format!("{}/busybox:v2s2", reg.addr);
+    let remote = registry::skopeo_inspect(&format!("docker://{name}"), &[]).unwrap();
+    let registry_digest = remote["Digest"].as_str().unwrap().to_string();
+    let out = env.run(&["pull", &name]);
+    assert!(out.status.success(), "{}", show(&out, &reg));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("Digest: {registry_digest}\n")),
+        "pull shows the registry's digest: {stdout}"
     );
-    let digest = inspect[0]["ManifestDigest"].as_str().unwrap().to_string();
-    // Byte for byte what the registry serves (skopeo 1.9's oci: transport skips index
-    // entries with Docker media types, so the raw bytes are compared instead).
+    // The manifest as the registry serves it, byte for byte, is kept...
     let raw = registry::run(
         Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{}/busybox:v2s2", reg.addr)),
+            .arg(format!("docker://{name}")),
     )
     .unwrap()
     .stdout;
-    let stored = env
-        .root()
-        .join("images/blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    assert_eq!(fs::read(stored).unwrap(), raw);
-    let by_digest = format!("{}/busybox@{digest}", reg.addr);
+    let docker: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(docker["mediaType"], DOCKER_MANIFEST);
+    assert!(env.blob(&registry_digest) == raw);
+    // ...but the name points at an OCI manifest of the same config and layers.
+    let shown = env.inspect(&name);
+    assert_eq!(shown["ManifestMediaType"], OCI_MANIFEST);
+    assert_ne!(shown["ManifestDigest"], registry_digest.as_str());
+    assert_eq!(
+        shown["OriginalManifest"],
+        serde_json::json!({"Digest": registry_digest, "MediaType": DOCKER_MANIFEST, "Size": raw.len()})
+    );
+    assert_eq!(
+        shown["RepoDigests"],
+        serde_json::json!([format!("{}/busybox@{registry_digest}", reg.addr)])
+    );
+    let oci = &shown["Manifest"];
+    assert_eq!(oci["config"]["digest"], docker["config"]["digest"]);
+    assert_eq!(oci["config"]["size"], docker["config"]["size"]);
+    let pairs = |m: &serde_json::Value| -> Vec<(String, u64)> {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["digest"].as_str().unwrap().into(),
+                    l["size"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(pairs(oci), pairs(&docker));
+    // skopeo and umoci read it (skopeo 1.9 skips index entries of Docker types).
+    assert_eq!(judge_every_image(&env), 1);
+    assert_eq!(env.skopeo(&name)["Layers"], remote["Layers"]);
+    // Pulled again: the original manifest is recognised.
+    let out = env.run(&["pull", &name]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Digest: {registry_digest}\nStatus: Image is up to date for {name}"
+        )),
+        "{stdout}"
+    );
+
+    // By digest (the registry's): the same image under a second name.
+    let by_digest = format!("{}/busybox@{registry_digest}", reg.addr);
     let out = env.run(&["pull", "-q", &by_digest]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -220,6 +449,35 @@ fn docker_schema2_images_and_digest_pulls_are_verified_and_kept_as_they_came() {
         .map(str::to_string)
         .collect();
     assert_eq!(ids.len(), 1, "one image, two names: {ids:?}");
+    assert_eq!(
+        env.inspect(&by_digest)["RepoDigests"],
+        serde_json::json!([by_digest])
+    );
+    assert_eq!(judge_every_image(&env), 2);
+
+    // Pushed, the image is its OCI manifest: the digest changes (as with podman).
+    let target = format!("{}/converted:1", reg.addr);
+    env.ok(&["tag", &name, &target]);
+    assert_eq!(
+        env.inspect(&target)["RepoDigests"],
+        shown["RepoDigests"],
+        "a tag adds no repository digest"
+    );
+    let out = env.run(&["push", &target]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let oci_digest = shown["ManifestDigest"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("1: digest: {oci_digest} size: ")),
+        "{}",
+        show(&out, &reg)
+    );
+    let pushed = registry::skopeo_inspect(&format!("docker://{target}"), &["--raw"]).unwrap();
+    assert_eq!(pushed["mediaType"], OCI_MANIFEST);
+    assert_eq!(
+        registry::skopeo_inspect(&format!("docker://{target}"), &[]).unwrap()["Digest"],
+        oci_digest
+    );
+
     // A digest the registry does not have is a 404 with the registry's own words.
     let wrong = format!("{}/busybox@sha256:{}", reg.addr, "0".repeat(64));
     let out = env.run(&["pull", &wrong]);
@@ -230,6 +488,11 @@ fn docker_schema2_images_and_digest_pulls_are_verified_and_kept_as_they_came() {
     --- stderr
     ch05-image-pull: pull [REGISTRY]/busybox@sha256:[DIGEST]: GET http://[REGISTRY]/v2/busybox/manifests/sha256:[DIGEST]: 404 Not Found (MANIFEST_UNKNOWN: manifest unknown)
     ");
+    // Removing every name removes both manifests with the rest.
+    for n in [&name, &by_digest, &target] {
+        env.ok(&["rmi", n]);
+    }
+    assert_eq!(env.blob_count(), 0);
 }
 
 #[test]
@@ -318,6 +581,27 @@ fn multi_layer_images_with_deletions_and_an_index_with_two_platforms() {
         &[],
     )
     .unwrap();
+    // The same two images as a Docker manifest list of Docker schema 2 manifests.
+    let list = format!("{}/multi:v2s2", reg.addr);
+    registry::skopeo_copy(
+        &layout.skopeo_ref("multi"),
+        &format!("docker://{list}"),
+        &["--all", "--format", "v2s2"],
+    )
+    .unwrap();
+    let list_raw = registry::run(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{list}")),
+    )
+    .unwrap()
+    .stdout;
+    let list_json: serde_json::Value = serde_json::from_slice(&list_raw).unwrap();
+    assert_eq!(
+        list_json["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let list_digest = format!("sha256:{}", registry::sha256_hex(&list_raw).unwrap());
 
     let env = Env::new();
     let multi = format!("{}/multi:1", reg.addr);
@@ -341,12 +625,33 @@ fn multi_layer_images_with_deletions_and_an_index_with_two_platforms() {
         registry::skopeo_inspect(&format!("docker://{multi}"), &["--override-arch", "amd64"])
             .unwrap();
     assert_eq!(theirs["Layers"], env.skopeo(&multi)["Layers"]);
+    // From the Docker manifest list: the same layers, under an OCI manifest of its own;
+    // RepoDigests name the list, as docker's do.
+    let out = env.run(&["pull", &list]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("Digest: {list_digest}\n")),
+        "{}",
+        show(&out, &reg)
+    );
+    let from_list = env.inspect(&list);
+    assert_eq!(from_list["ManifestMediaType"], OCI_MANIFEST);
+    assert_eq!(from_list["OriginalManifest"]["MediaType"], DOCKER_MANIFEST);
+    assert_eq!(from_list["Layers"], img[0]["Layers"]);
+    assert_eq!(from_list["Id"], img[0]["Id"]);
+    assert_eq!(
+        from_list["RepoDigests"],
+        serde_json::json!([format!("{}/multi@{list_digest}", reg.addr)])
+    );
+    assert_eq!(judge_every_image(&env), 2);
 
     // --platform picks the other one.
     let other = Env::new();
     other.ok(&["pull", "-q", "--platform", "linux/arm64", &multi]);
     let img: serde_json::Value = serde_json::from_str(&other.ok(&["inspect", &multi])).unwrap();
     assert_eq!(img[0]["Config"]["architecture"], "arm64");
+    other.ok(&["pull", "-q", "--platform", "linux/arm64", &list]);
+    assert_eq!(other.inspect(&list)["Config"]["architecture"], "arm64");
+    assert_eq!(judge_every_image(&other), 2);
 
     // Bad case: an index without our platform, and an image for another platform only.
     let none = Env::new();
@@ -551,14 +856,14 @@ fn bad_cases_fail_clearly_and_leave_nothing_in_the_store() {
     tampered[mid] ^= 0xff;
     fs::write(&data, &tampered).unwrap();
     let out = env.run(&["pull", "-q", &format!("{}/busybox", reg.addr)]);
-    insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: blob sha256:[DIGEST]: digest mismatch: the content's sha256 is sha256:[DIGEST]");
+    insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: GET http://[REGISTRY]/v2/busybox/blobs/sha256:[DIGEST]: blob sha256:[DIGEST]: digest mismatch: the content's sha256 is sha256:[DIGEST]");
     fs::write(&data, &original[..original.len() - 1000]).unwrap();
     let out = env.run(&["pull", "-q", &format!("{}/busybox", reg.addr)]);
     let shown = show(&out, &reg);
     let shown = regex::Regex::new(r"\d+ bytes, got \d+")
         .unwrap()
         .replace_all(&shown, "N bytes, got M");
-    insta::assert_snapshot!(shown.lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: blob sha256:[DIGEST]: size mismatch: expected N bytes, got M (the registry's Content-Length)");
+    insta::assert_snapshot!(shown.lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: GET http://[REGISTRY]/v2/busybox/blobs/sha256:[DIGEST]: blob sha256:[DIGEST]: size mismatch: expected N bytes, got M (the registry's Content-Length)");
     // Nothing listed, no layer blob, no temp file, no layer directory.
     assert_eq!(env.images().lines().count(), 1);
     assert!(
@@ -573,6 +878,74 @@ fn bad_cases_fail_clearly_and_leave_nothing_in_the_store() {
     fs::write(&data, &original).unwrap();
     env.ok(&["pull", "-q", &format!("{}/busybox", reg.addr)]);
     assert_eq!(env.images().lines().count(), 2);
+
+    // A config that lies about the layer's diff-id: the blob is what the manifest says,
+    // the tar inside is not what the config says. Both checks run as the layer streams,
+    // and neither the blob nor the extracted layer is kept.
+    let liar = registry::busybox_layout("latest").unwrap();
+    let truth = lie_about_the_diff_id(&liar, "latest");
+    registry::skopeo_copy(
+        &liar.skopeo_ref("latest"),
+        &format!("docker://{}/liar:1", reg.addr),
+        &[],
+    )
+    .unwrap();
+    let fresh = Env::new();
+    let out = fresh.run(&["pull", "-q", &format!("{}/liar:1", reg.addr)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the uncompressed layer's sha256 is {truth}\n")),
+        "{stderr}"
+    );
+    insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/liar:1: GET http://[REGISTRY]/v2/liar/blobs/sha256:[DIGEST]: layer with diff-id sha256:[DIGEST]: the uncompressed layer's sha256 is sha256:[DIGEST]");
+    assert_eq!(fresh.images().lines().count(), 1);
+    assert_eq!(fresh.blob_count(), 0);
+    assert_eq!(fs::read_dir(fresh.root().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(fresh.root().join("layers")).unwrap().count(),
+        0
+    );
+}
+
+/// Rewrites image `tag` of `layout` so that its config gives a wrong diff-id for the first
+/// layer (a new config blob, a new manifest). Returns the true diff-id.
+fn lie_about_the_diff_id(layout: &Layout, tag: &str) -> String {
+    let blobs = layout.path().join("blobs/sha256");
+    let read = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(blobs.join(d.trim_start_matches("sha256:"))).unwrap())
+            .unwrap()
+    };
+    let write = |v: &serde_json::Value| -> (String, usize) {
+        let bytes = serde_json::to_vec(v).unwrap();
+        let hex = registry::sha256_hex(&bytes).unwrap();
+        fs::write(blobs.join(&hex), &bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let index_path = layout.path().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let mut manifest = read(entry["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    let truth = config["rootfs"]["diff_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lie = format!("sha256:{}", registry::sha256_hex(b"another layer").unwrap());
+    config["rootfs"]["diff_ids"][0] = lie.into();
+    let (digest, size) = write(&config);
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    let (digest, size) = write(&manifest);
+    entry["digest"] = digest.into();
+    entry["size"] = size.into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    truth
 }
 
 #[test]
@@ -587,13 +960,16 @@ fn rmi_drops_unused_blobs_and_layers_but_keeps_shared_ones() {
     let b = format!("{}/busybox:v2s2", reg.addr);
     env.ok(&["pull", "-q", &a]);
     env.ok(&["pull", "-q", &b]);
-    // Same layer, different manifests and configs: one extracted layer for both.
+    // Same layer and config, different manifests: one extracted layer for both.
     assert_eq!(fs::read_dir(env.root().join("layers")).unwrap().count(), 1);
+    assert_eq!(judge_every_image(&env), 2);
+    // The schema 2 image had two manifests of its own: its OCI form and the original.
     let out = env.run(&["rmi", &b]);
     insta::assert_snapshot!(show(&out, &reg), @r"
     exit: 0
     --- stdout
     Untagged: [REGISTRY]/busybox:v2s2
+    Deleted: sha256:[DIGEST]
     Deleted: sha256:[DIGEST]
     ");
     assert_eq!(fs::read_dir(env.root().join("layers")).unwrap().count(), 1);
@@ -705,6 +1081,7 @@ fn concurrent_pulls_sharing_layers_and_pulls_killed_midway_leave_a_consistent_st
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .count();
     assert_eq!(extracted, 3);
+    assert_eq!(judge_every_image(&env), 2);
     // The temp files of the killed pulls go with the next garbage collection.
     env.ok(&["rmi", &two]);
     assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);

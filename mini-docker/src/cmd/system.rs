@@ -115,18 +115,28 @@ fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
     Ok(freed)
 }
 
-/// Cgroups under `mini-docker/` that belong to no running container nor to a live
-/// `ch02-cgroups` run: left by a monitor killed with SIGKILL.
-fn orphan_cgroups(root: &Path) -> Vec<std::path::PathBuf> {
-    let live: Vec<String> = containers::list(root)
+/// Cgroups under `mini-docker/` that this store's containers left: those named after a
+/// container of this store that is not running, or after a record a crash left half
+/// removed. Cgroups with other names may belong to another store (`--root`) or to a
+/// `ch02-cgroups` run, and are left alone.
+fn orphan_cgroups(root: &Path, debris: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    let mut ours: Vec<String> = containers::list(root)
         .unwrap_or_default()
         .into_iter()
         .filter(|c| {
             c.live_state()
-                .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+                .is_ok_and(|s| !matches!(s.status, Status::Running | Status::Paused))
         })
         .map(|c| c.id().to_string())
         .collect();
+    for d in debris {
+        let name = d
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        ours.push(name.trim_start_matches(".removing-").to_string());
+    }
     let mut out = Vec::new();
     let Ok(layout) = ch02_cgroups::Layout::detect() else {
         return out;
@@ -134,11 +144,7 @@ fn orphan_cgroups(root: &Path) -> Vec<std::path::PathBuf> {
     for h in &layout.hierarchies {
         let parent = h.mount_point.join(ch02_cgroups::cgroup::PARENT);
         for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ch02_alive = name
-                .strip_prefix("ch02-")
-                .is_some_and(|pid| Path::new("/proc").join(pid).exists());
-            if e.path().is_dir() && !live.contains(&name) && !ch02_alive {
+            if e.path().is_dir() && ours.contains(&e.file_name().to_string_lossy().into_owned()) {
                 out.push(e.path());
             }
         }
@@ -245,14 +251,9 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             force: _,
         } => {
             // Reconcile first: containers whose monitor died, their cgroups, half-written
-            // records, cgroups no container owns.
-            for c in containers::list(root)? {
-                let _ = super::stop::stop(&c, None, std::time::Duration::from_secs(0));
-            }
-            for d in containers::debris(root) {
-                let _ = std::fs::remove_dir_all(&d);
-            }
-            for dir in orphan_cgroups(root) {
+            // records, and the cgroups they left.
+            let debris = containers::debris(root);
+            for dir in orphan_cgroups(root, &debris) {
                 let name = dir
                     .file_name()
                     .unwrap_or_default()
@@ -264,6 +265,9 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
                     controllers: vec![],
                 }]);
                 println!("removed a cgroup left behind: {} ({name})", dir.display());
+            }
+            for d in debris {
+                let _ = std::fs::remove_dir_all(&d);
             }
             let mut freed = prune_containers(root)?;
             if *prune_volumes {
