@@ -288,27 +288,7 @@ impl Read for ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
-
-    fn gzip_tar(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, Digest, u64) {
-        let mut tar = tar::Builder::new(Vec::new());
-        for (name, content) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(content.len() as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            tar.append_data(&mut h, name, &content[..]).unwrap();
-        }
-        let tar = tar.into_inner().unwrap();
-        let diff_id = Digest::of(&tar);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        (gz.finish().unwrap(), diff_id, tar.len() as u64)
-    }
+    use crate::fixtures::gzip_layer;
 
     /// Sends `bytes` through a pipe in pieces of `piece` bytes.
     fn through_pipe<T: Send>(
@@ -347,8 +327,7 @@ mod tests {
     #[test]
     fn a_layer_streams_through_the_pipe_into_a_directory_and_is_checked() {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 13) as u8).collect();
-        let (gz, diff_id, tar_len) =
-            gzip_tar(&[("a.txt", b"hello\n".to_vec()), ("big", big.clone())]);
+        let (gz, diff_id, tar_len) = gzip_layer(&[("a.txt", b"hello\n"), ("big", &big)]);
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().to_path_buf();
         let (r, _) = through_pipe(&gz, 4096, |r| {

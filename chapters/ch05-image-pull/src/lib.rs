@@ -31,6 +31,9 @@ pub mod registry;
 pub mod store;
 pub mod transport;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use auth::Credentials;
 pub use credentials::ConfigFiles;
 pub use manifest::Platform;

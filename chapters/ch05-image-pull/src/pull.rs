@@ -610,7 +610,6 @@ pub fn name_image(
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::io::Write as _;
     use std::sync::Mutex;
 
     use super::*;
@@ -663,21 +662,8 @@ mod tests {
 
     /// A gzip layer of one file, `data.bin`, and its diff-id.
     fn layer_blob(seed: u8) -> (Vec<u8>, Digest) {
-        let content = content(seed);
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
-        tar.append_data(&mut h, "data.bin", &content[..]).unwrap();
-        let tar = tar.into_inner().unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        (gz.finish().unwrap(), Digest::of(&tar))
+        let (gz, diff_id, _) = crate::fixtures::gzip_layer(&[("data.bin", &content(seed))]);
+        (gz, diff_id)
     }
 
     struct Setup {

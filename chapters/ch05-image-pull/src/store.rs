@@ -1305,23 +1305,8 @@ mod tests {
     use super::*;
 
     fn layer_blob(store: &Store, files: &[(&str, &str)]) -> (Descriptor, Digest) {
-        let mut tar = tar::Builder::new(Vec::new());
-        for (name, content) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(content.len() as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            tar.append_data(&mut h, name, content.as_bytes()).unwrap();
-        }
-        let tar = tar.into_inner().unwrap();
-        let diff_id = Digest::of(&tar);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        let gz = gz.finish().unwrap();
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
+        let (gz, diff_id, _) = crate::fixtures::gzip_layer(&files);
         let (d, size) = store.put_blob(&mut &gz[..], None).unwrap();
         (Descriptor::new(manifest::OCI_LAYER_GZIP, d, size), diff_id)
     }
