@@ -40,6 +40,10 @@ pub struct MountSpec {
     /// Read-only.
     #[serde(rename = "ReadOnly")]
     pub read_only: bool,
+    /// A volume that does not receive a copy of the image's content (`-v v:/p:nocopy`,
+    /// `--mount ...,volume-nocopy`).
+    #[serde(rename = "NoCopy", default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
 
 /// Resource limits and namespace modes: docker's HostConfig.

@@ -101,7 +101,8 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
     for m in &c.config.mounts {
         let kind = match m.kind.as_str() {
             "bind" => MountKind::Bind(PathBuf::from(&m.source)),
-            "volume" => MountKind::Bind(crate::volumes::data_dir(root, &m.source)),
+            "volume" if m.no_copy => MountKind::Bind(crate::volumes::data_dir(root, &m.source)),
+            "volume" => MountKind::Volume(crate::volumes::data_dir(root, &m.source)),
             _ => MountKind::Tmpfs,
         };
         out.push(Mount {

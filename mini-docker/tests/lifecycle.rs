@@ -199,6 +199,94 @@ fn named_volumes_outlive_containers_and_anonymous_ones_go_with_rm_v() {
 }
 
 #[test]
+fn a_new_volume_starts_with_the_image_content_unless_nocopy() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "seed",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data && echo seeded > /data/f && chmod 700 /data",
+    ]);
+    md.ok(&["commit", "-c", "VOLUME /data", "seed", "withvol"]);
+    // VOLUME makes an anonymous volume, which receives /data from the image.
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "withvol",
+            "sh",
+            "-c",
+            "cat /data/f; stat -c %a /data"
+        ]),
+        "seeded\n700\n"
+    );
+    // A named volume too, once: afterwards its own content wins over the image's.
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "named:/data",
+            "withvol",
+            "sh",
+            "-c",
+            "cat /data/f; echo mine > /data/f",
+        ]),
+        "seeded\n"
+    );
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "named:/data",
+            "withvol",
+            "cat",
+            "/data/f"
+        ]),
+        "mine\n"
+    );
+    // nocopy (both spellings) leaves the volume empty; a bind mount is never filled.
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "bare:/data:nocopy",
+            "withvol",
+            "ls",
+            "-A",
+            "/data"
+        ]),
+        ""
+    );
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=bare2,dst=/data,volume-nocopy",
+            "withvol",
+            "ls",
+            "-A",
+            "/data",
+        ]),
+        ""
+    );
+    let host = md.path().join("empty-host-dir");
+    std::fs::create_dir(&host).unwrap();
+    let bind = format!("{}:/data", host.display());
+    assert_eq!(
+        md.ok(&["run", "--rm", "-v", &bind, "withvol", "ls", "-A", "/data"]),
+        ""
+    );
+    assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+}
+
+#[test]
 fn commit_keeps_the_writable_layer_and_leaves_the_init_layer_out() {
     let Some(md) = Md::with_busybox() else { return };
     md.ok(&[

@@ -35,6 +35,10 @@ pub struct Mount {
 pub enum MountKind {
     /// A bind mount of a host path (a file or a directory).
     Bind(PathBuf),
+    /// A bind mount of a volume's directory: like `Bind`, but an empty volume first
+    /// receives a copy of what the image has at the target (docker's volume copy-up, so a
+    /// new `/var/lib/data` volume starts with the image's files, owners and modes).
+    Volume(PathBuf),
     /// A fresh tmpfs.
     Tmpfs,
 }
@@ -149,18 +153,23 @@ pub fn mount_volumes(
 ) -> Result<(), SysError> {
     for m in mounts {
         let is_file = match &m.kind {
-            MountKind::Bind(src) => std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
-                SysError::new(
-                    format!("stat({src:?})"),
-                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(2)),
-                )
-            })?,
+            MountKind::Bind(src) | MountKind::Volume(src) => {
+                std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
+                    SysError::new(
+                        format!("stat({src:?})"),
+                        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(2)),
+                    )
+                })?
+            }
             MountKind::Tmpfs => false,
         };
         let target_fd = root.mount_point(&rel(&m.target), is_file)?;
         let target = proc_fd(&target_fd);
+        if let MountKind::Volume(src) = &m.kind {
+            copy_up(&target, src)?;
+        }
         match &m.kind {
-            MountKind::Bind(src) => {
+            MountKind::Bind(src) | MountKind::Volume(src) => {
                 sys.mount(
                     Some(&src.to_string_lossy()),
                     &target,
@@ -187,6 +196,97 @@ pub fn mount_volumes(
         }
     }
     Ok(())
+}
+
+/// Fills an empty volume directory `volume` with a copy of `image_dir` (the rootfs's
+/// directory the volume is about to cover): files, directories, symlinks and hard links,
+/// with their owners, modes and times, as docker does for a volume mounted over image
+/// content. A volume that already holds anything is left alone, so the copy happens once.
+///
+/// Nothing is followed: symlinks are copied as symlinks, and only real directories are
+/// entered. The rootfs is the container's own, not yet running, so it cannot change
+/// underneath. Device nodes, sockets and fifos are not copied (no image ships them in a
+/// volume path; the Dockerfile reference describes VOLUME content as files).
+pub fn copy_up(image_dir: &Path, volume: &Path) -> Result<(), SysError> {
+    let fail = |call: &str, path: &Path, e: std::io::Error| {
+        SysError::new(
+            format!("copy-up: {call}({path:?})"),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    };
+    let mut entries = std::fs::read_dir(volume).map_err(|e| fail("opendir", volume, e))?;
+    if entries.next().is_some() {
+        return Ok(());
+    }
+    // Followed: `image_dir` is usually `/proc/self/fd/N`, a link to the resolved directory.
+    let top = match std::fs::metadata(image_dir) {
+        Ok(md) if md.is_dir() => md,
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(fail("stat", image_dir, e)),
+    };
+    let mut links = std::collections::HashMap::new();
+    copy_dir(image_dir, volume, &mut links).map_err(|(call, path, e)| fail(call, &path, e))?;
+    copy_meta(volume, &top).map_err(|e| fail("chown", volume, e))
+}
+
+type CopyError = (&'static str, PathBuf, std::io::Error);
+
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    links: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+) -> Result<(), CopyError> {
+    use std::os::unix::fs::MetadataExt;
+    let read = std::fs::read_dir(from).map_err(|e| ("opendir", from.to_path_buf(), e))?;
+    for entry in read {
+        let entry = entry.map_err(|e| ("readdir", from.to_path_buf(), e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let md = std::fs::symlink_metadata(&src).map_err(|e| ("lstat", src.clone(), e))?;
+        let ft = md.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| ("mkdir", dst.clone(), e))?;
+            copy_dir(&src, &dst, links)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(|e| ("readlink", src.clone(), e))?;
+            std::os::unix::fs::symlink(&target, &dst).map_err(|e| ("symlink", dst.clone(), e))?;
+        } else if ft.is_file() {
+            if md.nlink() > 1 {
+                if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                    std::fs::hard_link(first, &dst).map_err(|e| ("link", dst.clone(), e))?;
+                    continue;
+                }
+                links.insert((md.dev(), md.ino()), dst.clone());
+            }
+            std::fs::copy(&src, &dst).map_err(|e| ("copy", src.clone(), e))?;
+        } else {
+            continue;
+        }
+        copy_meta(&dst, &md).map_err(|e| ("chown", dst.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Owner, mode (not for symlinks, which have none) and times, in that order: chown(2)
+/// clears the set-user-ID bit, so the mode comes after it.
+fn copy_meta(path: &Path, md: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::os::unix::fs::lchown(path, Some(md.uid()), Some(md.gid()))?;
+    if !md.file_type().is_symlink() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+    }
+    let times = [
+        nix::sys::time::TimeSpec::new(md.atime(), md.atime_nsec()),
+        nix::sys::time::TimeSpec::new(md.mtime(), md.mtime_nsec()),
+    ];
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &times[0],
+        &times[1],
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// A bind mount becomes read-only only by remounting it (mount(2), "MS_REMOUNT").
@@ -286,6 +386,60 @@ pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), Sy
 mod tests {
     use super::*;
     use crate::sys::Recorder;
+
+    #[test]
+    fn an_empty_volume_receives_the_image_content_and_a_used_one_is_left_alone() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let image = tempfile::tempdir().unwrap();
+        let dir = image.path().join("data");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/file"), "from the image\n").unwrap();
+        std::fs::set_permissions(dir.join("sub/file"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::fs::hard_link(dir.join("sub/file"), dir.join("twin")).unwrap();
+        // A symlink out of the image is copied as a link, never followed.
+        std::os::unix::fs::symlink("/etc/shadow", dir.join("escape")).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+
+        // Called the way mount_volumes calls it: through the descriptor's /proc link.
+        let fd = nix::fcntl::open(&dir, OFlag::O_PATH, nix::sys::stat::Mode::empty()).unwrap();
+        let volume = tempfile::tempdir().unwrap();
+        copy_up(&proc_fd(&fd), volume.path()).unwrap();
+        let v = volume.path();
+        assert_eq!(
+            std::fs::read_to_string(v.join("sub/file")).unwrap(),
+            "from the image\n"
+        );
+        let md = std::fs::metadata(v.join("sub/file")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o640);
+        assert_eq!(md.nlink(), 2, "the hard link stays a hard link");
+        assert_eq!(md.ino(), std::fs::metadata(v.join("twin")).unwrap().ino());
+        assert_eq!(
+            std::fs::read_link(v.join("escape")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        assert_eq!(
+            std::fs::metadata(v).unwrap().mode() & 0o7777,
+            0o1777,
+            "the volume takes the mode of the directory it covers"
+        );
+        assert_eq!(
+            std::fs::metadata(v.join("sub")).unwrap().mtime(),
+            std::fs::metadata(dir.join("sub")).unwrap().mtime()
+        );
+
+        // Used once, it is the volume's content from then on.
+        std::fs::write(v.join("sub/file"), "changed in the volume\n").unwrap();
+        copy_up(&dir, v).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(v.join("sub/file")).unwrap(),
+            "changed in the volume\n"
+        );
+        // Nothing in the image at that path: nothing to copy.
+        let empty = tempfile::tempdir().unwrap();
+        copy_up(&image.path().join("missing"), empty.path()).unwrap();
+        assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn volumes_parse_with_clear_errors() {

@@ -182,12 +182,23 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
         [s, d] if d.starts_with('/') => (*s, *d, "rw"),
         [d, m] if d.starts_with('/') => ("", *d, *m),
         [s, d, m] => (*s, *d, *m),
-        _ => return Err(bad("expected [SOURCE:]DESTINATION[:ro]")),
+        _ => return Err(bad("expected [SOURCE:]DESTINATION[:OPTIONS]")),
     };
     if !dest.starts_with('/') {
         return Err(bad("the destination must be an absolute path"));
     }
-    let read_only = mode.split(',').any(|o| o == "ro");
+    let mut read_only = false;
+    let mut no_copy = false;
+    for option in mode.split(',') {
+        match option {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "nocopy" => no_copy = true,
+            // Propagation and SELinux labels change nothing here.
+            "z" | "Z" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" => {}
+            other => return Err(bad(&format!("unknown option {other:?}"))),
+        }
+    }
     let kind = if source.is_empty() || !source.starts_with('/') {
         "volume"
     } else {
@@ -198,6 +209,7 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
         source: source.into(),
         destination: dest.into(),
         read_only,
+        no_copy: no_copy && kind == "volume",
     })
 }
 
@@ -208,6 +220,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
         source: String::new(),
         destination: String::new(),
         read_only: false,
+        no_copy: false,
     };
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
@@ -216,6 +229,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
             "source" | "src" => m.source = v.into(),
             "target" | "destination" | "dst" => m.destination = v.into(),
             "readonly" | "ro" => m.read_only = v == "true" || v == "1",
+            "volume-nocopy" => m.no_copy = v == "true" || v == "1",
             other => {
                 return Err(Error::Usage(format!(
                     "invalid field {other:?} in mount {spec:?}"
@@ -303,6 +317,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
                 source: String::new(),
                 destination: dest,
                 read_only: false,
+                no_copy: false,
             });
         }
     }
