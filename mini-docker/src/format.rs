@@ -36,37 +36,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// docker's (go-units') HumanDuration.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 1 {
-        return "Less than a second".into();
-    } else if secs == 1 {
-        return "1 second".into();
-    } else if secs < 60 {
-        return format!("{secs} seconds");
-    }
-    let minutes = secs / 60;
-    if minutes == 1 {
-        return "About a minute".into();
-    } else if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
-    if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
+pub use ch05_image_pull::images::human_duration;
 
 /// Time since an RFC 3339 timestamp (zero if it does not parse or lies ahead).
 pub fn since(timestamp: &str) -> Duration {
@@ -77,44 +47,21 @@ pub fn since(timestamp: &str) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::ZERO)
 }
 
-/// docker's HumanSize: decimal units, four significant digits ("4.261MB", "0B").
+use ch05_image_pull::images::{BINARY, DECIMAL, in_units};
+
+/// docker's HumanSize: decimal units, four significant digits ("4.261MB", "0B"), for
+/// `system df` and reclaimed space.
 pub fn human_size(bytes: u64) -> String {
-    sized(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"])
+    in_units(bytes, 1000.0, &DECIMAL, 4)
 }
+
+/// docker's HumanSizeWithPrecision(size, 3), for `images`, `ps -s` and network I/O
+/// ("4.26MB").
+pub use ch05_image_pull::images::human_size as short_size;
 
 /// docker's BytesSize, for memory: binary units, four significant digits ("1.504MiB").
 pub fn binary_size(bytes: u64) -> String {
-    sized(
-        bytes,
-        1024.0,
-        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
-    )
-}
-
-fn sized(bytes: u64, base: f64, units: &[&str]) -> String {
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= base && i < units.len() - 1 {
-        v /= base;
-        i += 1;
-    }
-    // Go's %.4g: four significant digits, trailing zeros dropped.
-    let decimals = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    format!("{s}{}", units[i])
+    in_units(bytes, 1024.0, &BINARY, 4)
 }
 
 /// docker's Ellipsis: at most `max` characters, the last one `…` when cut.
@@ -175,6 +122,7 @@ mod tests {
         assert_eq!(human_size(12_346), "12.35kB");
         assert_eq!(binary_size(1_576_960), "1.504MiB");
         assert_eq!(binary_size(512), "512B");
+        assert_eq!(short_size(4_261_000), "4.26MB");
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub fn rows(list: &[(String, Image)], now: i64) -> Vec<Row> {
                 .created()
                 .as_deref()
                 .and_then(|c| c.parse::<jiff::Timestamp>().ok())
-                .map(|t| human_duration(now - t.as_second()) + " ago")
+                .map(|t| {
+                    let ago = u64::try_from(now - t.as_second()).unwrap_or(0);
+                    human_duration(std::time::Duration::from_secs(ago)) + " ago"
+                })
                 .unwrap_or_else(|| "N/A".into());
             Row {
                 repository,
@@ -83,41 +86,52 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Bytes in decimal units with three significant digits, as docker prints sizes
+/// Bytes in decimal units with three significant digits, as `docker images` prints sizes
 /// (go-units `HumanSizeWithPrecision(size, 3)`): `4.26MB`, `512B`, `1.5GB`.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    in_units(bytes, 1000.0, &DECIMAL, 3)
+}
+
+/// go-units' decimal units (`HumanSize`).
+pub const DECIMAL: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+/// go-units' binary units (`BytesSize`, for memory).
+pub const BINARY: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/// `bytes` divided by `base` until it is below it, with `digits` significant digits and
+/// trailing zeros dropped, like Go's `%.{digits}g`: the one formatter behind go-units'
+/// `HumanSize` (1000, 4 digits), `HumanSizeWithPrecision` and `BytesSize` (1024, 4).
+pub fn in_units(bytes: u64, base: f64, units: &[&str], digits: usize) -> String {
     let mut size = bytes as f64;
     let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
+    while size >= base && unit < units.len() - 1 {
+        size /= base;
         unit += 1;
     }
-    // %.3g: three significant digits, trailing zeros dropped.
-    let decimals = if size >= 100.0 {
-        0
-    } else if size >= 10.0 {
-        1
+    let whole = if size >= 1.0 {
+        size.log10().floor() as usize + 1
     } else {
-        2
+        1
     };
+    let decimals = digits.saturating_sub(whole);
     let mut s = format!("{size:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    format!("{s}{}", UNITS[unit])
+    format!("{s}{}", units[unit])
 }
 
-/// A duration the way docker says how long ago something was (go-units `HumanDuration`).
-pub fn human_duration(seconds: i64) -> String {
-    let s = seconds.max(0);
-    let (minutes, hours) = (s / 60, s / 3600);
-    if s < 1 {
+/// A duration the way docker says how long ago something was (go-units `HumanDuration`:
+/// whole seconds and minutes, hours rounded).
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let minutes = secs / 60;
+    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
+    if secs < 1 {
         "Less than a second".into()
-    } else if s == 1 {
+    } else if secs == 1 {
         "1 second".into()
-    } else if s < 60 {
-        format!("{s} seconds")
+    } else if secs < 60 {
+        format!("{secs} seconds")
     } else if minutes == 1 {
         "About a minute".into()
     } else if minutes < 60 {
@@ -213,13 +227,18 @@ mod tests {
             (61 * 60, "About an hour"),
             (5 * 60, "5 minutes"),
             (47 * h, "47 hours"),
+            (5 * h + 40 * 60, "6 hours"),
             (48 * h, "2 days"),
             (13 * 24 * h, "13 days"),
             (15 * 24 * h, "2 weeks"),
             (90 * 24 * h, "3 months"),
             (800 * 24 * h, "2 years"),
         ] {
-            assert_eq!(human_duration(s), want, "{s}");
+            assert_eq!(
+                human_duration(std::time::Duration::from_secs(s)),
+                want,
+                "{s}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use ch05_image_pull::{
     ConfigFiles, Http, Image, Platform, Progress, PullOptions, PushOptions, Reference,
 };
 
-use crate::format::{human_duration, human_size, table};
+use crate::format::{human_duration, short_size, table};
 use crate::{Cli, Error, containers};
 
 /// `images`.
@@ -259,7 +259,7 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
             id,
             created,
             by,
-            human_size(size),
+            short_size(size),
             h["comment"].as_str().unwrap_or("").to_string(),
         ]);
     }

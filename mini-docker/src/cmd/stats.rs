@@ -9,7 +9,7 @@ use clap::Args;
 use ch04_unionfs_layers::sys::Kernel;
 
 use crate::container::{Container, Status, cgroup_dirs};
-use crate::format::{binary_size, human_size, table};
+use crate::format::{binary_size, short_size, table};
 use crate::{Error, containers};
 
 /// `stats`.
@@ -118,7 +118,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
                         format!("{cpu:.2}%"),
                         format!("{} / {}", binary_size(used), binary_size(limit)),
                         format!("{:.2}%", used as f64 / limit.max(1) as f64 * 100.0),
-                        format!("{} / {}", human_size(rx), human_size(tx)),
+                        format!("{} / {}", short_size(rx), short_size(tx)),
                         "--".into(),
                         s.pids_current.map_or("--".into(), |p| p.to_string()),
                     ]
