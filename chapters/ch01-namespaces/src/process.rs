@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io::{Read, Write};
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -251,14 +251,18 @@ fn child_main(
             sys.set_controlling_tty()?;
         }
     }
+    let mut go = std::fs::File::from(go);
     let mut byte = [0u8; 1];
-    match std::fs::File::from(go).read(&mut byte) {
+    let gone = || ChildError::setup("the parent went away before starting the child");
+    match go.read(&mut byte) {
         Ok(1) => {}
-        _ => {
-            return Err(ChildError::setup(
-                "the parent went away before starting the child",
-            ));
-        }
+        _ => return Err(gone()),
+    }
+    // The parent may have written "g" and died before PR_SET_PDEATHSIG above was in place:
+    // then no signal will ever come. It keeps its end of `go` open until we exec, so a
+    // hang-up on the (now empty) pipe means exactly that; any later death sends SIGKILL.
+    if !options.detach && parent_hung_up(&go) {
+        return Err(gone());
     }
     // The parent blocked signals to forward them (perhaps at several levels); the command
     // starts with none blocked, as any freshly started program expects.
@@ -267,6 +271,20 @@ fn child_main(
     // without this, `yes | head -1` inside would never end.
     sys.default_signal(Signal::SIGPIPE)?;
     setup()
+}
+
+/// Whether every writer of the pipe `fd` has closed it (poll(2) reports POLLHUP), without
+/// waiting.
+fn parent_hung_up(fd: &impl AsFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(0) => false,
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP)),
+        Err(_) => false,
+    }
 }
 
 impl Created {
@@ -283,7 +301,10 @@ impl Created {
             errors,
             signals,
         } = self;
-        match std::fs::File::from(go).write_all(b"g") {
+        // Held open until the child has exec'd or failed: the child checks it for a hang-up
+        // (see `child_main`).
+        let mut go = std::fs::File::from(go);
+        match go.write_all(b"g") {
             // EPIPE: the child is gone already; the error pipe and waitpid say why.
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 return Err(Error::Io("write to the child's start pipe".into(), e));
@@ -292,6 +313,7 @@ impl Created {
         }
         let mut report = String::new();
         let _ = std::fs::File::from(errors).read_to_string(&mut report);
+        drop(go);
         if report.is_empty() {
             // EOF without a word: execve closed the pipe, the command runs.
             return Ok(Running {
