@@ -13,4 +13,4 @@ cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast  # every failure reported, not only the first binary's
