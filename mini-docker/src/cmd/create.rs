@@ -194,8 +194,9 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
             "ro" => read_only = true,
             "rw" => read_only = false,
             "nocopy" => no_copy = true,
-            // Propagation and SELinux labels change nothing here.
-            "z" | "Z" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" => {}
+            // Propagation, SELinux labels and macOS consistency hints change nothing here.
+            "z" | "Z" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
+            | "consistent" | "cached" | "delegated" => {}
             other => return Err(bad(&format!("unknown option {other:?}"))),
         }
     }
@@ -491,6 +492,17 @@ mod tests {
         let anon = parse_volume("/scratch").unwrap();
         assert_eq!((anon.kind.as_str(), anon.source.as_str()), ("volume", ""));
         assert!(parse_volume("cache:relative").is_err());
+        let v = parse_volume("cache:/var/cache:ro,nocopy").unwrap();
+        assert!(v.read_only && v.no_copy);
+        assert!(
+            !parse_volume("/srv:/srv:nocopy").unwrap().no_copy,
+            "binds never copy"
+        );
+        assert!(parse_volume("/srv:/srv:z,cached").is_ok());
+        assert_eq!(
+            parse_volume("cache:/var/cache:rx").unwrap_err().to_string(),
+            r#"invalid volume specification: "cache:/var/cache:rx": unknown option "rx""#
+        );
         let t = parse_mount("type=tmpfs,target=/run,readonly").unwrap();
         assert_eq!((t.kind.as_str(), t.read_only), ("tmpfs", true));
         assert_eq!(
