@@ -8,8 +8,9 @@
 //!
 //! One file per command under `cmd/`; the shared pieces: `container` (a container's record
 //! on disk), `containers` (finding, creating, removing them), `runtime` (starting a
-//! container's process from the chapters), `monitor` (supervising it), `volumes`, `format`
-//! (docker's tables and wording).
+//! container's process from the chapters), `monitor` (supervising it), `relay` and
+//! `detach` (a client attached to it, and its detach keys), `volumes`, `format` (docker's
+//! tables and wording).
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,8 +19,10 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod container;
 mod containers;
+mod detach;
 mod format;
 mod monitor;
+mod relay;
 mod runtime;
 mod sys;
 mod view;
@@ -216,6 +219,12 @@ pub enum Command {
     Monitor {
         /// The container id.
         id: String,
+        /// A client attached from the start (`run -it`): the descriptor of its socket.
+        #[arg(long)]
+        attach_fd: Option<i32>,
+        /// The client's window size, ROWSxCOLS.
+        #[arg(long)]
+        tty_size: Option<String>,
     },
 }
 

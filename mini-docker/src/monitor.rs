@@ -10,7 +10,7 @@
 //! exited by every other command (see `Container::live_state`).
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -20,10 +20,12 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios;
+use nix::unistd::Pid;
 
 use crate::container::{CgroupDir, Container, State, Status, now};
+use crate::relay::{Ended, Relay};
 use crate::runtime;
-use crate::sys::{set_window_size, window_size};
+use crate::sys::{WinSize, set_window_size, window_size};
 use crate::{Error, containers};
 
 /// Who is attached from the start.
@@ -188,6 +190,17 @@ fn monitor_signals() -> SigSet {
     set
 }
 
+/// A client that is attached from the start (`run -it`, `start -ai`): the monitor's end of
+/// a socket pair made by the CLI, so that no output is lost before it could connect, and
+/// the size of the CLI's terminal for the container's.
+#[derive(Debug)]
+pub struct Handoff {
+    /// The monitor's end.
+    pub client: UnixStream,
+    /// The CLI's window size.
+    pub size: Option<WinSize>,
+}
+
 /// Supervises one run of `c`, from start to recorded exit. `ready` (a detached monitor's
 /// stdout) gets `ok` once the container runs, or `error CODE MESSAGE`. Returns the
 /// container's exit code.
@@ -197,6 +210,7 @@ pub fn supervise(
     c: &Container,
     mode: Mode,
     ready: Option<File>,
+    handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
     let lock_path = c.path("monitor.lock");
     let lock = std::fs::OpenOptions::new()
@@ -218,7 +232,7 @@ pub fn supervise(
         Some(&mut blocked),
     )
     .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("sigprocmask", e)))?;
-    let result = run_session(sys, root, c, mode, ready);
+    let result = run_session(sys, root, c, mode, ready, handoff);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
     drop(lock);
     result
@@ -236,6 +250,7 @@ fn run_session(
     c: &Container,
     mode: Mode,
     mut ready: Option<File>,
+    handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
     let cfg = &c.config;
     let store = crate::store(root)?;
@@ -261,7 +276,12 @@ fn run_session(
         for fd in [&pty.master, &pty.slave] {
             cloexec(fd.as_fd())?;
         }
-        if foreground && let Some(size) = window_size(io::stdin().as_fd()) {
+        let size = if foreground {
+            window_size(io::stdin().as_fd())
+        } else {
+            handoff.as_ref().and_then(|h| h.size)
+        };
+        if let Some(size) = size {
             let _ = set_window_size(pty.master.as_fd(), size);
         }
         let slave = pty.slave;
@@ -364,7 +384,13 @@ fn run_session(
         None
     };
     let mut log = Log::open(&c.log_path())?;
-    let mut clients: Vec<Client> = Vec::new();
+    let mut clients: Vec<Client> = handoff
+        .map(|h| Client {
+            stream: h.client,
+            reading: true,
+        })
+        .into_iter()
+        .collect();
     let mut local_in = foreground && cfg.open_stdin;
     let mut exit: Option<Exit> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -571,17 +597,69 @@ fn finish(
 }
 
 /// Starts the detached monitor process for `c` and waits until it reports that the
-/// container runs (or why it does not).
+/// container runs (or why it does not). Returns the container's pid.
 pub fn spawn_detached(root: &Path, c: &Container) -> Result<i32, Error> {
+    spawn(root, c, None).map(|(pid, _monitor)| pid)
+}
+
+/// `run -it` and `start -ai`: the container gets a monitor process of its own, as with
+/// `-d`, and we attach through a socket pair made before it starts (nothing it prints is
+/// lost). So the user can detach (Ctrl-P Ctrl-Q) and leave it running, as in docker.
+/// Returns the container's exit code, or 0 after a detach (docker's `run` and `start`).
+pub fn run_attached(root: &Path, c: &Container, detach_keys: Vec<u8>) -> Result<i32, Error> {
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| Error::io("make a socket pair for", &c.dir, e))?;
+    // The monitor's end must survive its exec; it sets close-on-exec again at once.
+    nix::fcntl::fcntl(
+        theirs.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))?;
+    let size = window_size(io::stdin().as_fd());
+    let (pid, mut monitor) = spawn(root, c, Some((theirs.as_raw_fd(), size)))?;
+    drop(theirs);
+    let relay = Relay {
+        stream: ours,
+        tty: c.config.tty,
+        stdin: c.config.open_stdin,
+        detach_keys,
+        pid: Some(Pid::from_raw(pid)),
+        sig_proxy: true,
+    };
+    if relay.run()? == Ended::Detached {
+        return Ok(0);
+    }
+    // The monitor records the exit (and removes a `--rm` container), then exits with the
+    // container's code.
+    let status = monitor
+        .wait()
+        .map_err(|e| Error::io("wait for the monitor of", &c.dir, e))?;
+    match status.code() {
+        Some(code) => Ok(code),
+        None => c.state().map(|s| s.exit_code),
+    }
+}
+
+/// Starts `mini-docker __monitor ID` (with a client's descriptor and window size, if
+/// attached from the start) and reads its report.
+fn spawn(
+    root: &Path,
+    c: &Container,
+    attached: Option<(RawFd, Option<WinSize>)>,
+) -> Result<(i32, std::process::Child), Error> {
     let exe =
         std::env::current_exe().map_err(|e| Error::io("find", Path::new("/proc/self/exe"), e))?;
     let log = c.path("monitor.log");
     let log_file = File::create(&log).map_err(|e| Error::io("create", &log, e))?;
-    let mut child = std::process::Command::new(exe)
-        .arg("--root")
-        .arg(root)
-        .arg("__monitor")
-        .arg(c.id())
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root").arg(root).arg("__monitor").arg(c.id());
+    if let Some((fd, size)) = attached {
+        cmd.arg("--attach-fd").arg(fd.to_string());
+        if let Some(WinSize { rows, cols }) = size {
+            cmd.arg("--tty-size").arg(format!("{rows}x{cols}"));
+        }
+    }
+    let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(log_file)
@@ -595,10 +673,11 @@ pub fn spawn_detached(root: &Path, c: &Container) -> Result<i32, Error> {
         }
     }
     if let Some(rest) = line.strip_prefix("ok ") {
-        return rest
+        let pid = rest
             .trim()
             .parse()
-            .map_err(|_| Error::Corrupt(log, format!("the monitor said {line:?}")));
+            .map_err(|_| Error::Corrupt(log, format!("the monitor said {line:?}")))?;
+        return Ok((pid, child));
     }
     let _ = child.wait();
     let (code, message) = line
@@ -611,8 +690,27 @@ pub fn spawn_detached(root: &Path, c: &Container) -> Result<i32, Error> {
 
 /// The hidden `__monitor ID` command: become a session leader (no terminal, no SIGHUP),
 /// then supervise, reporting on stdout, which is closed once the container runs.
-pub fn monitor_main(sys: &Kernel, root: &Path, id: &str) -> Result<i32, Error> {
+pub fn monitor_main(
+    sys: &Kernel,
+    root: &Path,
+    id: &str,
+    attach_fd: Option<RawFd>,
+    tty_size: Option<&str>,
+) -> Result<i32, Error> {
     let _ = nix::unistd::setsid();
+    let handoff = match attach_fd {
+        Some(fd) => Some(Handoff {
+            client: inherited_socket(fd)?,
+            size: tty_size.and_then(|s| {
+                let (rows, cols) = s.split_once('x')?;
+                Some(WinSize {
+                    rows: rows.parse().ok()?,
+                    cols: cols.parse().ok()?,
+                })
+            }),
+        }),
+        None => None,
+    };
     let c = Container::load(&Container::dir_of(root, id))?;
     // stdout is the CLI's pipe: hand it to `supervise` as the ready channel, and point
     // descriptor 1 at /dev/null so the CLI sees end-of-file after the report.
@@ -632,5 +730,23 @@ pub fn monitor_main(sys: &Kernel, root: &Path, id: &str) -> Result<i32, Error> {
         .open("/dev/null")
         .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
     let _ = nix::unistd::dup2_stdout(null.as_fd());
-    supervise(sys, root, &c, Mode::Background, Some(ready))
+    supervise(sys, root, &c, Mode::Background, Some(ready), handoff)
+}
+
+/// Takes the socket the CLI left open for us as descriptor `fd`, closing it on exec again
+/// so that the container does not inherit it.
+fn inherited_socket(fd: RawFd) -> Result<UnixStream, Error> {
+    let what = format!("fcntl({fd}, F_SETFD, FD_CLOEXEC)");
+    if fd < 3 {
+        return Err(Error::Usage(format!(
+            "--attach-fd {fd}: not a socket of ours"
+        )));
+    }
+    // Fails with EBADF unless `fd` is open, before anything takes ownership of it.
+    nix::fcntl::fcntl(
+        crate::sys::borrow_fd(fd),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new(&what, e)))?;
+    Ok(UnixStream::from(crate::sys::own_fd(fd)))
 }

@@ -46,13 +46,23 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: WinSize) -> Result<(), Errno> {
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
 }
 
-/// Takes ownership of a descriptor number a system call just returned (fcntl's
-/// `F_DUPFD_CLOEXEC` gives a number, not an `OwnedFd`).
+/// Takes ownership of a descriptor number: one a system call just returned (fcntl's
+/// `F_DUPFD_CLOEXEC` gives a number, not an `OwnedFd`), or one our parent left open for
+/// us and named on the command line (the monitor's `--attach-fd`).
 pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
-    // SAFETY: callers pass a descriptor the kernel has just created for them and that
-    // nothing else owns or will close.
+    // SAFETY: callers pass an open descriptor that is theirs alone: just created by the
+    // kernel, or inherited and checked open with fcntl(F_SETFD) before this call; nothing
+    // else in the process owns or will close it.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrows a descriptor number for one call that checks it (fcntl fails with EBADF if it
+/// is not open, and does nothing harmful to a descriptor that is).
+pub fn borrow_fd(fd: std::os::fd::RawFd) -> BorrowedFd<'static> {
+    // SAFETY: the borrow is used only for fcntl(2) on the number, which the kernel checks
+    // (EBADF); nothing reads, writes or closes through it.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 /// A pseudo-terminal from the devpts instance of a running container, so that the process

@@ -146,6 +146,30 @@ fn rm_f_during_start_wins_cleanly() {
     }
 }
 
+/// `rm -f` kills a `--rm` container whose monitor then removes it too: whoever gets to
+/// the record first, `rm -f` succeeds and prints the name, as docker's does.
+#[test]
+fn rm_f_of_a_running_rm_container_succeeds_whoever_removes_it() {
+    let Some(md) = Md::with_busybox() else { return };
+    for round in 0..5 {
+        let name = format!("auto{round}");
+        md.ok(&[
+            "run", "-d", "--rm", "--name", &name, "busybox", "sleep", "1000",
+        ]);
+        let ids = md.ids();
+        assert_eq!(
+            md.ok(&["rm", "-f", &name]),
+            format!("{name}\n"),
+            "round {round}"
+        );
+        assert!(
+            testkit::wait_until(10, || md.ids().is_empty()),
+            "round {round}"
+        );
+        md.assert_clean(&ids);
+    }
+}
+
 #[test]
 fn attach_relays_stdin_and_output_and_returns_the_exit_code() {
     let Some(md) = Md::with_busybox() else { return };

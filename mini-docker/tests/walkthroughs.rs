@@ -103,9 +103,13 @@ fn two_containers_cannot_see_each_other_and_a_third_shares_the_first_ones_pids()
 }
 
 /// Runs `args` under `script`, which gives it a real pseudo-terminal, typing `keys` (each
-/// after the given pause); returns the terminal's output and the exit code.
+/// after the given pause); returns the terminal's output and the exit code. The terminal
+/// is 33 rows by 101 columns (script's own would be 0x0: its stdin is a pipe).
 fn in_terminal(md: &Md, args: &str, keys: &[(&str, u64)]) -> (String, i32) {
-    let cmdline = format!("{BIN} --root {} {args}", md.root_text());
+    let cmdline = format!(
+        "stty rows 33 cols 101; {BIN} --root {} {args}",
+        md.root_text()
+    );
     let mut child = Command::new("script")
         .args(["-qefc", &cmdline, "/dev/null"])
         .stdin(Stdio::piped())
@@ -146,7 +150,7 @@ fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_
         &md,
         "run -i -t --name shell busybox /bin/sh",
         &[
-            ("tty; hostname\r", 1500),
+            ("tty; stty size\r", 1500),
             ("sleep 100\r", 300),
             ("\x03", 500),
             ("echo after ctrl-c\r", 300),
@@ -157,6 +161,10 @@ fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_
     assert!(
         clean.contains("/dev/console"),
         "the shell's terminal is the container's console:\n{clean}"
+    );
+    assert!(
+        clean.contains("\n33 101\n"),
+        "the container's terminal has our size from the start:\n{clean}"
     );
     assert!(
         clean.contains("^C"),
@@ -176,6 +184,64 @@ fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_
     md.ok(&["stop", "-t", "1", "shell"]);
     let ps = md.ok(&["ps", "-a", "--filter", "name=shell"]);
     assert!(ps.contains("Exited ("), "{ps}");
+}
+
+/// Ctrl-P Ctrl-Q leaves an interactive container running (docker's detach keys): `run -it`
+/// exits 0 and the shell goes on; `attach` comes back to it (our window size with it), and
+/// after another detach says "read escape sequence" and exits 1, as docker's does; a lone
+/// Ctrl-P still reaches the shell.
+#[test]
+fn ctrl_p_ctrl_q_detaches_and_attach_comes_back() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "script (util-linux, package bsdutils)"
+    );
+    let (out, code) = in_terminal(
+        &md,
+        "run -it --name keep busybox sh",
+        &[("echo one\r", 1500), ("\x10\x11", 500)],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(md.wait_status("keep", "running"), "{out}");
+    let ps = md.ok(&["ps", "--filter", "name=keep"]);
+    assert!(ps.contains(" Up "), "{ps}");
+
+    // Back in: the shell is the same one (its history has `echo one`: Ctrl-P recalls it,
+    // so a Ctrl-P that does not start the sequence goes through), and it sees our size.
+    let (out, code) = in_terminal(
+        &md,
+        "attach keep",
+        &[
+            ("\x10\r", 800),
+            ("stty size\r", 300),
+            ("echo second\r", 300),
+            ("\x10\x11", 300),
+        ],
+    );
+    let clean = out.replace('\r', "");
+    assert_eq!(clean.matches("\none\n").count(), 1, "{clean}");
+    assert!(clean.contains("\nsecond\n"), "{clean}");
+    assert!(clean.contains("read escape sequence"), "{clean}");
+    assert_eq!(code, 1, "{clean}");
+    assert!(
+        clean.contains("\n33 101\n"),
+        "our terminal is 33x101:\n{clean}"
+    );
+
+    // A last time, with our own keys, to leave by `exit`: attach returns the exit code.
+    let (out, code) = in_terminal(
+        &md,
+        "attach --detach-keys ctrl-x keep",
+        &[("exit 6\r", 800)],
+    );
+    assert_eq!(code, 6, "{out}");
+    assert_eq!(md.state("keep")["ExitCode"], 6);
+    let logs = md.ok(&["logs", "keep"]);
+    assert!(
+        logs.contains("second"),
+        "the log kept every session:\n{logs}"
+    );
 }
 
 /// Seed 001 §3: `-d` prints the id, output goes to the log, `stop` ends it (SIGTERM, then

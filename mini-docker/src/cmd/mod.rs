@@ -67,6 +67,10 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::System(c) => system::system(cli, c),
         Command::Info => system::info(cli),
         Command::Version => system::version(),
-        Command::Monitor { id } => crate::monitor::monitor_main(&sys, root, id),
+        Command::Monitor {
+            id,
+            attach_fd,
+            tty_size,
+        } => crate::monitor::monitor_main(&sys, root, id, *attach_fd, tty_size.as_deref()),
     }
 }

@@ -39,9 +39,17 @@ pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
 
 fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Error> {
     let c = containers::find(root, name)?;
-    if force {
-        super::stop::stop(&c, Some(Signal::SIGKILL), Duration::from_secs(10))?;
+    let removed = (|| {
+        if force {
+            super::stop::stop(&c, Some(Signal::SIGKILL), Duration::from_secs(10))?;
+        }
+        let _guard = c.lock_state()?;
+        containers::remove(root, &c, volumes)
+    })();
+    match removed {
+        // A `--rm` container's monitor removes it as it ends: the kill above can race it
+        // to the record, and then the container is gone, which is what was asked.
+        Err(_) if !c.dir.exists() => Ok(()),
+        r => r,
     }
-    let _guard = c.lock_state()?;
-    containers::remove(root, &c, volumes)
 }

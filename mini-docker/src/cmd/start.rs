@@ -19,6 +19,9 @@ pub struct StartArgs {
     /// Attach container's STDIN.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, value_name = "string")]
+    pub detach_keys: Option<String>,
     /// The containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -32,9 +35,18 @@ pub fn main(sys: &Kernel, root: &Path, args: &StartArgs) -> Result<i32, Error> {
                 "you cannot start and attach multiple containers at once".into(),
             ));
         };
+        let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
         let mut c = containers::find(root, name)?;
         c.config.open_stdin &= args.interactive;
-        return monitor::supervise(sys, root, &c, Mode::Foreground, None);
+        if c.config.tty && c.config.open_stdin {
+            if matches!(c.live_state()?.status, Status::Running | Status::Paused) {
+                return Err(Error::Conflict(format!(
+                    "container {name} is already running"
+                )));
+            }
+            return monitor::run_attached(root, &c, keys);
+        }
+        return monitor::supervise(sys, root, &c, Mode::Foreground, None, None);
     }
     let mut failed = None;
     for name in &args.containers {
