@@ -72,3 +72,107 @@ fn run_pulls_a_missing_image_commit_and_push_send_a_new_one() {
         "{removed}"
     );
 }
+
+/// Dangling images, docker's `<none>:<none>`: `import` and `commit` without a name make
+/// one, a name that moves to another image leaves one behind, `rmi -f` of an image a
+/// container uses keeps it listed without a name, and `image prune` removes the dangling
+/// images no container uses (and only those).
+#[test]
+fn dangling_images_come_from_unnamed_imports_and_moved_names_and_prune_removes_them() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dangling = |md: &Md| -> Vec<String> {
+        md.ok(&["images", "--filter", "dangling=true"])
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    md.ok(&[
+        "run",
+        "--name",
+        "maker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 1 > /v",
+    ]);
+    // commit without a name: the image is known by its ID alone.
+    let id = md.ok(&["commit", "maker"]);
+    let short = &id.trim().trim_start_matches("sha256:")[..12];
+    assert_eq!(dangling(&md), [format!("<none> <none> {short}")]);
+    assert_eq!(md.ok(&["run", "--rm", short, "cat", "/v"]), "1\n");
+    // Named later, it is no longer dangling.
+    md.ok(&["tag", short, "mine:v1"]);
+    assert!(dangling(&md).is_empty());
+    // The name moves to a new commit: the old image stays, dangling.
+    md.ok(&["start", "-a", "maker"]);
+    md.ok(&[
+        "commit",
+        "--change",
+        "CMD [\"cat\", \"/v\"]",
+        "maker",
+        "mine:v1",
+    ]);
+    assert_eq!(dangling(&md), [format!("<none> <none> {short}")]);
+    let named = md.ok(&["images", "--filter", "dangling=false", "mine"]);
+    assert!(!named.contains(short), "{named}");
+
+    // rmi -f of the name of an image a container uses: the image stays, dangling.
+    md.ok(&["create", "--name", "user", "mine:v1"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&md.ok(&["inspect", "--type", "container", "user"])).unwrap();
+    let new_short = inspect[0]["Image"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")[..12]
+        .to_string();
+    md.ok(&["rmi", "-f", "mine:v1"]);
+    let mut want = vec![
+        format!("<none> <none> {short}"),
+        format!("<none> <none> {new_short}"),
+    ];
+    want.sort();
+    let mut got = dangling(&md);
+    got.sort();
+    assert_eq!(got, want);
+
+    // prune: the unused dangling image goes, the used one stays, busybox (named) stays.
+    let out = md.ok(&["image", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Images:\n"), "{out}");
+    assert!(
+        out.contains(&format!("deleted: sha256:{}", &id.trim()[7..])),
+        "{out}"
+    );
+    assert_eq!(dangling(&md), [format!("<none> <none> {new_short}")]);
+    assert_eq!(md.ok(&["start", "-a", "user"]), "1\n");
+    md.ok(&["rm", "user", "maker"]);
+    md.ok(&["image", "prune", "-f"]);
+    assert!(dangling(&md).is_empty());
+    let images = md.ok(&["images"]);
+    assert!(images.contains("busybox "), "{images}");
+
+    // import from stdin without a name, as `cat x.tar | docker import -` does.
+    let tar = md.path().join("one-file.tar");
+    let dir = md.path().join("one-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["-cf"])
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = md
+        .cmd()
+        .args(["import", "-"])
+        .stdin(std::fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", testkit::show(&out));
+    let imported = String::from_utf8_lossy(&out.stdout);
+    assert!(imported.starts_with("sha256:"), "{imported}");
+    assert_eq!(dangling(&md).len(), 1);
+}

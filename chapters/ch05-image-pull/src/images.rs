@@ -23,6 +23,8 @@ pub fn rows(list: &[(String, Image)], now: i64) -> Vec<Row> {
         .iter()
         .map(|(name, image)| {
             let (repository, tag) = match Reference::parse(name) {
+                // A dangling image: no name (see `Store::set_name`).
+                _ if name.is_empty() => ("<none>".into(), "<none>".into()),
                 Ok(r) => (
                     r.familiar_name(),
                     r.tag
@@ -51,7 +53,17 @@ pub fn rows(list: &[(String, Image)], now: i64) -> Vec<Row> {
             }
         })
         .collect();
-    rows.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    // By name, the dangling ones last.
+    rows.sort_by(|a, b| {
+        let key = |r: &Row| {
+            (
+                r.repository == "<none>",
+                r.repository.clone(),
+                r.tag.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
     rows
 }
 

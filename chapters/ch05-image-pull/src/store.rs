@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ROOT/images/oci-layout         {"imageLayoutVersion":"1.0.0"}      (OCI image-layout.md)
-//! ROOT/images/index.json         one entry per tag, annotated org.opencontainers.image.ref.name
+//! ROOT/images/index.json         one entry per tag, annotated org.opencontainers.image.ref.name,
+//!                                and one without it per dangling image (a name moved off it)
 //! ROOT/images/blobs/sha256/HEX   manifests, configs, layers: named by their content's digest
 //! ROOT/layers/DIFFID/            a layer extracted, shared by every image that has it
 //! ROOT/layers/.tmp-PID-N/        a layer being extracted (while its blob downloads)
@@ -689,10 +690,12 @@ impl Store {
             .manifests
             .iter()
             .find(|d| d.annotation(REF_NAME) == Some(name))
-            .map(|d| d.digest.clone());
-        index
-            .manifests
-            .retain(|d| d.annotation(REF_NAME) != Some(name));
+            .cloned();
+        // The name moves here; an unnamed entry of the same image goes: it has a name now.
+        index.manifests.retain(|d| match d.annotation(REF_NAME) {
+            Some(n) => n != name,
+            None => d.digest != descriptor.digest,
+        });
         let mut entry = descriptor.clone();
         entry.platform = None;
         entry
@@ -700,11 +703,46 @@ impl Store {
             .get_or_insert_with(BTreeMap::new)
             .insert(REF_NAME.to_string(), name.to_string());
         index.manifests.push(entry);
-        index
-            .manifests
-            .sort_by(|a, b| a.annotation(REF_NAME).cmp(&b.annotation(REF_NAME)));
+        // The image the name left, if nothing else names it, stays as docker keeps it: a
+        // dangling image (`<none>:<none>`), until `image prune` or `rmi`. A build's cache
+        // and a container started before the name moved may still need it.
+        if let Some(old) = &before
+            && !index.manifests.iter().any(|d| d.digest == old.digest)
+        {
+            index.manifests.push(unnamed(old));
+        }
+        sort_entries(&mut index.manifests);
         self.write_index(&index)?;
-        Ok(before)
+        Ok(before.map(|d| d.digest))
+    }
+
+    /// Lists a complete image without a name (docker's dangling image: `import` or
+    /// `commit` without a name), unless an entry lists it already. Ends this store's lease.
+    pub fn add_unnamed(&self, descriptor: &Descriptor, uncompressed: u64) -> Result<(), Error> {
+        // Content before names, for an entry without a name too.
+        if !self.has_blob(&descriptor.digest) {
+            return Err(Error::NoSuchImage(descriptor.digest.to_string()));
+        }
+        {
+            let _lock = self.lock()?;
+            let mut index = self.read_index()?;
+            if !index
+                .manifests
+                .iter()
+                .any(|d| d.digest == descriptor.digest)
+            {
+                let mut entry = unnamed(descriptor);
+                entry
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(SIZE_ANNOTATION.to_string(), uncompressed.to_string());
+                index.manifests.push(entry);
+                sort_entries(&mut index.manifests);
+                self.write_index(&index)?;
+            }
+        }
+        self.release();
+        Ok(())
     }
 
     /// The index.json entry named `name`.
@@ -910,6 +948,7 @@ impl Store {
             let _lock = self.lock()?;
             let mut index = self.read_index()?;
             let mut untagged = Vec::new();
+            let mut dropped = None;
             index.manifests.retain(|d| {
                 let name = d.annotation(REF_NAME).unwrap_or("").to_string();
                 let drop = match &by_name {
@@ -917,10 +956,22 @@ impl Store {
                     None => d.digest == image.manifest_digest,
                 };
                 if drop {
-                    untagged.push(name);
+                    if !name.is_empty() {
+                        untagged.push(name);
+                    }
+                    dropped = Some(d.clone());
                 }
                 !drop
             });
+            // An image a container still uses (a pin) stays listed without a name, as
+            // docker shows it after `rmi -f`; its blobs stay either way.
+            if let Some(d) = dropped
+                && !index.manifests.iter().any(|e| e.digest == d.digest)
+                && self.pinned(&d.digest)?
+            {
+                index.manifests.push(unnamed(&d));
+                sort_entries(&mut index.manifests);
+            }
             self.write_index(&index)?;
             untagged
         };
@@ -962,6 +1013,22 @@ impl Store {
         } else {
             self.write_atomic(&path, (lines.join("\n") + "\n").as_bytes())
         }
+    }
+
+    /// Whether a pin (not a lease) holds `manifest`.
+    fn pinned(&self, manifest: &Digest) -> Result<bool, Error> {
+        let pins = self.root.join("pins");
+        let wanted = manifest.to_string();
+        for e in fs::read_dir(&pins).map_err(|e| Error::io("read", &pins, e))? {
+            let e = e.map_err(|e| Error::io("read", &pins, e))?;
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if read_lines(&e.path()).contains(&wanted) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Deletes every blob and extracted layer that no index.json entry, pin or live lease
@@ -1081,12 +1148,12 @@ impl Store {
     /// Writes an image from a config and layers already in the store (see
     /// [`Store::put_blob`]): checks each layer's diff-id against the config (and counts
     /// its uncompressed size), writes the config and an OCI manifest, and names it
-    /// `reference`. Returns the manifest's digest.
+    /// `reference` (or lists it unnamed, a dangling image). Returns the manifest's digest.
     pub fn put_image(
         &self,
         config_json: &[u8],
         layers: &[NewLayer],
-        reference: &Reference,
+        reference: Option<&Reference>,
     ) -> Result<Digest, Error> {
         let config: ImageConfiguration = serde_json::from_slice(config_json)
             .map_err(|e| Error::Usage(format!("the image config is not valid: {e}")))?;
@@ -1122,7 +1189,10 @@ impl Store {
             annotations: None,
         };
         let stored = self.put_manifest(&manifest)?;
-        self.name_image(reference, stored.clone(), size)?;
+        match reference {
+            Some(r) => self.name_image(r, stored.clone(), size).map(drop)?,
+            None => self.add_unnamed(&stored, size)?,
+        }
         Ok(stored.digest)
     }
 
@@ -1200,6 +1270,32 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// An index.json entry without a name for the image `entry` lists: no `ref.name`, and no
+/// registry digest, which belongs to the repository of a name.
+fn unnamed(entry: &Descriptor) -> Descriptor {
+    let mut d = entry.clone();
+    d.platform = None;
+    if let Some(a) = d.annotations.as_mut() {
+        a.remove(REF_NAME);
+        a.remove(REGISTRY_DIGEST);
+    }
+    d
+}
+
+/// index.json's order: named entries by name, then unnamed ones by digest.
+fn sort_entries(entries: &mut [Descriptor]) {
+    entries.sort_by(|a, b| {
+        let key = |d: &Descriptor| {
+            (
+                d.annotation(REF_NAME).is_none(),
+                d.annotation(REF_NAME).map(str::to_string),
+                d.digest.to_string(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
 }
 
 fn empty_index() -> Index {
@@ -1330,7 +1426,7 @@ mod tests {
                     descriptor: desc,
                     diff_id,
                 }],
-                &r,
+                Some(&r),
             )
             .unwrap()
     }
@@ -1407,6 +1503,53 @@ mod tests {
     }
 
     #[test]
+    fn a_name_that_moves_leaves_a_dangling_image_and_unnamed_images_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = image(&store, "app", &[("f", "1")]);
+        let second = image(&store, "app", &[("f", "2")]);
+        let list = store.list().unwrap();
+        let names: Vec<(&str, &Digest)> = list
+            .iter()
+            .map(|(n, i)| (n.as_str(), &i.manifest_digest))
+            .collect();
+        assert_eq!(
+            names,
+            [("docker.io/library/app:latest", &second), ("", &first)],
+            "the old image stays, unnamed, listed after the named ones"
+        );
+        // Named again (by ID), it is no longer dangling: one entry per image.
+        let id = list[1].1.id().to_string();
+        store
+            .tag(&id, &Reference::parse("app:old").unwrap())
+            .unwrap();
+        assert!(store.list().unwrap().iter().all(|(n, _)| !n.is_empty()));
+        // add_unnamed lists an image once, and not at all if a name has it.
+        let entry = store.entry("docker.io/library/app:old").unwrap().unwrap();
+        store.add_unnamed(&entry, 1).unwrap();
+        assert_eq!(store.list().unwrap().len(), 2);
+        let (desc, diff_id) = layer_blob(&store, &[("g", "3")]);
+        let layers = [NewLayer {
+            descriptor: desc,
+            diff_id: diff_id.clone(),
+        }];
+        let third = store
+            .put_image(&config(&[&diff_id]), &layers, None)
+            .unwrap();
+        let again = store
+            .put_image(&config(&[&diff_id]), &layers, None)
+            .unwrap();
+        assert_eq!(third, again);
+        let list = store.list().unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(
+            (list[2].0.as_str(), &list[2].1.manifest_digest),
+            ("", &third)
+        );
+        assert!(store.has_blob(&first));
+    }
+
+    #[test]
     fn pins_and_live_leases_keep_blobs_that_no_name_needs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -1414,8 +1557,17 @@ mod tests {
         store.pin("container-1", &m).unwrap();
         store.remove("pinned").unwrap();
         assert!(store.has_blob(&m), "the pin keeps it");
+        // ...and keeps it listed, without a name (docker's image after `rmi -f`).
+        let list = store.list().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].0, "");
         store.unpin("container-1", &m).unwrap();
-        assert_eq!(store.gc().unwrap().blobs.len(), 3);
+        assert!(store.gc().unwrap().blobs.is_empty(), "listed: kept");
+        let id = list[0].1.id().to_string();
+        let removed = store.remove(&id).unwrap();
+        assert!(removed.untagged.is_empty());
+        assert_eq!(removed.gc.blobs.len(), 3);
+        assert!(store.list().unwrap().is_empty());
 
         // A blob written but not yet named survives another process's GC (our lease)...
         let (d, _) = store.put_blob(&mut &b"in progress"[..], None).unwrap();

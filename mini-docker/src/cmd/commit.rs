@@ -28,14 +28,20 @@ pub struct CommitArgs {
     pub pause: bool,
     /// The container.
     pub container: String,
-    /// The new image's name: REPOSITORY[:TAG].
-    pub reference: String,
+    /// The new image's name: REPOSITORY[:TAG] (without one, the image is dangling:
+    /// `<none>:<none>`, known by its ID).
+    pub reference: Option<String>,
 }
 
 /// Commits; prints the new image's id.
 pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     let root = cli.root.as_path();
-    let reference = Reference::parse(&args.reference).map_err(|e| Error::Image(e.into()))?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()
+        .map_err(|e| Error::Image(e.into()))?;
     let c = containers::find(root, &args.container)?;
     let store = crate::store(root)?;
     let base = store
@@ -104,7 +110,7 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
         .collect();
     layers.push(layer);
     let bytes = serde_json::to_vec(&config).expect("a config serialises");
-    store.put_image(&bytes, &layers, &reference)?;
+    store.put_image(&bytes, &layers, reference.as_ref())?;
     println!("{}", ch05_image_pull::Digest::of(&bytes));
     Ok(0)
 }

@@ -16,6 +16,9 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Filter output based on conditions provided (`dangling=true|false`).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Only images of this repository.
     pub repository: Option<String>,
 }
@@ -142,6 +145,19 @@ pub fn ensure_image(
 pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     let store = crate::store(&cli.root)?;
     let mut list = store.list()?;
+    for f in &args.filter {
+        let dangling = match f.split_once('=') {
+            Some(("dangling", "true" | "1")) => true,
+            Some(("dangling", "false" | "0")) => false,
+            Some(("dangling", v)) => {
+                return Err(Error::Usage(format!(
+                    "Invalid filter 'dangling={v}': only true or false"
+                )));
+            }
+            _ => return Err(Error::Usage(format!("invalid filter '{f}'"))),
+        };
+        list.retain(|(name, _)| name.is_empty() == dangling);
+    }
     if let Some(repo) = &args.repository {
         let wanted = reference(repo)?;
         list.retain(|(name, _)| Reference::parse(name).is_ok_and(|r| r.name() == wanted.name()));

@@ -28,8 +28,9 @@ pub struct ImportArgs {
     pub message: Option<String>,
     /// The tarball, or - for standard input.
     pub file: String,
-    /// The name to give it: REPOSITORY[:TAG].
-    pub reference: String,
+    /// The name to give it: REPOSITORY[:TAG] (without one, the image is dangling:
+    /// `<none>:<none>`, known by its ID).
+    pub reference: Option<String>,
 }
 
 /// Applies one `--change` (a Dockerfile instruction) to an image config's `config` object.
@@ -122,7 +123,12 @@ pub fn image_config(config: Value, diff_ids: &[String], history: Vec<Value>) -> 
 
 /// Imports the tarball; prints the new image's id.
 pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
-    let reference = Reference::parse(&args.reference).map_err(|e| Error::Image(e.into()))?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()
+        .map_err(|e| Error::Image(e.into()))?;
     let mut config =
         json!({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]});
     for change in &args.change {
@@ -153,7 +159,7 @@ pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
     })];
     let config = image_config(config, &[layer.diff_id.to_string()], history);
     let bytes = serde_json::to_vec(&config).expect("a config serialises");
-    store.put_image(&bytes, &[layer], &reference)?;
+    store.put_image(&bytes, &[layer], reference.as_ref())?;
     println!("{}", ch05_image_pull::Digest::of(&bytes));
     Ok(0)
 }

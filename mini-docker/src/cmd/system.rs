@@ -4,6 +4,7 @@ use std::path::Path;
 use clap::Subcommand;
 
 use ch04_unionfs_layers::sys::Kernel;
+use ch05_image_pull::Reference;
 
 use crate::container::Status;
 use crate::format::{human_size, table};
@@ -87,8 +88,8 @@ fn prune_containers(root: &Path) -> Result<u64, Error> {
     Ok(freed)
 }
 
-/// Removes images no container uses (dangling ones don't exist: every image here has a name,
-/// so without `-a` nothing goes); returns the bytes freed.
+/// Removes the dangling images (no name) no container uses, and with `all` every image no
+/// container uses; returns the bytes freed. Prints what docker's `image prune` prints.
 fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
     let store = crate::store(root)?;
     let used: Vec<String> = containers::list(root)?
@@ -96,22 +97,31 @@ fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
         .map(|c| c.config.image_id)
         .collect();
     let mut freed = 0;
-    if all {
-        for (name, image) in store.list()? {
-            if used.contains(&image.id().to_string()) {
-                continue;
-            }
-            let removed = store.remove(&name)?;
-            for u in removed.untagged {
-                println!("untagged: {u}");
-            }
-            for d in removed.gc.blobs {
-                println!("deleted: {d}");
-            }
-            freed += removed.gc.bytes;
+    let mut lines = Vec::new();
+    for (name, image) in store.list()? {
+        if used.contains(&image.id().to_string()) || !(all || name.is_empty()) {
+            continue;
         }
+        // A dangling image goes by its ID, a named one name by name.
+        let target = if name.is_empty() {
+            image.id().to_string()
+        } else {
+            name
+        };
+        let removed = store.remove(&target)?;
+        for u in removed.untagged {
+            let shown = Reference::parse(&u).map_or(u, |r| r.familiar());
+            lines.push(format!("untagged: {shown}"));
+        }
+        for d in removed.gc.blobs {
+            lines.push(format!("deleted: {d}"));
+        }
+        freed += removed.gc.bytes;
     }
     freed += store.gc()?.bytes;
+    if !lines.is_empty() {
+        println!("Deleted Images:\n{}", lines.join("\n"));
+    }
     Ok(freed)
 }
 
