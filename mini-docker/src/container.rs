@@ -91,6 +91,37 @@ pub struct HostConfig {
     /// `--add-host name:ip`.
     #[serde(rename = "ExtraHosts")]
     pub extra_hosts: Vec<String>,
+    /// `--device-{read,write}-{bps,iops}`.
+    #[serde(flatten)]
+    pub blkio: Blkio,
+}
+
+/// Block I/O rates per device, as docker's HostConfig spells them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Blkio {
+    /// `--device-read-bps`.
+    #[serde(rename = "BlkioDeviceReadBps", default)]
+    pub read_bps: Vec<DeviceRate>,
+    /// `--device-write-bps`.
+    #[serde(rename = "BlkioDeviceWriteBps", default)]
+    pub write_bps: Vec<DeviceRate>,
+    /// `--device-read-iops`.
+    #[serde(rename = "BlkioDeviceReadIOps", default)]
+    pub read_iops: Vec<DeviceRate>,
+    /// `--device-write-iops`.
+    #[serde(rename = "BlkioDeviceWriteIOps", default)]
+    pub write_iops: Vec<DeviceRate>,
+}
+
+/// One device's rate (docker's `ThrottleDevice`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRate {
+    /// The device's path.
+    #[serde(rename = "Path")]
+    pub path: String,
+    /// Bytes or operations per second.
+    #[serde(rename = "Rate")]
+    pub rate: u64,
 }
 
 /// How the container was created: docker's Config plus what the runtime needs.
@@ -376,18 +407,7 @@ pub fn cgroup_dirs(dirs: &[CgroupDir]) -> Vec<ch02_cgroups::cgroup::Dir> {
             controllers: d
                 .controllers
                 .iter()
-                .filter_map(|n| {
-                    [
-                        C::Memory,
-                        C::Cpu,
-                        C::Cpuacct,
-                        C::Cpuset,
-                        C::Pids,
-                        C::Freezer,
-                    ]
-                    .into_iter()
-                    .find(|c| c.name() == n)
-                })
+                .filter_map(|n| C::from_name(n))
                 .collect(),
         })
         .collect()

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use ch01_namespaces::ns::{Kind, Namespaces};
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
-use ch02_cgroups::{Cgroup, Controller, Layout, Limits, Swap};
+use ch02_cgroups::{Cgroup, Controller, IoLimit, IoRate, Layout, Limits, Swap};
 use ch03_rootfs_pivot_root::rootfs::{self, Mount, MountKind, RootPlan};
 use ch04_unionfs_layers::Stack;
 use ch04_unionfs_layers::sys::{Kernel, LayerSys};
@@ -32,8 +32,9 @@ use crate::Error;
 use crate::container::{Config, Container, HostConfig};
 
 /// The cgroup limits docker's flags ask for. `--memory-swap` unset means twice the memory
-/// (Docker's default); -1 means unlimited swap.
-pub fn limits(host: &HostConfig) -> Limits {
+/// (Docker's default); -1 means unlimited swap. Devices of block I/O rates are looked up
+/// now: their numbers may differ since `create` (a disk re-plugged).
+pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
     let memory = (host.memory > 0).then_some(host.memory);
     let swap = match (memory, host.memory_swap) {
         (None, _) => Swap::None,
@@ -41,13 +42,36 @@ pub fn limits(host: &HostConfig) -> Limits {
         (Some(m), 0) => Swap::Total(2 * m),
         (Some(_), total) => Swap::Total(total as u64),
     };
-    Limits {
+    Ok(Limits {
         memory,
         swap,
         cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
         pids: (host.pids_limit > 0).then_some(host.pids_limit),
         cpuset: (!host.cpuset_cpus.is_empty()).then(|| host.cpuset_cpus.clone()),
+        io: io_limits(&host.blkio)?,
+    })
+}
+
+fn io_limits(b: &crate::container::Blkio) -> Result<Vec<IoLimit>, Error> {
+    let mut out = Vec::new();
+    for (list, rate) in [
+        (&b.read_bps, IoRate::ReadBps),
+        (&b.write_bps, IoRate::WriteBps),
+        (&b.read_iops, IoRate::ReadIops),
+        (&b.write_iops, IoRate::WriteIops),
+    ] {
+        for d in list {
+            let (major, minor) =
+                ch02_cgroups::device_numbers(Path::new(&d.path)).map_err(Error::Usage)?;
+            out.push(IoLimit {
+                major,
+                minor,
+                rate,
+                value: d.rate,
+            });
+        }
     }
+    Ok(out)
 }
 
 /// Which namespaces the container gets of its own, and which it joins (`--pid
@@ -138,8 +162,14 @@ pub fn launch<'s>(
     // 1. A cgroup of its own, limits set before anything runs in it.
     let layout =
         Layout::detect().map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
-    let limits = limits(&cfg.host);
+    let limits = limits(&cfg.host)?;
     let mut controllers = limits.controllers();
+    // Block I/O is counted for `stats` where the host offers it, limited or not.
+    for c in [Controller::Blkio, Controller::Io] {
+        if !controllers.contains(&c) {
+            controllers.push(c);
+        }
+    }
     // pause needs a freezer: v2's cgroup.freeze where a cgroup2 mount exists (unified or
     // hybrid), else v1's freezer controller.
     if layout.unified().is_none() {
@@ -238,14 +268,20 @@ mod tests {
             memory_swap,
             ..Default::default()
         };
-        assert_eq!(limits(&h(0, 0)).swap, Swap::None);
-        assert_eq!(limits(&h(64 << 20, 0)).swap, Swap::Total(128 << 20));
-        assert_eq!(limits(&h(64 << 20, -1)).swap, Swap::Unlimited);
-        assert_eq!(limits(&h(64 << 20, 100 << 20)).swap, Swap::Total(100 << 20));
+        assert_eq!(limits(&h(0, 0)).unwrap().swap, Swap::None);
+        assert_eq!(
+            limits(&h(64 << 20, 0)).unwrap().swap,
+            Swap::Total(128 << 20)
+        );
+        assert_eq!(limits(&h(64 << 20, -1)).unwrap().swap, Swap::Unlimited);
+        assert_eq!(
+            limits(&h(64 << 20, 100 << 20)).unwrap().swap,
+            Swap::Total(100 << 20)
+        );
         let cpus = HostConfig {
             nano_cpus: 1_500_000_000,
             ..Default::default()
         };
-        assert_eq!(limits(&cpus).cpus, Some(1.5));
+        assert_eq!(limits(&cpus).unwrap().cpus, Some(1.5));
     }
 }

@@ -546,6 +546,66 @@ fn run_rm_leaves_nothing_and_names_are_unique() {
     "#);
 }
 
+/// `--device-write-bps`: the container's direct writes to the disk go at the rate given
+/// (chapter 2's blkio/io controller), `stats` counts them in BLOCK I/O, `inspect` shows
+/// the limit as docker's HostConfig does, and a path that is not a block device is refused.
+#[test]
+fn a_device_write_rate_slows_the_container_and_stats_count_its_block_io() {
+    let Some(md) = Md::with_busybox() else { return };
+    let disk = testkit::disk_of(md.path());
+    testkit::require!(disk.is_some(), "a store on a block device");
+    let layout = ch02_cgroups::Layout::detect().unwrap();
+    testkit::require!(
+        layout.locate(ch02_cgroups::Controller::Blkio).is_some()
+            || layout.locate(ch02_cgroups::Controller::Io).is_some(),
+        "the blkio (v1) or io (v2) controller"
+    );
+    let disk = disk.unwrap().display().to_string();
+    let started = std::time::Instant::now();
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--device-write-bps",
+        &format!("{disk}:1mb"),
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/out bs=64k count=32 oflag=direct 2>/dev/null; touch /done; sleep 1000",
+    ]);
+    assert!(testkit::wait_until(20, || md
+        .run(&["exec", "slow", "test", "-e", "/done"])
+        .status
+        .success()));
+    let took = started.elapsed();
+    assert!(took.as_secs_f64() > 1.2, "2 MiB at 1 MiB/s took {took:?}");
+    let stats = md.ok(&["stats", "--no-stream", "slow"]);
+    let row = stats.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        row.contains("/ 2.1MB"),
+        "2 MiB written, in docker's units:\n{stats}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&md.ok(&["inspect", "--type", "container", "slow"])).unwrap();
+    assert_eq!(
+        inspect[0]["HostConfig"]["BlkioDeviceWriteBps"],
+        serde_json::json!([{"Path": disk, "Rate": 1048576}])
+    );
+    md.ok(&["rm", "-f", "slow"]);
+
+    let out = md.run(&[
+        "run",
+        "--rm",
+        "--device-write-bps",
+        "/dev/null:1mb",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r#"Error: invalid argument "/dev/null:1mb" for "--device-write-bps" flag: /dev/null is not a block device"#);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -46,6 +46,59 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// Which CPUs (`--cpuset 0-1`).
     pub cpuset: Option<String>,
+    /// Block I/O rates, per device (`--device-write-bps /dev/vda:1m`).
+    pub io: Vec<IoLimit>,
+}
+
+/// A block I/O rate limit on one device, named by its device numbers (the `MAJ:MIN` of
+/// `ls -l /dev/vda`). The kernel throttles the I/O that reaches the device: direct I/O at
+/// once, buffered writes when they are written back (v2 charges writeback to the cgroup
+/// that dirtied the pages; v1 cannot, so there only direct I/O is throttled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoLimit {
+    /// The device's major number.
+    pub major: u64,
+    /// The device's minor number.
+    pub minor: u64,
+    /// What is limited.
+    pub rate: IoRate,
+    /// Bytes or operations per second.
+    pub value: u64,
+}
+
+/// The four block I/O rates docker offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoRate {
+    /// Bytes read per second.
+    ReadBps,
+    /// Bytes written per second.
+    WriteBps,
+    /// Reads per second.
+    ReadIops,
+    /// Writes per second.
+    WriteIops,
+}
+
+impl IoRate {
+    /// The v1 file (one `MAJ:MIN VALUE` line per write, blkio-controller.rst).
+    pub fn v1_file(self) -> &'static str {
+        match self {
+            IoRate::ReadBps => "blkio.throttle.read_bps_device",
+            IoRate::WriteBps => "blkio.throttle.write_bps_device",
+            IoRate::ReadIops => "blkio.throttle.read_iops_device",
+            IoRate::WriteIops => "blkio.throttle.write_iops_device",
+        }
+    }
+
+    /// The key in v2's `io.max` (`MAJ:MIN rbps=N wbps=N`, cgroup-v2.rst).
+    pub fn v2_key(self) -> &'static str {
+        match self {
+            IoRate::ReadBps => "rbps",
+            IoRate::WriteBps => "wbps",
+            IoRate::ReadIops => "riops",
+            IoRate::WriteIops => "wiops",
+        }
+    }
 }
 
 /// The CFS period: the quota is a share of each 100 ms (sched-bwc.rst in the kernel docs).
@@ -62,6 +115,9 @@ impl Limits {
         ];
         if self.cpuset.is_some() {
             c.push(Controller::Cpuset);
+        }
+        if !self.io.is_empty() {
+            c.extend([Controller::Blkio, Controller::Io]);
         }
         c
     }
@@ -114,8 +170,8 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         let mut plan: Vec<(PathBuf, Version, Vec<Controller>)> = Vec::new();
         for &c in wanted {
             let Some(h) = layout.locate(c) else {
-                if c.v1_only() {
-                    continue; // v2's core files do this controller's job
+                if c.v1_only() || c.optional() {
+                    continue; // v2's core files (or v2's `io`) do this controller's job
                 }
                 return Err(Error::ControllerMissing(c.name()));
             };
@@ -306,7 +362,43 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         if let (Some(cpus), Some(d)) = (&limits.cpuset, self.dir_of(Controller::Cpuset)) {
             w(d, "cpuset.cpus", cpus.clone())?;
         }
+        if !limits.io.is_empty() {
+            let d = self
+                .io_dir()
+                .ok_or(Error::ControllerMissing("blkio (v1) or io (v2)"))?;
+            match d.version {
+                Version::V1 => {
+                    for l in &limits.io {
+                        let line = format!("{}:{} {}", l.major, l.minor, l.value);
+                        w(d, l.rate.v1_file(), line)?;
+                    }
+                }
+                Version::V2 => {
+                    // One line per device, every rate of it: `8:0 rbps=1048576 wbps=max`.
+                    let mut devices: Vec<(u64, u64)> =
+                        limits.io.iter().map(|l| (l.major, l.minor)).collect();
+                    devices.dedup();
+                    for (major, minor) in devices {
+                        let mut line = format!("{major}:{minor}");
+                        for l in limits
+                            .io
+                            .iter()
+                            .filter(|l| (l.major, l.minor) == (major, minor))
+                        {
+                            line.push_str(&format!(" {}={}", l.rate.v2_key(), l.value));
+                        }
+                        w(d, "io.max", line)?;
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The directory that counts block I/O: v1's blkio, else v2's io.
+    fn io_dir(&self) -> Option<&Dir> {
+        self.dir_of(Controller::Blkio)
+            .or_else(|| self.dir_of(Controller::Io))
     }
 
     /// Moves a process (all its threads) into the cgroup, in every hierarchy.
@@ -485,6 +577,15 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
             s.pids_limit = num(d, "pids.max")?;
             s.pids_refused = keyed(&read(d, "pids.events")?, "max");
         }
+        if let Some(d) = self.io_dir() {
+            let (r, w) = match d.version {
+                // The recursive file counts child cgroups too (an `exec`'s, say).
+                Version::V1 => v1_io_bytes(&read(d, "blkio.throttle.io_service_bytes_recursive")?),
+                Version::V2 => v2_io_bytes(&read(d, "io.stat")?),
+            };
+            s.io_read_bytes = Some(r);
+            s.io_write_bytes = Some(w);
+        }
         Ok(s)
     }
 
@@ -599,6 +700,45 @@ pub struct Stats {
     pub pids_limit: Option<u64>,
     /// How many forks the limit refused.
     pub pids_refused: Option<u64>,
+    /// Bytes read from block devices.
+    pub io_read_bytes: Option<u64>,
+    /// Bytes written to block devices.
+    pub io_write_bytes: Option<u64>,
+}
+
+/// Sums v1's `blkio.throttle.io_service_bytes` (`8:0 Read 4096` lines, then `Total N`):
+/// (read, written).
+pub fn v1_io_bytes(text: &str) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [_device, op, n] = f.as_slice() {
+            let n: u64 = n.parse().unwrap_or(0);
+            match *op {
+                "Read" => sum.0 += n,
+                "Write" => sum.1 += n,
+                _ => {}
+            }
+        }
+    }
+    sum
+}
+
+/// Sums v2's `io.stat` (`8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0`):
+/// (read, written).
+pub fn v2_io_bytes(text: &str) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for field in text.split_whitespace() {
+        if let Some((key, n)) = field.split_once('=') {
+            let n: u64 = n.parse().unwrap_or(0);
+            match key {
+                "rbytes" => sum.0 += n,
+                "wbytes" => sum.1 += n,
+                _ => {}
+            }
+        }
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -618,6 +758,21 @@ mod tests {
         assert_eq!(keyed("max 0\n", "missing"), None);
         assert_eq!(parse_limit("max\n"), None);
         assert_eq!(parse_limit("67108864\n"), Some(64 << 20));
+    }
+
+    #[test]
+    fn block_io_counters_of_both_versions_parse() {
+        // v1, blkio.throttle.io_service_bytes_recursive, two devices.
+        let v1 = "254:0 Read 4096\n254:0 Write 8388608\n254:0 Sync 8388608\n254:0 Async 0\n\
+                  254:0 Discard 0\n254:0 Total 8392704\n8:0 Read 512\n8:0 Write 0\n\
+                  8:0 Total 512\nTotal 8393216\n";
+        assert_eq!(v1_io_bytes(v1), (4608, 8388608));
+        assert_eq!(v1_io_bytes("Total 0\n"), (0, 0));
+        // v2, io.stat.
+        let v2 = "254:0 rbytes=4096 wbytes=8388608 rios=1 wios=128 dbytes=0 dios=0\n\
+                  8:0 rbytes=512 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n";
+        assert_eq!(v2_io_bytes(v2), (4608, 8388608));
+        assert_eq!(v2_io_bytes(""), (0, 0));
     }
 }
 
@@ -702,6 +857,7 @@ pub(crate) mod fixture {
                         ("pids.events", "max 0\n"),
                     ][..],
                     "cpuset" => &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")][..],
+                    "io" => &[("io.max", ""), ("io.stat", "")][..],
                     _ => &[][..],
                 });
             }
@@ -775,6 +931,7 @@ mod v2_tests {
             pids: Some(20),
             cpuset: Some("0".into()),
             swap: Swap::None,
+            io: Vec::new(),
         }
     }
 
@@ -798,6 +955,73 @@ mod v2_tests {
         assert_eq!(fs.read("mini-docker/box/pids.max"), "20");
         assert_eq!(fs.read("mini-docker/box/cpuset.cpus"), "0");
         assert_eq!(fs.read("mini-docker/box/cgroup.procs"), "4242");
+    }
+
+    #[test]
+    fn block_io_limits_go_to_io_max_one_line_per_device_and_io_stat_counts() {
+        let fs = CgroupV2Fixture::new("cpu io memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let limit = |minor, rate, value| IoLimit {
+            major: 8,
+            minor,
+            rate,
+            value,
+        };
+        let limits = Limits {
+            io: vec![
+                limit(0, IoRate::ReadBps, 1 << 20),
+                limit(0, IoRate::WriteIops, 100),
+            ],
+            ..Limits::default()
+        };
+        let cg = Cgroup::create(&fs, &layout, "box", &limits.controllers()).unwrap();
+        cg.apply(&limits).unwrap();
+        assert_eq!(
+            fs.read("mini-docker/cgroup.subtree_control"),
+            "cpu io memory pids"
+        );
+        assert_eq!(
+            fs.read("mini-docker/box/io.max"),
+            "8:0 rbps=1048576 wiops=100"
+        );
+        fs.write(
+            "mini-docker/box/io.stat",
+            "8:0 rbytes=4096 wbytes=1024 rios=1 wios=1 dbytes=0 dios=0\n",
+        );
+        let s = cg.stats().unwrap();
+        assert_eq!(
+            (s.io_read_bytes, s.io_write_bytes),
+            (Some(4096), Some(1024))
+        );
+    }
+
+    #[test]
+    fn without_io_a_cgroup_is_still_made_unless_a_block_io_limit_is_asked_for() {
+        let fs = CgroupV2Fixture::new("cpu memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        // Asked for statistics only (mini-docker does): skipped.
+        let cg = Cgroup::create(
+            &fs,
+            &layout,
+            "box",
+            &[Controller::Memory, Controller::Blkio, Controller::Io],
+        )
+        .unwrap();
+        assert_eq!(cg.stats().unwrap().io_write_bytes, None);
+        cg.remove().unwrap();
+        // A limit without the controller is an error that says what is missing.
+        let limits = Limits {
+            io: vec![IoLimit {
+                major: 8,
+                minor: 0,
+                rate: IoRate::WriteBps,
+                value: 1,
+            }],
+            ..Limits::default()
+        };
+        let cg = Cgroup::create(&fs, &layout, "box", &limits.controllers()).unwrap();
+        let err = cg.apply(&limits).unwrap_err().to_string();
+        assert!(err.contains("blkio (v1) or io (v2)"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The command line, exported so that mini-docker can flatten the same limit flags.
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{Limits, Swap, parse_bytes};
+use crate::{IoRate, Limits, Swap, parse_bytes, parse_device_rate};
 
 /// Chapter 2: run a command under memory, CPU and process limits, and see what they do.
 #[derive(Debug, Parser)]
@@ -59,6 +59,18 @@ pub struct LimitArgs {
     /// CPUs it may run on (0, 0-1, 0,2).
     #[arg(long, value_name = "CPUS")]
     pub cpuset: Option<String>,
+    /// Limit read rate from a device (/dev/vda:1mb).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate to a device (/dev/vda:1mb).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (operations per second) from a device (/dev/vda:100).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (operations per second) to a device (/dev/vda:100).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_iops: Vec<String>,
 }
 
 impl LimitArgs {
@@ -69,12 +81,24 @@ impl LimitArgs {
         {
             return Err(format!("invalid --cpus {c}: must be a positive number"));
         }
+        let mut io = Vec::new();
+        for (specs, rate) in [
+            (&self.device_read_bps, IoRate::ReadBps),
+            (&self.device_write_bps, IoRate::WriteBps),
+            (&self.device_read_iops, IoRate::ReadIops),
+            (&self.device_write_iops, IoRate::WriteIops),
+        ] {
+            for spec in specs {
+                io.push(parse_device_rate(spec, rate)?);
+            }
+        }
         Ok(Limits {
             memory: self.memory,
             swap: Swap::None,
             cpus: self.cpus,
             pids: self.pids,
             cpuset: self.cpuset.clone(),
+            io,
         })
     }
 }

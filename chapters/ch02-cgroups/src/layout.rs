@@ -72,6 +72,10 @@ pub enum Controller {
     Pids,
     /// Freezing (v1 only; in v2 every cgroup has `cgroup.freeze`).
     Freezer,
+    /// Block I/O accounting and throttling, cgroup v1's controller (v2 calls it `io`).
+    Blkio,
+    /// Block I/O, cgroup v2's controller.
+    Io,
 }
 
 impl Controller {
@@ -84,12 +88,41 @@ impl Controller {
             Controller::Cpuset => "cpuset",
             Controller::Pids => "pids",
             Controller::Freezer => "freezer",
+            Controller::Blkio => "blkio",
+            Controller::Io => "io",
         }
+    }
+
+    /// Every controller, for turning names back into controllers.
+    pub const ALL: [Controller; 8] = [
+        Controller::Memory,
+        Controller::Cpu,
+        Controller::Cpuacct,
+        Controller::Cpuset,
+        Controller::Pids,
+        Controller::Freezer,
+        Controller::Blkio,
+        Controller::Io,
+    ];
+
+    /// The controller called `name` in mount options or `cgroup.controllers`.
+    pub fn from_name(name: &str) -> Option<Controller> {
+        Controller::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Block I/O is counted and limited where the kernel offers it (v1's `blkio`, v2's
+    /// `io`, which a host may not delegate): without it a cgroup is still made, unless a
+    /// block I/O limit was asked for.
+    pub fn optional(self) -> bool {
+        matches!(self, Controller::Blkio | Controller::Io)
     }
 
     /// True for the v1-only controllers whose job v2 does in its core files.
     pub fn v1_only(self) -> bool {
-        matches!(self, Controller::Cpuacct | Controller::Freezer)
+        matches!(
+            self,
+            Controller::Cpuacct | Controller::Freezer | Controller::Blkio
+        )
     }
 }
 

@@ -23,7 +23,7 @@ pub mod demo;
 pub mod layout;
 pub mod sys;
 
-pub use cgroup::{Cgroup, Limits, Stats, Swap};
+pub use cgroup::{Cgroup, IoLimit, IoRate, Limits, Stats, Swap};
 pub use layout::{Controller, Layout, Mode};
 
 use sys::{Sys, SysError};
@@ -279,7 +279,33 @@ impl fmt::Display for Report {
                 if n == 1 { "" } else { "s" }
             ));
         }
-        writeln!(f, "{pids}")
+        writeln!(f, "{pids}")?;
+        // Block I/O only when limited: where nothing throttles it, cgroup v1 counts none.
+        if !self.limits.io.is_empty() {
+            let bytes = |b: Option<u64>| b.map_or("unknown".into(), format_bytes);
+            let limits: Vec<String> = self
+                .limits
+                .io
+                .iter()
+                .map(|l| {
+                    let value = match l.rate {
+                        IoRate::ReadBps | IoRate::WriteBps => {
+                            format!("{}/s", format_bytes(l.value))
+                        }
+                        IoRate::ReadIops | IoRate::WriteIops => format!("{}/s", l.value),
+                    };
+                    format!("{}:{} {} {value}", l.major, l.minor, l.rate.v2_key())
+                })
+                .collect();
+            writeln!(
+                f,
+                "  io:     read {}, written {}, limit {}",
+                bytes(s.io_read_bytes),
+                bytes(s.io_write_bytes),
+                limits.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -307,6 +333,38 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
             )
         })?;
     Ok((value * (1u64 << shift) as f64) as u64)
+}
+
+/// Parses docker's `--device-write-bps /dev/vda:1mb` (`--device-*-iops` take a plain
+/// number): the device is looked up for its numbers, and must be a block device.
+pub fn parse_device_rate(spec: &str, rate: IoRate) -> Result<IoLimit, String> {
+    let (path, value) = spec
+        .rsplit_once(':')
+        .ok_or_else(|| format!("bad format {spec:?}: expected DEVICE:RATE (/dev/vda:1mb)"))?;
+    let value = match rate {
+        IoRate::ReadBps | IoRate::WriteBps => parse_bytes(value)?,
+        IoRate::ReadIops | IoRate::WriteIops => value
+            .parse()
+            .map_err(|_| format!("invalid rate {value:?}: expected a number of operations"))?,
+    };
+    let (major, minor) = device_numbers(std::path::Path::new(path))?;
+    Ok(IoLimit {
+        major,
+        minor,
+        rate,
+        value,
+    })
+}
+
+/// The major and minor numbers of the block device at `path` (stat(2)'s `st_rdev`).
+pub fn device_numbers(path: &std::path::Path) -> Result<(u64, u64), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.file_type().is_block_device() {
+        return Err(format!("{} is not a block device", path.display()));
+    }
+    let rdev = meta.rdev();
+    Ok((nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev)))
 }
 
 /// Formats bytes for people: `64 MiB`, `31.8 MiB`, `512 KiB`, `100 B`.

@@ -234,3 +234,55 @@ fn the_v2_core_files_track_freeze_and_kill_a_process_tree() {
     cgroup.remove().unwrap();
     assert!(leaks::cgroups_named(&name).is_empty());
 }
+
+/// `--device-write-bps`: direct writes to the disk go at the rate given, and the cgroup
+/// counts them (cgroup v1 counts block I/O only where a rate is set on the device).
+#[test]
+fn a_write_rate_on_the_disk_slows_direct_writes_and_they_are_counted() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = testkit::disk_of(dir.path());
+    require!(disk.is_some(), "a temp directory on a block device");
+    let layout = Layout::detect().unwrap();
+    require!(
+        layout.locate(Controller::Blkio).is_some() || layout.locate(Controller::Io).is_some(),
+        "the blkio (v1) or io (v2) controller"
+    );
+    let disk = disk.unwrap();
+    let file = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let (out, pid) = ch02(&[
+        "run",
+        "--device-write-bps",
+        &format!("{}:1m", disk.display()),
+        "--",
+        "dd",
+        "if=/dev/zero",
+        &format!("of={}", file.display()),
+        "bs=64k",
+        "count=32",
+        "oflag=direct",
+    ]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", show(&out));
+    // 2 MiB at 1 MiB/s: the throttle holds it back for well over a second (an upper bound
+    // would only measure the machine).
+    assert!(took.as_secs_f64() > 1.2, "2 MiB at 1 MiB/s took {took:?}");
+    let report = String::from_utf8_lossy(&out.stderr);
+    let io = report
+        .lines()
+        .find(|l| l.starts_with("  io:"))
+        .unwrap_or_default();
+    assert!(io.contains("written 2 MiB"), "{}", show(&out));
+    assert!(io.contains("wbps 1 MiB/s"), "{}", show(&out));
+    assert_cgroup_gone(pid);
+
+    // Something that is not a block device is refused before anything runs.
+    let (out, _) = ch02(&["run", "--device-write-bps", "/dev/null:1m", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/dev/null is not a block device"),
+        "{}",
+        show(&out)
+    );
+}

@@ -74,6 +74,18 @@ pub struct ContainerArgs {
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Limit read rate (bytes per second) from a device (/dev/vda:1mb).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (/dev/vda:1mb).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (/dev/vda:100).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device (/dev/vda:100).
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_iops: Vec<String>,
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
@@ -374,6 +386,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         extra_hosts: args.add_host.clone(),
+        blkio: blkio(args)?,
     };
     // Refuse what cannot work before anything is written.
     crate::runtime::namespaces(root, &host)?;
@@ -423,6 +436,43 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let store = crate::store(root)?;
     store.pin(c.id(), &image.manifest_digest)?;
     Ok(c)
+}
+
+/// `--device-{read,write}-{bps,iops}`: each `DEVICE:RATE` checked now (the device must be a
+/// block device), kept by path as docker's HostConfig does, and looked up again at start.
+fn blkio(args: &ContainerArgs) -> Result<crate::container::Blkio, Error> {
+    use ch02_cgroups::IoRate;
+    let mut out = crate::container::Blkio::default();
+    for (specs, rate, list) in [
+        (&args.device_read_bps, IoRate::ReadBps, &mut out.read_bps),
+        (&args.device_write_bps, IoRate::WriteBps, &mut out.write_bps),
+        (&args.device_read_iops, IoRate::ReadIops, &mut out.read_iops),
+        (
+            &args.device_write_iops,
+            IoRate::WriteIops,
+            &mut out.write_iops,
+        ),
+    ] {
+        for spec in specs {
+            let limit = ch02_cgroups::parse_device_rate(spec, rate).map_err(|e| {
+                Error::Usage(format!(
+                    "invalid argument {spec:?} for \"--device-{}\" flag: {e}",
+                    match rate {
+                        IoRate::ReadBps => "read-bps",
+                        IoRate::WriteBps => "write-bps",
+                        IoRate::ReadIops => "read-iops",
+                        IoRate::WriteIops => "write-iops",
+                    }
+                ))
+            })?;
+            let path = spec.rsplit_once(':').map_or("", |(p, _)| p).to_string();
+            list.push(crate::container::DeviceRate {
+                path,
+                rate: limit.value,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -89,6 +89,10 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
             "Dns": h.dns,
             "DnsSearch": h.dns_search,
             "ExtraHosts": h.extra_hosts,
+            "BlkioDeviceReadBps": h.blkio.read_bps,
+            "BlkioDeviceWriteBps": h.blkio.write_bps,
+            "BlkioDeviceReadIOps": h.blkio.read_iops,
+            "BlkioDeviceWriteIOps": h.blkio.write_iops,
         },
         "GraphDriver": {
             "Name": "overlay2",

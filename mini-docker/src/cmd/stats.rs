@@ -1,6 +1,7 @@
 //! `mini-docker stats`: what the kernel counts for each container's cgroup (chapter 2):
-//! CPU time (sampled twice to give a percentage), memory, processes; network bytes from
-//! the container's own network namespace.
+//! CPU time (sampled twice to give a percentage), memory, processes, block I/O (what
+//! cgroup v1 counts only on devices with a rate limit, v2 always); network bytes from the
+//! container's own network namespace.
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -119,7 +120,10 @@ pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
                         format!("{} / {}", binary_size(used), binary_size(limit)),
                         format!("{:.2}%", used as f64 / limit.max(1) as f64 * 100.0),
                         format!("{} / {}", short_size(rx), short_size(tx)),
-                        "--".into(),
+                        match (s.io_read_bytes, s.io_write_bytes) {
+                            (Some(r), Some(w)) => format!("{} / {}", short_size(r), short_size(w)),
+                            _ => "--".into(),
+                        },
                         s.pids_current.map_or("--".into(), |p| p.to_string()),
                     ]
                 }

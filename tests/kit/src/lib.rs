@@ -150,3 +150,21 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// The whole-disk block device that holds `path` (`/dev/vda` for a file on `/dev/vda1`),
+/// for block I/O limits, which the kernel applies to disks. None on a filesystem without
+/// one (tmpfs, overlay). Found through sysfs: `/sys/dev/block/MAJ:MIN` is the partition or
+/// disk, a partition's parent directory is its disk, and `uevent` names the node.
+pub fn disk_of(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let mut sys = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    if sys.join("partition").exists() {
+        sys = sys.parent()?.to_path_buf();
+    }
+    let uevent = std::fs::read_to_string(sys.join("uevent")).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    let node = std::path::Path::new("/dev").join(name);
+    node.exists().then_some(node)
+}
