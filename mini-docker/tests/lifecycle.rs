@@ -606,6 +606,69 @@ fn a_device_write_rate_slows_the_container_and_stats_count_its_block_io() {
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r#"Error: invalid argument "/dev/null:1mb" for "--device-write-bps" flag: /dev/null is not a block device"#);
 }
 
+/// `system df`: each image counted once (however many names), and RECLAIMABLE as docker
+/// computes it: what no running container (images: no container at all) holds.
+#[test]
+fn system_df_counts_once_and_says_what_is_reclaimable() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&["tag", "busybox", "second-name"]);
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "writer",
+        "-v",
+        "kept:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /file; head -c 3000 /dev/zero > /data/v; sleep 1000",
+    ]);
+    assert!(testkit::wait_until(10, || md
+        .run(&["exec", "writer", "test", "-s", "/data/v"])
+        .status
+        .success()));
+    let cells = |md: &Md| -> Vec<Vec<String>> {
+        md.ok(&["system", "df"])
+            .lines()
+            .skip(1)
+            .map(|l| {
+                // Columns are at least three spaces apart; cells have single spaces.
+                l.split("   ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    };
+    let df = cells(&md);
+    assert_eq!(df[0][..3], ["Images", "1", "1"], "{df:?}");
+    assert_eq!(df[0][4], "0B (0%)", "busybox is in use: {df:?}");
+    assert_eq!(df[1], ["Containers", "1", "1", "5kB", "0B (0%)"], "{df:?}");
+    assert_eq!(
+        df[2],
+        ["Local Volumes", "1", "1", "3kB", "0B (0%)"],
+        "{df:?}"
+    );
+    md.ok(&["stop", "-t", "0", "writer"]);
+    let df = cells(&md);
+    assert_eq!(
+        df[1],
+        ["Containers", "1", "0", "5kB", "5kB (100%)"],
+        "{df:?}"
+    );
+    md.ok(&["rm", "writer"]);
+    let df = cells(&md);
+    assert!(df[0][4].ends_with("(100%)"), "{df:?}");
+    assert_eq!(
+        df[2],
+        ["Local Volumes", "1", "0", "3kB", "3kB (100%)"],
+        "{df:?}"
+    );
+    md.ok(&["volume", "rm", "kept"]);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -162,6 +162,16 @@ fn orphan_cgroups(root: &Path, debris: &[std::path::PathBuf]) -> Vec<std::path::
     out
 }
 
+/// docker's RECLAIMABLE cell: what no container needs, with its share of the total
+/// (`1.986MB (100%)`), the share left out when the total is zero.
+fn reclaimable(total: u64, used: u64) -> String {
+    let free = total.saturating_sub(used);
+    match (free * 100).checked_div(total) {
+        Some(share) => format!("{} ({share}%)", human_size(free)),
+        None => human_size(free),
+    }
+}
+
 /// `container ...`.
 pub fn container(sys: &Kernel, cli: &Cli, cmd: &ContainerCommand) -> Result<i32, Error> {
     let _ = sys;
@@ -201,11 +211,18 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             let images = store.list()?;
             let all = containers::list(root)?;
             let used: Vec<String> = all.iter().map(|c| c.config.image_id.clone()).collect();
-            let mut ids: Vec<String> = images.iter().map(|(_, i)| i.id().to_string()).collect();
-            ids.sort();
-            ids.dedup();
-            let image_size: u64 = images.iter().map(|(_, i)| i.size).sum();
-            let active_images = ids.iter().filter(|i| used.contains(i)).count();
+            // One size per image, however many names it has.
+            let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
+            for (_, i) in &images {
+                sizes.insert(i.id().to_string(), i.size);
+            }
+            let image_size: u64 = sizes.values().sum();
+            let active_images = sizes.keys().filter(|i| used.contains(i)).count();
+            let used_images: u64 = sizes
+                .iter()
+                .filter(|(id, _)| used.contains(id))
+                .map(|(_, s)| s)
+                .sum();
             let running = all
                 .iter()
                 .filter(|c| {
@@ -213,40 +230,51 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
                         .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
                 })
                 .count();
-            let container_size: u64 = all
-                .iter()
-                .map(|c| ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0))
-                .sum();
+            let mut container_size = 0;
+            let mut running_size = 0;
+            for c in &all {
+                let size = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+                container_size += size;
+                if c.live_state()
+                    .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+                {
+                    running_size += size;
+                }
+            }
             let vols = volumes::list(root)?;
             let vol_size: u64 = vols
                 .iter()
                 .map(|v| ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0))
                 .sum();
-            let active_vols = vols
-                .iter()
-                .filter(|v| volumes::users(root, &v.name).is_ok_and(|u| !u.is_empty()))
-                .count();
+            let mut active_vols = 0;
+            let mut used_vol_size = 0;
+            for v in &vols {
+                if volumes::users(root, &v.name).is_ok_and(|u| !u.is_empty()) {
+                    active_vols += 1;
+                    used_vol_size += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
+                }
+            }
             let rows = vec![
                 vec![
                     "Images".into(),
-                    ids.len().to_string(),
+                    sizes.len().to_string(),
                     active_images.to_string(),
                     human_size(image_size),
-                    String::new(),
+                    reclaimable(image_size, used_images),
                 ],
                 vec![
                     "Containers".into(),
                     all.len().to_string(),
                     running.to_string(),
                     human_size(container_size),
-                    String::new(),
+                    reclaimable(container_size, running_size),
                 ],
                 vec![
                     "Local Volumes".into(),
                     vols.len().to_string(),
                     active_vols.to_string(),
                     human_size(vol_size),
-                    String::new(),
+                    reclaimable(vol_size, used_vol_size),
                 ],
             ];
             print!(
