@@ -182,6 +182,8 @@ pub enum Command {
     Commit(cmd::commit::CommitArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(cmd::cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(cmd::diff::DiffArgs),
     /// List images.
     Images(cmd::images::ImagesArgs),
     /// Remove one or more images.

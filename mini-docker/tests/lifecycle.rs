@@ -669,6 +669,57 @@ fn system_df_counts_once_and_says_what_is_reclaimable() {
     md.ok(&["volume", "rm", "kept"]);
 }
 
+/// `diff`: added, changed and deleted paths, a directory removed and made again (opaque:
+/// what it held below is deleted), and nothing of the init layer (the hostname written
+/// goes to its bind mount, not to the writable layer).
+#[test]
+fn diff_lists_what_the_container_changed_and_not_the_init_layer() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "--name",
+        "changer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /new; echo more >> /etc/passwd; rm /bin/vi; rm -rf /root; mkdir /root; \
+         touch /root/fresh; echo other > /etc/hostname",
+    ]);
+    // busybox's /root is empty: nothing below to delete there.
+    insta::assert_snapshot!(md.ok(&["diff", "changer"]), @r"
+    C /bin
+    D /bin/vi
+    C /etc
+    C /etc/passwd
+    A /new
+    C /root
+    A /root/fresh
+    ");
+    md.ok(&["commit", "changer", "changed:v1"]);
+    md.ok(&["rm", "changer"]);
+    // On the committed image, the same deletions are facts of a layer below.
+    md.ok(&[
+        "run",
+        "--name",
+        "second",
+        "changed:v1",
+        "sh",
+        "-c",
+        "rm -rf /sbin; mkdir /sbin",
+    ]);
+    let diff = md.ok(&["diff", "second"]);
+    assert!(diff.starts_with("C /sbin\nD /sbin/"), "{diff}");
+    assert!(diff.contains("D /sbin/ifconfig\n"), "{diff}");
+    assert!(
+        diff.lines()
+            .all(|l| l.starts_with("C /sbin") || l.starts_with("D /sbin/")),
+        "{diff}"
+    );
+    md.ok(&["rm", "second"]);
+    let missing = md.run(&["diff", "nosuch"]);
+    assert_eq!(missing.status.code(), Some(125));
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -6,12 +6,14 @@
 //! are recorded as *whiteouts* that hide what is below.
 //!
 //! [`overlay`] mounts a stack; [`apply`] turns an OCI layer tarball into a layer directory
-//! (or onto a flattened tree); [`diff`] turns a writable layer back into a tarball;
+//! (or onto a flattened tree); [`diff`] turns a writable layer back into a tarball, and
+//! [`changes`] lists what it changed (`docker diff`);
 //! [`init`] makes the init layer; [`demo`] shows copy-up, whiteouts and opaque directories.
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 pub mod apply;
+pub mod changes;
 pub mod cli;
 pub mod demo;
 pub mod diff;

@@ -4,6 +4,7 @@ pub mod attach;
 pub mod commit;
 pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod images;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Import(a) => import::main(cli, a),
         Command::Commit(a) => commit::main(cli, a),
         Command::Cp(a) => cp::main(&sys, cli, a),
+        Command::Diff(a) => diff::main(root, a),
         Command::Images(a) => images::images(cli, a),
         Command::Rmi(a) => images::rmi(cli, a),
         Command::Tag(a) => images::tag(cli, a),
