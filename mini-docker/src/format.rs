@@ -90,6 +90,81 @@ pub fn command(path: &str, args: &[String], full: bool) -> String {
     format!("{s:?}")
 }
 
+/// What `--format` asks for: docker's default table, or a template over each row.
+#[derive(Debug)]
+pub enum Format {
+    /// The command's own table.
+    Default,
+    /// `table TEMPLATE`: the template's cells (`\t` separates them) under headers.
+    Table(crate::template::Template),
+    /// A template, one line per row.
+    Lines(crate::template::Template),
+}
+
+impl Format {
+    /// Parses `--format` as docker does: `\t` and `\n` typed literally become a tab and
+    /// a newline, and a leading `table` asks for a table.
+    pub fn parse(flag: Option<&str>) -> Result<Format, crate::Error> {
+        let Some(text) = flag else {
+            return Ok(Format::Default);
+        };
+        let text = text.replace("\\t", "\t").replace("\\n", "\n");
+        let parse = |t: &str| {
+            crate::template::Template::parse(t)
+                .map_err(|e| crate::Error::Usage(format!("template parsing error: {e}")))
+        };
+        match text.strip_prefix("table") {
+            Some(rest) if rest.trim().is_empty() => Ok(Format::Default),
+            Some(rest) => Ok(Format::Table(parse(rest.trim_start_matches(' '))?)),
+            None => Ok(Format::Lines(parse(&text)?)),
+        }
+    }
+
+    /// Renders `rows` (docker's formatter fields as JSON objects); `headers` names each
+    /// field for a table's header line. None for [`Format::Default`].
+    pub fn render(
+        &self,
+        rows: &[serde_json::Value],
+        headers: &[(&str, &str)],
+    ) -> Result<Option<String>, crate::Error> {
+        let run = |t: &crate::template::Template, v: &serde_json::Value| {
+            t.render(v).map_err(|e| crate::Error::Usage(e.to_string()))
+        };
+        match self {
+            Format::Default => Ok(None),
+            Format::Lines(t) => {
+                let mut out = String::new();
+                for r in rows {
+                    out.push_str(&run(t, r)?);
+                    out.push('\n');
+                }
+                Ok(Some(out))
+            }
+            Format::Table(t) => {
+                let names: serde_json::Map<String, serde_json::Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                    .collect();
+                let header = run(t, &serde_json::Value::Object(names))?;
+                let header: Vec<&str> = header.split('\t').collect();
+                let mut cells = Vec::new();
+                for r in rows {
+                    cells.push(run(t, r)?.split('\t').map(str::to_string).collect());
+                }
+                Ok(Some(table(&header, &cells)))
+            }
+        }
+    }
+}
+
+/// A time as Go's `time.Time.String()` prints it in UTC (`ps --format {{.CreatedAt}}`).
+pub fn go_time(rfc3339: &str) -> String {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .map(|t| format!("{} +0000 UTC", t.strftime("%Y-%m-%d %H:%M:%S")))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ mod monitor;
 mod relay;
 mod runtime;
 mod sys;
+mod template;
 mod view;
 mod volumes;
 

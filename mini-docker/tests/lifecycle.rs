@@ -720,6 +720,45 @@ fn diff_lists_what_the_container_changed_and_not_the_init_layer() {
     assert_eq!(missing.status.code(), Some(125));
 }
 
+/// `--format`: Go templates over inspect's JSON and the fields of docker's `ps` and
+/// `images` tables; `table` gives a header per field; a bad template says what is wrong.
+#[test]
+fn format_templates_read_like_dockers() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run", "-d", "--name", "fmt", "-e", "A=1", "busybox", "sleep", "1000",
+    ]);
+    let pid = md.ok(&["inspect", "-f", "{{.State.Pid}}", "fmt"]);
+    let pid: i32 = pid.trim().parse().expect("a pid");
+    assert!(std::path::Path::new(&format!("/proc/{pid}/ns/pid")).exists());
+    assert_eq!(
+        md.ok(&[
+            "inspect",
+            "--format",
+            "{{.Name}} {{.State.Status}} {{json .Config.Cmd}}",
+            "fmt"
+        ]),
+        "/fmt running [\"sleep\",\"1000\"]\n"
+    );
+    let env = md.ok(&["inspect", "-f", "{{range .Config.Env}}{{.}};{{end}}", "fmt"]);
+    assert!(env.contains("A=1;"), "{env}");
+    insta::assert_snapshot!(
+        md.ok(&["ps", "--format", "table {{.Names}}\\t{{.Image}}\\t{{.State}}"]),
+        @r"
+    NAMES     IMAGE     STATE
+    fmt       busybox   running
+    "
+    );
+    assert_eq!(
+        md.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "busybox:latest\n"
+    );
+    let bad = md.run(&["inspect", "-f", "{{.State.Pid", "fmt"]);
+    assert_eq!(bad.status.code(), Some(125));
+    insta::assert_snapshot!(String::from_utf8_lossy(&bad.stderr), @"Error: template parsing error: template: :1: unclosed action");
+    md.ok(&["rm", "-f", "fmt"]);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -146,6 +146,33 @@ fn rm_f_during_start_wins_cleanly() {
     }
 }
 
+/// Generated names come from a few hundred adjective_name pairs, so sixty containers
+/// nearly always draw one twice: the second gets a digit added (docker's generator does
+/// the same), never an "already in use" error.
+#[test]
+fn sixty_unnamed_containers_all_get_a_name_of_their_own() {
+    let Some(md) = Md::with_busybox() else { return };
+    for i in 0..60 {
+        let out = md.run(&["create", "busybox", "true"]);
+        assert!(
+            out.status.success(),
+            "container {i}: {}",
+            testkit::show(&out)
+        );
+    }
+    let names = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    assert_eq!(names.len(), 60);
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 60, "names are unique");
+    let ids = md.ids();
+    let mut rm = vec!["rm"];
+    rm.extend(ids.iter().map(String::as_str));
+    md.ok(&rm);
+    md.assert_clean(&ids);
+}
+
 /// `rm -f` kills a `--rm` container whose monitor then removes it too: whoever gets to
 /// the record first, `rm -f` succeeds and prints the name, as docker's does.
 #[test]

@@ -431,11 +431,32 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
     };
-    let c = containers::create(root, config, &init)?;
+    let c = create_record(root, config, &init, args.name.is_none())?;
     // The image stays in the store while a container uses it.
     let store = crate::store(root)?;
     store.pin(c.id(), &image.manifest_digest)?;
     Ok(c)
+}
+
+/// Creates the record. A generated name that another container has already is drawn
+/// again with a digit added, as docker's name generator does; a name the user gave is
+/// theirs to change.
+fn create_record(
+    root: &Path,
+    config: Config,
+    init: &ch04_unionfs_layers::init::InitLayer,
+    generated: bool,
+) -> Result<Container, Error> {
+    let mut result = containers::create(root, config.clone(), init);
+    for digit in 1..=9 {
+        if !generated || !matches!(result, Err(Error::Conflict(_))) {
+            break;
+        }
+        let mut again = config.clone();
+        again.name = format!("{}{digit}", config.name);
+        result = containers::create(root, again, init);
+    }
+    result
 }
 
 /// `--device-{read,write}-{bps,iops}`: each `DEVICE:RATE` checked now (the device must be a

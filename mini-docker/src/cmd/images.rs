@@ -7,6 +7,7 @@ use ch05_image_pull::{
     ConfigFiles, Http, Image, Platform, Progress, PullOptions, PushOptions, Reference,
 };
 
+use crate::format::Format;
 use crate::format::{human_duration, short_size, table};
 use crate::{Cli, Error, containers};
 
@@ -19,6 +20,9 @@ pub struct ImagesArgs {
     /// Filter output based on conditions provided (`dangling=true|false`).
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Format output using a Go template (`table {{.Repository}}\t{{.Size}}`).
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
     /// Only images of this repository.
     pub repository: Option<String>,
 }
@@ -174,10 +178,47 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
         return Ok(0);
     }
     let now = jiff::Timestamp::now().as_second();
-    print!(
-        "{}",
-        ch05_image_pull::images::table(&ch05_image_pull::images::rows(&list, now))
-    );
+    let rows = ch05_image_pull::images::rows(&list, now);
+    let format = Format::parse(args.format.as_deref())?;
+    let objects: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let image = list
+                .iter()
+                .map(|(_, i)| i)
+                .find(|i| i.config_digest.short() == r.id);
+            let digest = image
+                .and_then(|i| i.repo_digests.first())
+                .and_then(|d| d.split_once('@'))
+                .map_or("<none>".to_string(), |(_, d)| d.to_string());
+            let created = image
+                .and_then(|i| i.config.created().clone())
+                .map(|c| crate::format::go_time(&c))
+                .unwrap_or_default();
+            serde_json::json!({
+                "Repository": r.repository,
+                "Tag": r.tag,
+                "ID": r.id,
+                "Digest": digest,
+                "CreatedSince": r.created,
+                "CreatedAt": created,
+                "Size": r.size,
+            })
+        })
+        .collect();
+    let headers = [
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+    ];
+    match format.render(&objects, &headers)? {
+        Some(out) => print!("{out}"),
+        None => print!("{}", ch05_image_pull::images::table(&rows)),
+    }
     Ok(0)
 }
 

@@ -6,6 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::container::{Container, Status};
+use crate::template::Template;
 use crate::{Error, containers, volumes};
 
 /// `inspect`.
@@ -14,6 +15,9 @@ pub struct InspectArgs {
     /// Only container, image or volume.
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
+    /// Format output using a Go template (`{{.State.Pid}}`, `{{json .Config}}`).
+    #[arg(short, long, value_name = "string")]
+    pub format: Option<String>,
     /// Names or ids.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -125,6 +129,12 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
 
 /// Prints a JSON array with one object per name.
 pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
+    let template = args
+        .format
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
     let mut out = Vec::new();
     let mut status = 0;
     let kind = args.kind.as_deref();
@@ -160,9 +170,17 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
             }
         }
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
-    );
+    match template {
+        // One line per object, as docker prints a template.
+        Some(t) => {
+            for v in &out {
+                println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
+        ),
+    }
     Ok(status)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Args;
 
 use crate::container::{Container, State, Status};
-use crate::format::{command, human_duration, since, table};
+use crate::format::{Format, command, human_duration, since, table};
 use crate::{Error, containers};
 
 /// `ps`.
@@ -23,6 +23,60 @@ pub struct PsArgs {
     /// Filter output based on conditions provided (status=, name=, id=).
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filter: Vec<String>,
+    /// Format output using a Go template (`table {{.ID}}\t{{.Names}}`, `{{.Status}}`).
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+/// The fields of `ps --format`, with their table headers (docker's container formatter).
+const FIELDS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
+/// One container as `ps --format` sees it. The size (a walk of the writable layer) only
+/// when the template asks for it.
+fn fields(c: &Container, state: &State, id: &str, full: bool, size: bool) -> serde_json::Value {
+    // A volume's source is its name; a bind mount's, its host path.
+    let mounts: Vec<&str> = c
+        .config
+        .mounts
+        .iter()
+        .filter(|m| m.kind != "tmpfs")
+        .map(|m| m.source.as_str())
+        .collect();
+    let size = if size {
+        let upper = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+        crate::format::human_size(upper)
+    } else {
+        String::new()
+    };
+    serde_json::json!({
+        "ID": id,
+        "Image": c.config.image,
+        "Command": command(&c.config.path, &c.config.args, full),
+        "CreatedAt": crate::format::go_time(&c.config.created),
+        "RunningFor": format!("{} ago", human_duration(since(&c.config.created))),
+        "Ports": "",
+        "State": state.status.as_str(),
+        "Status": status_text(state),
+        "Size": size,
+        "Names": c.config.name,
+        "Labels": "",
+        "Mounts": mounts.join(","),
+        "Networks": c.config.host.network_mode,
+    })
 }
 
 /// docker's STATUS column.
@@ -65,7 +119,10 @@ fn matches(c: &Container, state: &State, filters: &[String]) -> Result<bool, Err
 
 /// Prints the table (or ids).
 pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
+    let format = Format::parse(args.format.as_deref())?;
+    let wants_size = args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let mut rows = Vec::new();
+    let mut objects = Vec::new();
     let show_all = args.all || args.filter.iter().any(|f| f.starts_with("status="));
     for c in containers::list(root)? {
         let state = c.live_state()?;
@@ -84,6 +141,10 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
             println!("{id}");
             continue;
         }
+        if !matches!(format, Format::Default) {
+            objects.push(fields(&c, &state, &id, args.no_trunc, wants_size));
+            continue;
+        }
         rows.push(vec![
             id,
             c.config.image.clone(),
@@ -93,6 +154,10 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
             String::new(),
             c.config.name.clone(),
         ]);
+    }
+    if let Some(out) = format.render(&objects, FIELDS)? {
+        print!("{out}");
+        return Ok(0);
     }
     if !args.quiet {
         print!(
