@@ -113,6 +113,36 @@ pub struct Blkio {
     pub write_iops: Vec<DeviceRate>,
 }
 
+impl Blkio {
+    fn list_mut(&mut self, rate: ch02_cgroups::IoRate) -> &mut Vec<DeviceRate> {
+        use ch02_cgroups::IoRate::*;
+        match rate {
+            ReadBps => &mut self.read_bps,
+            WriteBps => &mut self.write_bps,
+            ReadIops => &mut self.read_iops,
+            WriteIops => &mut self.write_iops,
+        }
+    }
+
+    /// Adds a rate on the device at `path`.
+    pub fn push(&mut self, rate: ch02_cgroups::IoRate, path: String, value: u64) {
+        self.list_mut(rate).push(DeviceRate { path, rate: value });
+    }
+
+    /// Every rate, with its kind.
+    pub fn entries(&self) -> impl Iterator<Item = (ch02_cgroups::IoRate, &DeviceRate)> {
+        use ch02_cgroups::IoRate::*;
+        [
+            (ReadBps, &self.read_bps),
+            (WriteBps, &self.write_bps),
+            (ReadIops, &self.read_iops),
+            (WriteIops, &self.write_iops),
+        ]
+        .into_iter()
+        .flat_map(|(rate, list)| list.iter().map(move |d| (rate, d)))
+    }
+}
+
 /// One device's rate (docker's `ThrottleDevice`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceRate {

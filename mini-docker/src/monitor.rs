@@ -172,11 +172,11 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// The signals a monitor handles through its signalfd.
-fn monitor_signals() -> SigSet {
+/// The signals passed on to a container (docker's sig-proxy), and SIGWINCH for the window
+/// size: what a foreground monitor and an attached client (`relay`) watch.
+pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
-        Signal::SIGCHLD,
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
@@ -187,6 +187,13 @@ fn monitor_signals() -> SigSet {
     ] {
         set.add(s);
     }
+    set
+}
+
+/// The signals a monitor handles through its signalfd: those, and SIGCHLD.
+fn monitor_signals() -> SigSet {
+    let mut set = forwarded_signals();
+    set.add(Signal::SIGCHLD);
     set
 }
 

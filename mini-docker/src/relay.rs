@@ -48,23 +48,6 @@ pub struct Relay {
     pub sig_proxy: bool,
 }
 
-/// The signals passed on with `sig_proxy`; SIGWINCH is watched for the window size.
-fn signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ] {
-        set.add(s);
-    }
-    set
-}
-
 /// Gives the container's terminal our size. The monitor holds the terminal's master side;
 /// we reach the same terminal through the container's `/dev/console`, opened via
 /// `/proc/PID/root` (a TIOCSWINSZ on either side resizes the pair and signals the
@@ -88,12 +71,18 @@ impl Relay {
         let sys_err =
             |call: &str, e: nix::errno::Errno| Error::Sys(ch01_namespaces::SysError::new(call, e));
         let mut saved = SigSet::empty();
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals()), Some(&mut saved))
-            .map_err(|e| sys_err("sigprocmask", e))?;
+        nix::sys::signal::sigprocmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&crate::monitor::forwarded_signals()),
+            Some(&mut saved),
+        )
+        .map_err(|e| sys_err("sigprocmask", e))?;
         let _restore_mask = Restore(saved);
-        let sigfd =
-            SignalFd::with_flags(&signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-                .map_err(|e| sys_err("signalfd", e))?;
+        let sigfd = SignalFd::with_flags(
+            &crate::monitor::forwarded_signals(),
+            SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+        )
+        .map_err(|e| sys_err("signalfd", e))?;
         let _raw = if self.tty && self.stdin {
             crate::monitor::raw_mode(stdin.as_fd())
         } else {

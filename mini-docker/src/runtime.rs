@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use ch01_namespaces::ns::{Kind, Namespaces};
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
-use ch02_cgroups::{Cgroup, Controller, IoLimit, IoRate, Layout, Limits, Swap};
+use ch02_cgroups::{Cgroup, Controller, IoLimit, Layout, Limits, Swap};
 use ch03_rootfs_pivot_root::rootfs::{self, Mount, MountKind, RootPlan};
 use ch04_unionfs_layers::Stack;
 use ch04_unionfs_layers::sys::{Kernel, LayerSys};
@@ -53,25 +53,18 @@ pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
 }
 
 fn io_limits(b: &crate::container::Blkio) -> Result<Vec<IoLimit>, Error> {
-    let mut out = Vec::new();
-    for (list, rate) in [
-        (&b.read_bps, IoRate::ReadBps),
-        (&b.write_bps, IoRate::WriteBps),
-        (&b.read_iops, IoRate::ReadIops),
-        (&b.write_iops, IoRate::WriteIops),
-    ] {
-        for d in list {
+    b.entries()
+        .map(|(rate, d)| {
             let (major, minor) =
                 ch02_cgroups::device_numbers(Path::new(&d.path)).map_err(Error::Usage)?;
-            out.push(IoLimit {
+            Ok(IoLimit {
                 major,
                 minor,
                 rate,
                 value: d.rate,
-            });
-        }
-    }
-    Ok(out)
+            })
+        })
+        .collect()
 }
 
 /// Which namespaces the container gets of its own, and which it joins (`--pid

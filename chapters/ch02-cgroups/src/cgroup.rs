@@ -90,6 +90,16 @@ impl IoRate {
         }
     }
 
+    /// docker's flag for it, without the dashes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            IoRate::ReadBps => "device-read-bps",
+            IoRate::WriteBps => "device-write-bps",
+            IoRate::ReadIops => "device-read-iops",
+            IoRate::WriteIops => "device-write-iops",
+        }
+    }
+
     /// The key in v2's `io.max` (`MAJ:MIN rbps=N wbps=N`, cgroup-v2.rst).
     pub fn v2_key(self) -> &'static str {
         match self {

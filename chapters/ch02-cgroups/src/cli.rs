@@ -1,7 +1,7 @@
 //! The command line, exported so that mini-docker can flatten the same limit flags.
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{IoRate, Limits, Swap, parse_bytes, parse_device_rate};
+use crate::{IoLimit, IoRate, Limits, Swap, parse_bytes, parse_device_rate};
 
 /// Chapter 2: run a command under memory, CPU and process limits, and see what they do.
 #[derive(Debug, Parser)]
@@ -59,18 +59,52 @@ pub struct LimitArgs {
     /// CPUs it may run on (0, 0-1, 0,2).
     #[arg(long, value_name = "CPUS")]
     pub cpuset: Option<String>,
-    /// Limit read rate from a device (/dev/vda:1mb).
+    /// Block I/O rates.
+    #[command(flatten)]
+    pub devices: DeviceRateArgs,
+}
+
+/// Block I/O rates per device, as `ch02-cgroups run` and `mini-docker run` spell them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeviceRateArgs {
+    /// Limit read rate (bytes per second) from a device (/dev/vda:1mb).
     #[arg(long, value_name = "DEVICE:RATE")]
     pub device_read_bps: Vec<String>,
-    /// Limit write rate to a device (/dev/vda:1mb).
+    /// Limit write rate (bytes per second) to a device (/dev/vda:1mb).
     #[arg(long, value_name = "DEVICE:RATE")]
     pub device_write_bps: Vec<String>,
-    /// Limit read rate (operations per second) from a device (/dev/vda:100).
+    /// Limit read rate (IO per second) from a device (/dev/vda:100).
     #[arg(long, value_name = "DEVICE:RATE")]
     pub device_read_iops: Vec<String>,
-    /// Limit write rate (operations per second) to a device (/dev/vda:100).
+    /// Limit write rate (IO per second) to a device (/dev/vda:100).
     #[arg(long, value_name = "DEVICE:RATE")]
     pub device_write_iops: Vec<String>,
+}
+
+impl DeviceRateArgs {
+    /// Every rate given, checked (the device must be a block device): the device's path
+    /// as given, and the limit.
+    pub fn rates(&self) -> Result<Vec<(String, IoLimit)>, String> {
+        let mut out = Vec::new();
+        for (specs, rate) in [
+            (&self.device_read_bps, IoRate::ReadBps),
+            (&self.device_write_bps, IoRate::WriteBps),
+            (&self.device_read_iops, IoRate::ReadIops),
+            (&self.device_write_iops, IoRate::WriteIops),
+        ] {
+            for spec in specs {
+                let limit = parse_device_rate(spec, rate).map_err(|e| {
+                    format!(
+                        "invalid argument {spec:?} for \"--{}\" flag: {e}",
+                        rate.flag()
+                    )
+                })?;
+                let path = spec.rsplit_once(':').map_or("", |(p, _)| p);
+                out.push((path.to_string(), limit));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl LimitArgs {
@@ -81,17 +115,7 @@ impl LimitArgs {
         {
             return Err(format!("invalid --cpus {c}: must be a positive number"));
         }
-        let mut io = Vec::new();
-        for (specs, rate) in [
-            (&self.device_read_bps, IoRate::ReadBps),
-            (&self.device_write_bps, IoRate::WriteBps),
-            (&self.device_read_iops, IoRate::ReadIops),
-            (&self.device_write_iops, IoRate::WriteIops),
-        ] {
-            for spec in specs {
-                io.push(parse_device_rate(spec, rate)?);
-            }
-        }
+        let io = self.devices.rates()?.into_iter().map(|(_, l)| l).collect();
         Ok(Limits {
             memory: self.memory,
             swap: Swap::None,

@@ -4,7 +4,6 @@
 use clap::Args;
 use serde_json::{Value, json};
 
-use ch05_image_pull::Reference;
 use ch05_image_pull::manifest::Descriptor;
 use ch05_image_pull::store::NewLayer;
 
@@ -39,9 +38,8 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     let reference = args
         .reference
         .as_deref()
-        .map(Reference::parse)
-        .transpose()
-        .map_err(|e| Error::Image(e.into()))?;
+        .map(super::images::reference)
+        .transpose()?;
     let c = containers::find(root, &args.container)?;
     let store = crate::store(root)?;
     let base = store

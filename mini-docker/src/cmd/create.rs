@@ -74,18 +74,9 @@ pub struct ContainerArgs {
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Limit read rate (bytes per second) from a device (/dev/vda:1mb).
-    #[arg(long, value_name = "DEVICE:RATE")]
-    pub device_read_bps: Vec<String>,
-    /// Limit write rate (bytes per second) to a device (/dev/vda:1mb).
-    #[arg(long, value_name = "DEVICE:RATE")]
-    pub device_write_bps: Vec<String>,
-    /// Limit read rate (IO per second) from a device (/dev/vda:100).
-    #[arg(long, value_name = "DEVICE:RATE")]
-    pub device_read_iops: Vec<String>,
-    /// Limit write rate (IO per second) to a device (/dev/vda:100).
-    #[arg(long, value_name = "DEVICE:RATE")]
-    pub device_write_iops: Vec<String>,
+    /// Block I/O rates (chapter 2's flags).
+    #[command(flatten)]
+    pub devices: ch02_cgroups::cli::DeviceRateArgs,
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
@@ -462,36 +453,9 @@ fn create_record(
 /// `--device-{read,write}-{bps,iops}`: each `DEVICE:RATE` checked now (the device must be a
 /// block device), kept by path as docker's HostConfig does, and looked up again at start.
 fn blkio(args: &ContainerArgs) -> Result<crate::container::Blkio, Error> {
-    use ch02_cgroups::IoRate;
     let mut out = crate::container::Blkio::default();
-    for (specs, rate, list) in [
-        (&args.device_read_bps, IoRate::ReadBps, &mut out.read_bps),
-        (&args.device_write_bps, IoRate::WriteBps, &mut out.write_bps),
-        (&args.device_read_iops, IoRate::ReadIops, &mut out.read_iops),
-        (
-            &args.device_write_iops,
-            IoRate::WriteIops,
-            &mut out.write_iops,
-        ),
-    ] {
-        for spec in specs {
-            let limit = ch02_cgroups::parse_device_rate(spec, rate).map_err(|e| {
-                Error::Usage(format!(
-                    "invalid argument {spec:?} for \"--device-{}\" flag: {e}",
-                    match rate {
-                        IoRate::ReadBps => "read-bps",
-                        IoRate::WriteBps => "write-bps",
-                        IoRate::ReadIops => "read-iops",
-                        IoRate::WriteIops => "write-iops",
-                    }
-                ))
-            })?;
-            let path = spec.rsplit_once(':').map_or("", |(p, _)| p).to_string();
-            list.push(crate::container::DeviceRate {
-                path,
-                rate: limit.value,
-            });
-        }
+    for (path, limit) in args.devices.rates().map_err(Error::Usage)? {
+        out.push(limit.rate, path, limit.value);
     }
     Ok(out)
 }

@@ -96,7 +96,8 @@ pub struct LogoutArgs {
     pub registry: Option<String>,
 }
 
-fn reference(s: &str) -> Result<Reference, Error> {
+/// An image reference from the command line, its problem named if it is bad.
+pub fn reference(s: &str) -> Result<Reference, Error> {
     Reference::parse(s).map_err(|e| Error::Image(e.into()))
 }
 

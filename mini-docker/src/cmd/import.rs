@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use ch05_image_pull::Reference;
 use ch05_image_pull::manifest::Descriptor;
 use ch05_image_pull::store::NewLayer;
 use clap::Args;
@@ -126,9 +125,8 @@ pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
     let reference = args
         .reference
         .as_deref()
-        .map(Reference::parse)
-        .transpose()
-        .map_err(|e| Error::Image(e.into()))?;
+        .map(super::images::reference)
+        .transpose()?;
     let mut config =
         json!({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]});
     for change in &args.change {
