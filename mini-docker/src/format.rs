@@ -90,6 +90,18 @@ pub fn command(path: &str, args: &[String], full: bool) -> String {
     format!("{s:?}")
 }
 
+/// Prints what a prune did as docker does: a section per kind that lost something
+/// (`Deleted Containers:`, one id or name per line, a blank line), then the total.
+pub fn print_prune(sections: &[(&str, Vec<String>)], freed: u64) {
+    let mut out = String::new();
+    for (title, lines) in sections {
+        if !lines.is_empty() {
+            out.push_str(&format!("Deleted {title}:\n{}\n\n", lines.join("\n")));
+        }
+    }
+    println!("{out}Total reclaimed space: {}", human_size(freed));
+}
+
 /// What `--format` asks for: docker's default table, or a template over each row.
 #[derive(Debug)]
 pub enum Format {

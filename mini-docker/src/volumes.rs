@@ -120,3 +120,19 @@ pub fn remove(root: &Path, name: &str) -> Result<(), Error> {
     let dir = root.join("volumes").join(name);
     fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))
 }
+
+/// Removes the volumes no container uses: anonymous ones, and with `all` named ones too
+/// (docker's `volume prune` rules). Returns the bytes freed and the names removed.
+pub fn prune(root: &Path, all: bool) -> Result<(u64, Vec<String>), Error> {
+    let mut freed = 0;
+    let mut names = Vec::new();
+    for v in list(root)? {
+        if (!v.anonymous && !all) || !users(root, &v.name)?.is_empty() {
+            continue;
+        }
+        freed += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
+        remove(root, &v.name)?;
+        names.push(v.name);
+    }
+    Ok((freed, names))
+}

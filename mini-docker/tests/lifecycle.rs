@@ -759,6 +759,35 @@ fn format_templates_read_like_dockers() {
     md.ok(&["rm", "-f", "fmt"]);
 }
 
+/// The prunes print what docker's print: a section only for what went, then the total.
+#[test]
+fn prunes_report_like_docker() {
+    let Some(md) = Md::with_busybox() else { return };
+    assert_eq!(
+        md.ok(&["container", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+    md.ok(&["run", "--name", "done", "-v", "/anon", "busybox", "true"]);
+    md.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
+    let out = md.ok(&["system", "prune", "-f", "--volumes"]);
+    let volume = md.ok(&["volume", "ls", "-q"]);
+    assert!(
+        volume.is_empty(),
+        "the anonymous volume went with it: {volume}"
+    );
+    // The running container stays; busybox is in use by it, so no image goes.
+    insta::assert_snapshot!(redact::redact(&out), @r"
+    Deleted Containers:
+    [ID]
+
+    Deleted Volumes:
+    [ID]
+
+    Total reclaimed space: 0B
+    ");
+    md.ok(&["rm", "-f", "up"]);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

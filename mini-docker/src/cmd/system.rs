@@ -7,7 +7,7 @@ use ch04_unionfs_layers::sys::Kernel;
 use ch05_image_pull::Reference;
 
 use crate::container::Status;
-use crate::format::{human_size, table};
+use crate::format::{human_size, print_prune, table};
 use crate::{Cli, Error, containers, volumes};
 
 /// `container ...`.
@@ -72,9 +72,9 @@ pub enum SystemCommand {
 }
 
 /// Removes every stopped container; returns the bytes freed.
-fn prune_containers(root: &Path) -> Result<u64, Error> {
+fn prune_containers(root: &Path) -> Result<(u64, Vec<String>), Error> {
     let mut freed = 0;
-    println!("Deleted Containers:");
+    let mut ids = Vec::new();
     for c in containers::list(root)? {
         let state = c.live_state()?;
         if matches!(state.status, Status::Running | Status::Paused) {
@@ -82,15 +82,17 @@ fn prune_containers(root: &Path) -> Result<u64, Error> {
         }
         freed += ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
         let _guard = c.lock_state()?;
-        containers::remove(root, &c, true)?;
-        println!("{}", c.id());
+        // Its anonymous volumes stay, as docker's prune leaves them (`volume prune` or
+        // `system prune --volumes` takes them).
+        containers::remove(root, &c, false)?;
+        ids.push(c.id().to_string());
     }
-    Ok(freed)
+    Ok((freed, ids))
 }
 
 /// Removes the dangling images (no name) no container uses, and with `all` every image no
-/// container uses; returns the bytes freed. Prints what docker's `image prune` prints.
-fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
+/// container uses; returns the bytes freed and what docker's `image prune` lists.
+fn prune_images(root: &Path, all: bool) -> Result<(u64, Vec<String>), Error> {
     let store = crate::store(root)?;
     let used: Vec<String> = containers::list(root)?
         .into_iter()
@@ -119,10 +121,7 @@ fn prune_images(root: &Path, all: bool) -> Result<u64, Error> {
         freed += removed.gc.bytes;
     }
     freed += store.gc()?.bytes;
-    if !lines.is_empty() {
-        println!("Deleted Images:\n{}", lines.join("\n"));
-    }
-    Ok(freed)
+    Ok((freed, lines))
 }
 
 /// Cgroups under `mini-docker/` that this store's containers left: those named after a
@@ -180,8 +179,8 @@ pub fn container(sys: &Kernel, cli: &Cli, cmd: &ContainerCommand) -> Result<i32,
         ContainerCommand::Rm(a) => super::rm::main(&cli.root, a),
         ContainerCommand::Inspect(a) => super::inspect::main(&cli.root, a),
         ContainerCommand::Prune { force: _ } => {
-            let freed = prune_containers(&cli.root)?;
-            println!("\nTotal reclaimed space: {}", human_size(freed));
+            let (freed, ids) = prune_containers(&cli.root)?;
+            print_prune(&[("Containers", ids)], freed);
             Ok(0)
         }
     }
@@ -194,8 +193,8 @@ pub fn image(cli: &Cli, cmd: &ImageCommand) -> Result<i32, Error> {
         ImageCommand::Rm(a) => super::images::rmi(cli, a),
         ImageCommand::History(a) => super::images::history(cli, a),
         ImageCommand::Prune { all, force: _ } => {
-            let freed = prune_images(&cli.root, *all)?;
-            println!("\nTotal reclaimed space: {}", human_size(freed));
+            let (freed, lines) = prune_images(&cli.root, *all)?;
+            print_prune(&[("Images", lines)], freed);
             Ok(0)
         }
     }
@@ -307,19 +306,19 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             for d in debris {
                 let _ = std::fs::remove_dir_all(&d);
             }
-            let mut freed = prune_containers(root)?;
+            let (mut freed, ids) = prune_containers(root)?;
+            let mut names = Vec::new();
             if *prune_volumes {
-                println!("Deleted Volumes:");
-                for v in volumes::list(root)? {
-                    if v.anonymous && volumes::users(root, &v.name)?.is_empty() {
-                        freed += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
-                        volumes::remove(root, &v.name)?;
-                        println!("{}", v.name);
-                    }
-                }
+                let (bytes, gone) = volumes::prune(root, false)?;
+                freed += bytes;
+                names = gone;
             }
-            freed += prune_images(root, *all)?;
-            println!("\nTotal reclaimed space: {}", human_size(freed));
+            let (bytes, images) = prune_images(root, *all)?;
+            freed += bytes;
+            print_prune(
+                &[("Containers", ids), ("Volumes", names), ("Images", images)],
+                freed,
+            );
             Ok(0)
         }
     }

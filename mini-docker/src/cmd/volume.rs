@@ -87,20 +87,8 @@ pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
             return Ok(status);
         }
         VolumeCommand::Prune { all, force: _ } => {
-            let mut reclaimed = 0;
-            println!("Deleted Volumes:");
-            for v in volumes::list(root)? {
-                if (!v.anonymous && !all) || !volumes::users(root, &v.name)?.is_empty() {
-                    continue;
-                }
-                reclaimed += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
-                volumes::remove(root, &v.name)?;
-                println!("{}", v.name);
-            }
-            println!(
-                "\nTotal reclaimed space: {}",
-                crate::format::human_size(reclaimed)
-            );
+            let (reclaimed, names) = volumes::prune(root, *all)?;
+            crate::format::print_prune(&[("Volumes", names)], reclaimed);
         }
     }
     Ok(0)
