@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ROOT/containers/ID/
-//!   config.json        how it was created (never changes after create)
+//!   config.json        how it was created (changes only with `rename`)
 //!   state.json         created | running | paused | exited, pid, exit code, times
 //!   init/ upper/ work/ merged/   the init layer, the writable layer, overlayfs's work
 //!                      directory and mount point (mounted only inside the container)

@@ -153,6 +153,24 @@ pub fn create(
     Ok(Container { dir, config })
 }
 
+/// Renames a container: the new name is taken first (atomically, as at create: of two
+/// renames to one name, one wins), then the record says it, then the old name is let go.
+pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
+    take_name(root, new, c.id())?;
+    let mut config = c.config.clone();
+    config.name = new.to_string();
+    let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
+    if let Err(e) = crate::container::write_atomic(&c.path("config.json"), &bytes) {
+        let _ = fs::remove_file(root.join("names").join(new));
+        return Err(e);
+    }
+    let old = root.join("names").join(&c.config.name);
+    if fs::read_to_string(&old).is_ok_and(|id| id.trim() == c.id()) {
+        let _ = fs::remove_file(&old);
+    }
+    Ok(())
+}
+
 /// Removes a container that is not running: its name, its pin on the image, its directory
 /// (and with `volumes`, its anonymous volumes). Anything its monitor left (a cgroup) goes
 /// too.

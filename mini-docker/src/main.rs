@@ -137,7 +137,7 @@ pub struct Cli {
 }
 
 /// The commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Create and run a new container from an image.
     #[command(disable_help_flag = true)]
@@ -185,6 +185,8 @@ pub enum Command {
     Cp(cmd::cp::CpArgs),
     /// Inspect changes to files or directories on a container's filesystem.
     Diff(cmd::diff::DiffArgs),
+    /// Rename a container.
+    Rename(cmd::rename::RenameArgs),
     /// List images.
     Images(cmd::images::ImagesArgs),
     /// Remove one or more images.

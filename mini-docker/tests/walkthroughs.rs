@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{BIN, Md};
-use testkit::redact;
+use testkit::{redact, show};
 
 /// `ps aux` from busybox, reduced to PID and COMMAND (the USER column is constant).
 fn busybox_ps(out: &str) -> String {
@@ -292,4 +292,77 @@ fn detached_containers_log_stop_and_restart() {
     md.ok(&["stop", "polite"]);
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(md.state("polite")["ExitCode"], 0);
+}
+
+/// Seed 001 §3 and §5 as written, with docker's management verbs (`container logs`,
+/// `container stop`, `image ls`...) and busybox for ubuntu: a detached loop, its logs,
+/// stop and restart by id, export piped into `import -`, a named volume through `--mount`
+/// seen in `inspect`, rename, prune.
+#[test]
+fn seed_001_with_the_container_and_image_verbs() {
+    let Some(md) = Md::with_busybox() else { return };
+    let id = md.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "/bin/sh",
+        "-c",
+        "while true; do echo hello world; sleep 1; done",
+    ]);
+    let id = &id.trim()[..12];
+    assert!(testkit::wait_until(10, || md
+        .ok(&["container", "logs", id])
+        .starts_with("hello world\n")));
+    let ls = md.ok(&["container", "ls", "-a"]);
+    assert!(ls.contains(id) && ls.contains(" Up "), "{ls}");
+    assert_eq!(
+        md.ok(&["container", "stop", "-t", "1", id]),
+        format!("{id}\n")
+    );
+    assert!(md.ok(&["container", "ls", "-a"]).contains("Exited (137)"));
+    assert_eq!(md.ok(&["container", "restart", id]), format!("{id}\n"));
+    assert!(md.wait_status(id, "running"));
+
+    // export > file, then `cat file | import - NAME`.
+    let tar = md.path().join("ubuntu.tar");
+    let out = md.cmd().args(["export", id]).output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    std::fs::write(&tar, &out.stdout).unwrap();
+    let imported = md
+        .cmd()
+        .args(["import", "-", "test/ubuntu:v1.0"])
+        .stdin(std::fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", show(&imported));
+    let images = md.ok(&["image", "ls"]);
+    assert!(images.contains("test/ubuntu   v1.0"), "{images}");
+
+    md.ok(&["container", "rename", id, "looper"]);
+    assert!(md.ok(&["container", "ls"]).trim_end().ends_with("looper"));
+    md.ok(&["container", "rm", "-f", "looper"]);
+
+    assert_eq!(md.ok(&["volume", "create", "test-volume"]), "test-volume\n");
+    md.ok(&[
+        "run",
+        "-dit",
+        "--name",
+        "ubuntu",
+        "--mount",
+        "source=test-volume,target=/usr/share/data",
+        "busybox",
+    ]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&md.ok(&["container", "inspect", "ubuntu"])).unwrap();
+    let mount = &inspect[0]["Mounts"][0];
+    assert_eq!(mount["Name"], "test-volume");
+    assert_eq!(mount["Destination"], "/usr/share/data");
+    md.ok(&["container", "stop", "-t", "0", "ubuntu"]);
+    let pruned = md.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    md.ok(&["volume", "rm", "test-volume"]);
+    assert!(
+        md.ok(&["image", "rm", "test/ubuntu:v1.0"])
+            .starts_with("Untagged: test/ubuntu:v1.0\n")
+    );
 }

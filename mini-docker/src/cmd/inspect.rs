@@ -160,7 +160,12 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
             {
                 return Ok(serde_json::to_value(v).expect("a volume serialises"));
             }
-            Err(Error::Usage(format!("No such object: {name}")))
+            Err(match kind {
+                Some("container") => Error::NoSuchContainer(name.clone()),
+                Some("image") => Error::NoSuchImage(name.clone()),
+                Some("volume") => Error::NoSuchVolume(name.clone()),
+                _ => Error::Usage(format!("No such object: {name}")),
+            })
         })();
         match found {
             Ok(v) => out.push(v),

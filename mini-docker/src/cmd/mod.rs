@@ -14,6 +14,7 @@ pub mod kill;
 pub mod logs;
 pub mod pause;
 pub mod ps;
+pub mod rename;
 pub mod rm;
 pub mod run;
 pub mod start;
@@ -30,9 +31,13 @@ use crate::{Cli, Command, Error};
 
 /// Runs the command `cli` names; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
+    run_command(cli, &cli.command)
+}
+
+fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
     let sys = Kernel::new(cli.trace);
     let root = cli.root.as_path();
-    match &cli.command {
+    match command {
         Command::Run(a) => run::run(&sys, cli, a),
         Command::Create(a) => create::main(cli, a),
         Command::Start(a) => start::main(&sys, root, a),
@@ -63,8 +68,16 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Push(a) => images::push(cli, a),
         Command::Login(a) => images::login(cli, a),
         Command::Logout(a) => images::logout(cli, a),
-        Command::Container(c) => system::container(&sys, cli, c),
-        Command::Image(c) => system::image(cli, c),
+        Command::Container(c) => match c.command() {
+            Some(verb) => run_command(cli, &verb),
+            None => system::container_prune(cli),
+        },
+        Command::Image(c) => match (c.command(), c) {
+            (Some(verb), _) => run_command(cli, &verb),
+            (None, system::ImageCommand::Prune { all, .. }) => system::image_prune(cli, *all),
+            (None, _) => unreachable!("only prune has no top-level command"),
+        },
+        Command::Rename(a) => rename::main(root, a),
         Command::Volume(c) => volume::main(root, c),
         Command::System(c) => system::system(cli, c),
         Command::Info => system::info(cli),

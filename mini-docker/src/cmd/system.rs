@@ -3,40 +3,121 @@ use std::path::Path;
 
 use clap::Subcommand;
 
-use ch04_unionfs_layers::sys::Kernel;
 use ch05_image_pull::Reference;
 
 use crate::container::Status;
 use crate::format::{human_size, print_prune, table};
-use crate::{Cli, Error, containers, volumes};
+use crate::{Cli, Command, Error, containers, volumes};
 
-/// `container ...`.
-#[derive(Debug, Subcommand)]
+/// `container ...`: docker's management command for containers. Each verb is the
+/// top-level command of the same name (`container stop` is `stop`), as in docker.
+#[derive(Debug, Clone, Subcommand)]
 pub enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(super::attach::AttachArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::commit::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(super::cp::CpArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(super::create::CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(super::diff::DiffArgs),
+    /// Execute a command in a running container.
+    Exec(super::exec::ExecArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(super::export::ExportArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(super::inspect::InspectArgs),
+    /// Kill one or more running containers.
+    Kill(super::kill::KillArgs),
+    /// Fetch the logs of a container.
+    Logs(super::logs::LogsArgs),
     /// List containers.
-    #[command(alias = "list")]
+    #[command(aliases = ["list", "ps"])]
     Ls(super::ps::PsArgs),
-    /// Remove one or more containers.
-    Rm(super::rm::RmArgs),
+    /// Pause all processes within one or more containers.
+    Pause(super::pause::PauseArgs),
     /// Remove all stopped containers.
     Prune {
         /// Do not prompt for confirmation.
         #[arg(short, long)]
         force: bool,
     },
-    /// Display detailed information on one or more containers.
-    Inspect(super::inspect::InspectArgs),
+    /// Rename a container.
+    Rename(super::rename::RenameArgs),
+    /// Restart one or more containers.
+    Restart(super::stop::StopArgs),
+    /// Remove one or more containers.
+    #[command(alias = "remove")]
+    Rm(super::rm::RmArgs),
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(super::run::RunArgs),
+    /// Start one or more stopped containers.
+    Start(super::start::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(super::stats::StatsArgs),
+    /// Stop one or more running containers.
+    Stop(super::stop::StopArgs),
+    /// Display the running processes of a container.
+    Top(super::top::TopArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(super::pause::PauseArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(super::wait::WaitArgs),
 }
 
-/// `image ...`.
-#[derive(Debug, Subcommand)]
+impl ContainerCommand {
+    /// The top-level command this verb is; None for `prune`, which has none.
+    pub fn command(&self) -> Option<Command> {
+        use ContainerCommand as C;
+        Some(match self.clone() {
+            C::Attach(a) => Command::Attach(a),
+            C::Commit(a) => Command::Commit(a),
+            C::Cp(a) => Command::Cp(a),
+            C::Create(a) => Command::Create(a),
+            C::Diff(a) => Command::Diff(a),
+            C::Exec(a) => Command::Exec(a),
+            C::Export(a) => Command::Export(a),
+            C::Inspect(mut a) => {
+                a.kind.get_or_insert_with(|| "container".into());
+                Command::Inspect(a)
+            }
+            C::Kill(a) => Command::Kill(a),
+            C::Logs(a) => Command::Logs(a),
+            C::Ls(a) => Command::Ps(a),
+            C::Pause(a) => Command::Pause(a),
+            C::Prune { .. } => return None,
+            C::Rename(a) => Command::Rename(a),
+            C::Restart(a) => Command::Restart(a),
+            C::Rm(a) => Command::Rm(a),
+            C::Run(a) => Command::Run(a),
+            C::Start(a) => Command::Start(a),
+            C::Stats(a) => Command::Stats(a),
+            C::Stop(a) => Command::Stop(a),
+            C::Top(a) => Command::Top(a),
+            C::Unpause(a) => Command::Unpause(a),
+            C::Wait(a) => Command::Wait(a),
+        })
+    }
+}
+
+/// `image ...`: docker's management command for images; each verb is the top-level one
+/// (`image ls` is `images`, `image rm` is `rmi`).
+#[derive(Debug, Clone, Subcommand)]
 pub enum ImageCommand {
+    /// Show the history of an image.
+    History(super::images::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(super::import::ImportArgs),
+    /// Display detailed information on one or more images.
+    Inspect(super::inspect::InspectArgs),
     /// List images.
     #[command(alias = "list")]
     Ls(super::images::ImagesArgs),
-    /// Remove one or more images.
-    Rm(super::images::RmiArgs),
-    /// Remove unused images (those no container uses).
+    /// Remove unused images (dangling ones; with -a, every one no container uses).
     Prune {
         /// Remove all unused images, not just dangling ones.
         #[arg(short, long)]
@@ -45,12 +126,40 @@ pub enum ImageCommand {
         #[arg(short, long)]
         force: bool,
     },
-    /// Show the history of an image.
-    History(super::images::HistoryArgs),
+    /// Download an image from a registry.
+    Pull(super::images::PullArgs),
+    /// Upload an image to a registry.
+    Push(super::images::PushArgs),
+    /// Remove one or more images.
+    #[command(alias = "remove")]
+    Rm(super::images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(super::images::TagArgs),
+}
+
+impl ImageCommand {
+    /// The top-level command this verb is; None for `prune`, which has none.
+    pub fn command(&self) -> Option<Command> {
+        use ImageCommand as I;
+        Some(match self.clone() {
+            I::History(a) => Command::History(a),
+            I::Import(a) => Command::Import(a),
+            I::Inspect(mut a) => {
+                a.kind.get_or_insert_with(|| "image".into());
+                Command::Inspect(a)
+            }
+            I::Ls(a) => Command::Images(a),
+            I::Prune { .. } => return None,
+            I::Pull(a) => Command::Pull(a),
+            I::Push(a) => Command::Push(a),
+            I::Rm(a) => Command::Rmi(a),
+            I::Tag(a) => Command::Tag(a),
+        })
+    }
 }
 
 /// `system ...`.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum SystemCommand {
     /// Show disk usage.
     Df,
@@ -171,33 +280,18 @@ fn reclaimable(total: u64, used: u64) -> String {
     }
 }
 
-/// `container ...`.
-pub fn container(sys: &Kernel, cli: &Cli, cmd: &ContainerCommand) -> Result<i32, Error> {
-    let _ = sys;
-    match cmd {
-        ContainerCommand::Ls(a) => super::ps::main(&cli.root, a),
-        ContainerCommand::Rm(a) => super::rm::main(&cli.root, a),
-        ContainerCommand::Inspect(a) => super::inspect::main(&cli.root, a),
-        ContainerCommand::Prune { force: _ } => {
-            let (freed, ids) = prune_containers(&cli.root)?;
-            print_prune(&[("Containers", ids)], freed);
-            Ok(0)
-        }
-    }
+/// `container prune`.
+pub fn container_prune(cli: &Cli) -> Result<i32, Error> {
+    let (freed, ids) = prune_containers(&cli.root)?;
+    print_prune(&[("Containers", ids)], freed);
+    Ok(0)
 }
 
-/// `image ...`.
-pub fn image(cli: &Cli, cmd: &ImageCommand) -> Result<i32, Error> {
-    match cmd {
-        ImageCommand::Ls(a) => super::images::images(cli, a),
-        ImageCommand::Rm(a) => super::images::rmi(cli, a),
-        ImageCommand::History(a) => super::images::history(cli, a),
-        ImageCommand::Prune { all, force: _ } => {
-            let (freed, lines) = prune_images(&cli.root, *all)?;
-            print_prune(&[("Images", lines)], freed);
-            Ok(0)
-        }
-    }
+/// `image prune [-a]`.
+pub fn image_prune(cli: &Cli, all: bool) -> Result<i32, Error> {
+    let (freed, lines) = prune_images(&cli.root, all)?;
+    print_prune(&[("Images", lines)], freed);
+    Ok(0)
 }
 
 /// `system ...`.

@@ -7,7 +7,7 @@ use crate::format::table;
 use crate::{Error, containers, volumes};
 
 /// The volume commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum VolumeCommand {
     /// Create a volume.
     Create {
