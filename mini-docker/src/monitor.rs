@@ -240,6 +240,9 @@ pub fn supervise(
     )
     .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("sigprocmask", e)))?;
     let result = run_session(sys, root, c, mode, ready, handoff);
+    // A Ctrl-C that reached the container reached us too; still pending, it would kill us
+    // before we return the container's exit code.
+    ch01_namespaces::process::drain_pending(&monitor_signals());
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
     drop(lock);
     result

@@ -188,11 +188,13 @@ fn unframe(pending: &mut Vec<u8>) {
     }
 }
 
-/// Puts the signal mask back.
+/// Puts the signal mask back, once the signals that came meanwhile are taken (they were
+/// passed on to the container).
 struct Restore(SigSet);
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        ch01_namespaces::process::drain_pending(&crate::monitor::forwarded_signals());
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
     }
 }

@@ -140,7 +140,20 @@ impl SignalBlock {
 
 impl Drop for SignalBlock {
     fn drop(&mut self) {
+        drain_pending(&waited_signals());
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+/// Discards the signals of `set` pending for this process, before a blocked mask is lifted.
+/// A Ctrl-C goes to the whole process group: the child dies of it, and our copy may still be
+/// pending when the wait returns (the SIGCHLD came first). Left there, it would kill us the
+/// moment the mask is restored, before we report how the child ended. A signalfd(2) read
+/// without blocking takes pending signals off the queue.
+pub fn drain_pending(set: &SigSet) {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    if let Ok(fd) = SignalFd::with_flags(set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
+        while let Ok(Some(_)) = fd.read_signal() {}
     }
 }
 
