@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ROOT/containers/ID/
-//!   config.json        how it was created (changes only with `rename`)
+//!   config.json        how it was created (changes only with `rename` and `update`)
 //!   state.json         created | running | paused | exited, pid, exit code, times
 //!   init/ upper/ work/ merged/   the init layer, the writable layer, overlayfs's work
 //!                      directory and mount point (mounted only inside the container)
@@ -311,6 +311,13 @@ impl Container {
     /// Where a container's files live.
     pub fn dir_of(root: &Path, id: &str) -> PathBuf {
         root.join("containers").join(id)
+    }
+
+    /// Writes `config` as the record's `config.json` (atomically), for `rename` and
+    /// `update`, the only commands that change it.
+    pub fn save_config(&self, config: &Config) -> Result<(), Error> {
+        let bytes = serde_json::to_vec_pretty(config).expect("a config serialises");
+        write_atomic(&self.path("config.json"), &bytes)
     }
 
     /// Loads the record in `dir`.

@@ -159,8 +159,7 @@ pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
     take_name(root, new, c.id())?;
     let mut config = c.config.clone();
     config.name = new.to_string();
-    let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
-    if let Err(e) = crate::container::write_atomic(&c.path("config.json"), &bytes) {
+    if let Err(e) = c.save_config(&config) {
         let _ = fs::remove_file(root.join("names").join(new));
         return Err(e);
     }

@@ -187,6 +187,8 @@ pub enum Command {
     Diff(cmd::diff::DiffArgs),
     /// Rename a container.
     Rename(cmd::rename::RenameArgs),
+    /// Update configuration (resource limits) of one or more containers.
+    Update(cmd::update::UpdateArgs),
     /// List images.
     Images(cmd::images::ImagesArgs),
     /// Remove one or more images.

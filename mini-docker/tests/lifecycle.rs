@@ -788,6 +788,93 @@ fn prunes_report_like_docker() {
     md.ok(&["rm", "-f", "up"]);
 }
 
+/// `update` changes a running container's limits in its cgroup at once, both ways (v1
+/// wants memory+swap raised before memory, lowered after), and keeps them for the next
+/// start; `top` takes ps(1) options as docker's does.
+#[test]
+fn update_changes_live_limits_and_top_takes_ps_options() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-m",
+        "32m",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let first = md.ok(&["inspect", "-f", "{{.State.Pid}}", "live"]);
+    let pid = first.trim();
+    // What the kernel enforces for a process, read through its cgroup.
+    let limit_of = |pid: &str, file: &str| -> String {
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let layout = ch02_cgroups::Layout::detect().unwrap();
+        let controller = file.split('.').next().unwrap();
+        let c = ch02_cgroups::Controller::from_name(controller).unwrap();
+        let h = layout.locate(c).expect("the controller");
+        let rel = cgroups
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, names, path) = (f.next()?, f.next()?, f.next()?);
+                let mine = match h.version {
+                    ch02_cgroups::layout::Version::V1 => names.split(',').any(|n| n == controller),
+                    ch02_cgroups::layout::Version::V2 => names.is_empty(),
+                };
+                mine.then(|| path.to_string())
+            })
+            .unwrap();
+        let v2_name = match file {
+            "memory.limit_in_bytes" => "memory.max",
+            other => other,
+        };
+        let path = h.mount_point.join(rel.trim_start_matches('/'));
+        std::fs::read_to_string(path.join(file))
+            .or_else(|_| std::fs::read_to_string(path.join(v2_name)))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let limit = |file: &str| limit_of(pid, file);
+    assert_eq!(limit("memory.limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(limit("pids.max"), "10");
+    assert_eq!(
+        md.ok(&["update", "-m", "128m", "--pids-limit", "-1", "live"]),
+        "live\n"
+    );
+    assert_eq!(limit("memory.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!(limit("pids.max"), "max");
+    md.ok(&["container", "update", "--memory", "16m", "live"]);
+    assert_eq!(limit("memory.limit_in_bytes"), (16u64 << 20).to_string());
+    assert_eq!(
+        md.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "live"
+        ]),
+        format!("{} <nil>\n", 16u64 << 20)
+    );
+    let none = md.run(&["update", "live"]);
+    assert_eq!(none.status.code(), Some(125), "{}", show(&none));
+
+    let top = md.ok(&["top", "live", "-o", "pid,comm"]);
+    assert_eq!(top, format!("PID       COMMAND\n{pid:<10}sleep\n"));
+    // Kept for the next start.
+    md.ok(&["restart", "-t", "0", "live"]);
+    assert!(md.wait_status("live", "running"));
+    let second = md.ok(&["inspect", "-f", "{{.State.Pid}}", "live"]);
+    assert_eq!(
+        limit_of(second.trim(), "memory.limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    md.ok(&["rm", "-f", "live"]);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -334,7 +334,6 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         if let (Some(bytes), Some(d)) = (limits.memory, self.dir_of(Controller::Memory)) {
             match d.version {
                 Version::V1 => {
-                    w(d, "memory.limit_in_bytes", bytes.to_string())?;
                     // memory.memsw.* counts memory plus swap; it exists only with swap
                     // accounting enabled (swapaccount=1), so its absence is not an error.
                     let memsw = match limits.swap {
@@ -342,7 +341,22 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
                         Swap::Total(t) => t.max(bytes).to_string(),
                         Swap::Unlimited => "-1".into(),
                     };
-                    optional(w(d, "memory.memsw.limit_in_bytes", memsw))?;
+                    // The kernel keeps memsw >= the memory limit (EINVAL otherwise): on a
+                    // live cgroup (`mini-docker update`) a higher pair needs memsw first.
+                    let current = self
+                        .sys
+                        .read_file(&d.path.join("memory.memsw.limit_in_bytes"))
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u64>().ok());
+                    let raise = memsw == "-1"
+                        || current.is_some_and(|c| memsw.parse::<u64>().is_ok_and(|m| m > c));
+                    if raise {
+                        optional(w(d, "memory.memsw.limit_in_bytes", memsw.clone()))?;
+                    }
+                    w(d, "memory.limit_in_bytes", bytes.to_string())?;
+                    if !raise {
+                        optional(w(d, "memory.memsw.limit_in_bytes", memsw))?;
+                    }
                 }
                 Version::V2 => {
                     w(d, "memory.max", bytes.to_string())?;
@@ -401,6 +415,17 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Lifts the process limit of a live cgroup (`pids.max` back to `max`): [`apply`]
+    /// writes only the limits it is given.
+    ///
+    /// [`apply`]: Cgroup::apply
+    pub fn unlimit_pids(&self) -> Result<(), Error> {
+        if let Some(d) = self.dir_of(Controller::Pids) {
+            self.sys.write_file(&d.path.join("pids.max"), "max")?;
         }
         Ok(())
     }

@@ -353,11 +353,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         };
         extra_hosts.push((ip.to_string(), host.to_string()));
     }
-    let memory_swap = match args.memory_swap.as_deref() {
-        None => 0,
-        Some("-1") => -1,
-        Some(s) => ch02_cgroups::parse_bytes(s).map_err(Error::Usage)? as i64,
-    };
+    let memory_swap = args.memory_swap.as_deref().map_or(Ok(0), memory_swap)?;
     let hostname = args
         .hostname
         .clone()
@@ -427,6 +423,14 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let store = crate::store(root)?;
     store.pin(c.id(), &image.manifest_digest)?;
     Ok(c)
+}
+
+/// `--memory-swap`: bytes of memory plus swap, or -1 for unlimited swap.
+pub fn memory_swap(text: &str) -> Result<i64, Error> {
+    match text {
+        "-1" => Ok(-1),
+        s => Ok(ch02_cgroups::parse_bytes(s).map_err(Error::Usage)? as i64),
+    }
 }
 
 /// Creates the record. A generated name that another container has already is drawn

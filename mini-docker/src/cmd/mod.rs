@@ -22,6 +22,7 @@ pub mod stats;
 pub mod stop;
 pub mod system;
 pub mod top;
+pub mod update;
 pub mod volume;
 pub mod wait;
 
@@ -78,6 +79,7 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
             (None, _) => unreachable!("only prune has no top-level command"),
         },
         Command::Rename(a) => rename::main(root, a),
+        Command::Update(a) => update::main(&sys, root, a),
         Command::Volume(c) => volume::main(root, c),
         Command::System(c) => system::system(cli, c),
         Command::Info => system::info(cli),

@@ -65,6 +65,8 @@ pub enum ContainerCommand {
     Top(super::top::TopArgs),
     /// Unpause all processes within one or more containers.
     Unpause(super::pause::PauseArgs),
+    /// Update configuration (resource limits) of one or more containers.
+    Update(super::update::UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes.
     Wait(super::wait::WaitArgs),
 }
@@ -99,6 +101,7 @@ impl ContainerCommand {
             C::Stop(a) => Command::Stop(a),
             C::Top(a) => Command::Top(a),
             C::Unpause(a) => Command::Unpause(a),
+            C::Update(a) => Command::Update(a),
             C::Wait(a) => Command::Wait(a),
         })
     }

@@ -1,5 +1,6 @@
 //! `mini-docker top`: the container's processes, as the host's `ps -f` shows them (the
-//! pids are the host's), found through the container's cgroup.
+//! pids are the host's), found through the container's cgroup; `top C aux` (any ps(1)
+//! options) picks other columns.
 use std::path::Path;
 
 use clap::Args;
@@ -12,6 +13,13 @@ use crate::{Error, containers};
 pub struct TopArgs {
     /// The container.
     pub container: String,
+    /// Options for ps(1), instead of docker's default `-ef` columns (`aux`, `-o pid,comm`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ps OPTIONS"
+    )]
+    pub ps_options: Vec<String>,
 }
 
 /// Prints the processes.
@@ -36,6 +44,9 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
+    if !args.ps_options.is_empty() {
+        return with_options(&args.ps_options, &pids);
+    }
     let out = std::process::Command::new("ps")
         .args([
             "-o",
@@ -63,5 +74,47 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
             &rows
         )
     );
+    Ok(0)
+}
+
+/// `top CONTAINER OPTIONS`, as docker does it: the host's `ps OPTIONS` for every process,
+/// then only the rows whose PID is one of the container's (its cgroup's).
+fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
+    let out = std::process::Command::new("ps")
+        .args(options)
+        .output()
+        .map_err(|e| Error::io("run", Path::new("ps"), e))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "ps {}: {}",
+            options.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let Some(pid_col) = header.iter().position(|h| *h == "PID") else {
+        return Err(Error::Usage("Couldn't find PID field in ps output".into()));
+    };
+    let last = header.len().saturating_sub(1);
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| {
+            cols.get(pid_col)
+                .is_some_and(|p| pids.iter().any(|x| x == p))
+        })
+        .map(|cols| {
+            // The last column (the command) may hold spaces.
+            let mut row: Vec<String> = cols.iter().take(last).map(|s| s.to_string()).collect();
+            row.push(cols.get(last..).map(|c| c.join(" ")).unwrap_or_default());
+            row
+        })
+        .collect();
+    print!("{}", crate::format::table(&header, &rows));
     Ok(0)
 }

@@ -1,0 +1,101 @@
+//! `mini-docker update`: new resource limits for containers, running or not. The record
+//! keeps them for the next start, and a running container's cgroup gets them at once
+//! (chapter 2's `apply` on its directories): a limit changes under a live process, which
+//! is all a cgroup limit is, a number in a file the kernel reads.
+use std::path::Path;
+
+use clap::Args;
+
+use ch04_unionfs_layers::sys::Kernel;
+
+use crate::container::{Status, cgroup_dirs};
+use crate::{Error, containers};
+
+/// `update`.
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    /// Memory limit.
+    #[arg(short, long, value_parser = ch02_cgroups::parse_bytes, value_name = "BYTES")]
+    pub memory: Option<u64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// The containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Updates each container; prints each name, as docker does.
+pub fn main(sys: &Kernel, root: &Path, args: &UpdateArgs) -> Result<i32, Error> {
+    if args.memory.is_none()
+        && args.memory_swap.is_none()
+        && args.cpus.is_none()
+        && args.cpuset_cpus.is_none()
+        && args.pids_limit.is_none()
+    {
+        return Err(Error::Usage(
+            "You must provide one or more flags when using this command.".into(),
+        ));
+    }
+    let mut status = 0;
+    for name in &args.containers {
+        match update(sys, root, name, args) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn update(sys: &Kernel, root: &Path, name: &str, args: &UpdateArgs) -> Result<(), Error> {
+    let c = containers::find(root, name)?;
+    let _guard = c.lock_state()?;
+    let mut config = c.config.clone();
+    let h = &mut config.host;
+    if let Some(m) = args.memory {
+        h.memory = m;
+    }
+    if let Some(s) = &args.memory_swap {
+        h.memory_swap = super::create::memory_swap(s)?;
+    }
+    if let Some(cpus) = args.cpus {
+        h.nano_cpus = (cpus * 1e9) as u64;
+    }
+    if let Some(set) = &args.cpuset_cpus {
+        h.cpuset_cpus = set.clone();
+    }
+    if let Some(p) = args.pids_limit {
+        h.pids_limit = if p > 0 { p as u64 } else { 0 };
+    }
+    let limits = crate::runtime::limits(&config.host)?;
+    let state = c.live_state()?;
+    if matches!(state.status, Status::Running | Status::Paused) {
+        let cgroup = ch02_cgroups::Cgroup::from_dirs(
+            sys as &dyn ch01_namespaces::Sys,
+            cgroup_dirs(&state.cgroup),
+        );
+        let applied = cgroup.apply(&limits).and_then(|()| {
+            if args.pids_limit.is_some_and(|p| p <= 0) {
+                cgroup.unlimit_pids()
+            } else {
+                Ok(())
+            }
+        });
+        // The cgroup is the container's: its monitor removes it, not us.
+        cgroup.into_dirs();
+        applied?;
+    }
+    c.save_config(&config)
+}
