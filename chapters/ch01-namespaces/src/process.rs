@@ -254,8 +254,12 @@ fn child_main(
     }
     if let Some(stdio) = options.stdio {
         // Out of the parent's session: a terminal's Ctrl-C reaches the parent, which
-        // decides what to forward; with a tty of its own, the child's tty decides.
-        sys.setsid()?;
+        // decides what to forward; with a tty of its own, the child's tty decides. (A
+        // detached child is in a session of its own already: a second setsid(2) fails
+        // with EPERM, as the leader of a session cannot start another.)
+        if !options.detach {
+            sys.setsid()?;
+        }
         let names = ["stdin", "stdout", "stderr"];
         for (n, fd) in stdio.fds.iter().enumerate() {
             sys.dup2_stdio(*fd, Path::new(names[n]), n as i32)?;
