@@ -233,6 +233,13 @@ pub enum Command {
         #[arg(long)]
         tty_size: Option<String>,
     },
+    /// Keeps a detached `exec -t` process's terminal open (started by `exec`).
+    #[command(name = "__drain", hide = true)]
+    Drain {
+        /// The terminal's master side, inherited.
+        #[arg(long)]
+        fd: i32,
+    },
 }
 
 fn main() -> ExitCode {

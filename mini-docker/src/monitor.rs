@@ -743,13 +743,18 @@ pub fn monitor_main(
     supervise(sys, root, &c, Mode::Background, Some(ready), handoff)
 }
 
-/// Takes the socket the CLI left open for us as descriptor `fd`, closing it on exec again
-/// so that the container does not inherit it.
+/// Takes the socket the CLI left open for us as descriptor `fd`.
 fn inherited_socket(fd: RawFd) -> Result<UnixStream, Error> {
+    inherited_fd(fd).map(UnixStream::from)
+}
+
+/// Takes a descriptor our parent left open for us and named on the command line, closing
+/// it on exec again so that nothing we start (the container) inherits it.
+pub fn inherited_fd(fd: RawFd) -> Result<OwnedFd, Error> {
     let what = format!("fcntl({fd}, F_SETFD, FD_CLOEXEC)");
     if fd < 3 {
         return Err(Error::Usage(format!(
-            "--attach-fd {fd}: not a socket of ours"
+            "descriptor {fd}: not one left for us"
         )));
     }
     // Fails with EBADF unless `fd` is open, before anything takes ownership of it.
@@ -758,5 +763,5 @@ fn inherited_socket(fd: RawFd) -> Result<UnixStream, Error> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .map_err(|e| Error::Sys(ch01_namespaces::SysError::new(&what, e)))?;
-    Ok(UnixStream::from(crate::sys::own_fd(fd)))
+    Ok(crate::sys::own_fd(fd))
 }

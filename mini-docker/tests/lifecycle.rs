@@ -875,6 +875,23 @@ fn update_changes_live_limits_and_top_takes_ps_options() {
     md.ok(&["rm", "-f", "live"]);
 }
 
+/// `exec -d` starts a process in the background, with or without a terminal; the one with
+/// a terminal keeps it (a drain holds the other side) instead of hanging up when we go.
+#[test]
+fn exec_d_runs_in_the_background_with_or_without_a_terminal() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]);
+    assert_eq!(md.ok(&["exec", "-d", "host", "sleep", "901"]), "");
+    assert_eq!(md.ok(&["exec", "-d", "-t", "host", "sleep", "902"]), "");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let top = md.ok(&["top", "host", "-o", "pid,args"]);
+    assert!(
+        top.contains("sleep 901\n") && top.contains("sleep 902\n"),
+        "{top}"
+    );
+    md.ok(&["rm", "-f", "host"]);
+}
+
 #[test]
 fn run_flags_reach_the_container() {
     let Some(md) = Md::with_busybox() else { return };

@@ -229,6 +229,21 @@ fn ctrl_p_ctrl_q_detaches_and_attach_comes_back() {
         "our terminal is 33x101:\n{clean}"
     );
 
+    // exec -it detaches the same way, and its shell goes on beside the first one.
+    let (out, code) = in_terminal(
+        &md,
+        "exec -it keep sh",
+        &[("echo from exec\r", 800), ("\x10\x11", 300)],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("read escape sequence"), "{out}");
+    let top = md.ok(&["top", "keep", "-o", "pid,args"]);
+    assert_eq!(
+        top.lines().filter(|l| l.ends_with(" sh")).count(),
+        2,
+        "{top}"
+    );
+
     // A last time, with our own keys, to leave by `exit`: attach returns the exit code.
     let (out, code) = in_terminal(
         &md,

@@ -41,6 +41,9 @@ pub struct ExecArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>]).
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, value_name = "string")]
+    pub detach_keys: Option<String>,
     /// The container.
     pub container: String,
     /// The command and its arguments.
@@ -50,6 +53,7 @@ pub struct ExecArgs {
 
 /// Runs the command in the container; returns its exit code.
 pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
+    let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let c = containers::find(root, &args.container)?;
     let state = c.live_state()?;
     match state.status {
@@ -128,8 +132,10 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     set.add(Signal::SIGCHLD);
     set.add(Signal::SIGWINCH);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut blocked));
+    // With -d, or -i -t (Ctrl-P Ctrl-Q may leave it running), the process may outlive us.
+    let interactive_tty = args.tty && args.interactive;
     let options = ChildOptions {
-        detach: args.detach,
+        detach: args.detach || interactive_tty,
         stdio,
     };
     let argv = args.command.clone();
@@ -156,22 +162,78 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     }
     let running = created.start(sys)?;
     if args.detach {
+        // Its terminal must stay open when we go, or it hangs up (SIGHUP): a drain keeps
+        // the master side, as docker's daemon does.
+        if let Some(p) = pty {
+            hand_off(root, p.master)?;
+        }
         return Ok(0);
     }
-    let exit = match &pty {
-        Some(p) => relay_tty(sys, p.master.as_fd(), &running)?,
+    let exit = match pty {
+        Some(p) => {
+            let escape = interactive_tty.then(|| crate::detach::Escape::new(keys));
+            match relay_tty(sys, p.master.as_fd(), &running, escape)? {
+                Some(exit) => exit,
+                None => {
+                    hand_off(root, p.master)?;
+                    eprintln!("read escape sequence");
+                    return Ok(1);
+                }
+            }
+        }
         None => running.wait(sys)?,
     };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
     Ok(exit.code())
 }
 
-/// Copies between our terminal (in raw mode) and the pty until the process ends.
+/// Hands the master side of a detached process's terminal to `mini-docker __drain`, a
+/// small process of its own that reads it until the process ends.
+fn hand_off(root: &Path, master: std::os::fd::OwnedFd) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    nix::fcntl::fcntl(
+        master.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))?;
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io("find", Path::new("/proc/self/exe"), e))?;
+    // `--root` only names the store it belongs to, for whoever lists processes.
+    std::process::Command::new(exe)
+        .arg("--root")
+        .arg(root)
+        .args(["__drain", "--fd", &master.as_raw_fd().to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("spawn", Path::new("mini-docker __drain"), e))?;
+    Ok(())
+}
+
+/// The hidden `__drain --fd N`: a session of its own (no terminal, no SIGHUP), then read
+/// and discard the inherited descriptor until the other side is gone.
+pub fn drain_main(fd: std::os::fd::RawFd) -> Result<i32, Error> {
+    let _ = nix::unistd::setsid();
+    let fd = crate::monitor::inherited_fd(fd)?;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match nix::unistd::read(&fd, &mut buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => return Ok(0),
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(e) => return Err(Error::Sys(ch01_namespaces::SysError::new("read", e))),
+        }
+    }
+}
+
+/// Copies between our terminal (in raw mode) and the pty until the process ends (its exit)
+/// or the detach keys are typed (None).
 fn relay_tty(
     sys: &Kernel,
     master: std::os::fd::BorrowedFd<'_>,
     running: &process::Running,
-) -> Result<Exit, Error> {
+    mut escape: Option<crate::detach::Escape>,
+) -> Result<Option<Exit>, Error> {
     let stdin = io::stdin();
     let _raw = crate::monitor::raw_mode(stdin.as_fd());
     let mut set = SigSet::empty();
@@ -236,7 +298,18 @@ fn relay_tty(
             match nix::unistd::read(stdin.as_fd(), &mut buf) {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
-                    let _ = nix::unistd::write(master, &buf[..n]);
+                    let mut typed = Vec::new();
+                    let detach = match &mut escape {
+                        Some(e) => e.feed(&buf[..n], &mut typed),
+                        None => {
+                            typed.extend_from_slice(&buf[..n]);
+                            false
+                        }
+                    };
+                    let _ = nix::unistd::write(master, &typed);
+                    if detach {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -244,5 +317,5 @@ fn relay_tty(
             exit = running.try_wait(sys)?;
         }
     }
-    Ok(exit.unwrap_or(Exit::Code(0)))
+    Ok(Some(exit.unwrap_or(Exit::Code(0))))
 }

@@ -89,5 +89,6 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
             attach_fd,
             tty_size,
         } => crate::monitor::monitor_main(&sys, root, id, *attach_fd, tty_size.as_deref()),
+        Command::Drain { fd } => exec::drain_main(*fd),
     }
 }

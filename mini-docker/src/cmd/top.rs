@@ -77,11 +77,14 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `top CONTAINER OPTIONS`, as docker does it: the host's `ps OPTIONS` for every process,
-/// then only the rows whose PID is one of the container's (its cgroup's).
+/// `top CONTAINER OPTIONS`, as docker does it: the host's `ps OPTIONS`, then only the rows
+/// whose PID is one of the container's (its cgroup's).
 fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
+    // `-p` adds the container's processes to what the options select: without it, `-o
+    // pid,comm` alone selects only the processes of our own terminal.
     let out = std::process::Command::new("ps")
         .args(options)
+        .args(["-p", &pids.join(",")])
         .output()
         .map_err(|e| Error::io("run", Path::new("ps"), e))?;
     if !out.status.success() {
