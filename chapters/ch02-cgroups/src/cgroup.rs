@@ -401,6 +401,7 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
                     // One line per device, every rate of it: `8:0 rbps=1048576 wbps=max`.
                     let mut devices: Vec<(u64, u64)> =
                         limits.io.iter().map(|l| (l.major, l.minor)).collect();
+                    devices.sort_unstable();
                     devices.dedup();
                     for (major, minor) in devices {
                         let mut line = format!("{major}:{minor}");
@@ -612,12 +613,17 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
             s.pids_limit = num(d, "pids.max")?;
             s.pids_refused = keyed(&read(d, "pids.events")?, "max");
         }
-        if let Some(d) = self.io_dir() {
-            let (r, w) = match d.version {
-                // The recursive file counts child cgroups too (an `exec`'s, say).
-                Version::V1 => v1_io_bytes(&read(d, "blkio.throttle.io_service_bytes_recursive")?),
-                Version::V2 => v2_io_bytes(&read(d, "io.stat")?),
-            };
+        // Block I/O counters are a bonus: a kernel without throttling support has no
+        // `blkio.throttle.*` files, and one before 4.16 no recursive one. Without them the
+        // rest of the statistics (an OOM kill above all) still count.
+        let io = self.io_dir().and_then(|d| match d.version {
+            Version::V1 => read(d, "blkio.throttle.io_service_bytes_recursive")
+                .or_else(|_| read(d, "blkio.throttle.io_service_bytes"))
+                .ok()
+                .map(|t| v1_io_bytes(&t)),
+            Version::V2 => read(d, "io.stat").ok().map(|t| v2_io_bytes(&t)),
+        });
+        if let Some((r, w)) = io {
             s.io_read_bytes = Some(r);
             s.io_write_bytes = Some(w);
         }
