@@ -1,7 +1,5 @@
 //! The set of containers: finding one by name or id prefix, creating and removing records.
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
@@ -36,6 +34,7 @@ pub fn find(root: &Path, what: &str) -> Result<Container, Error> {
     let what = what.strip_prefix('/').unwrap_or(what);
     if let Ok(id) = fs::read_to_string(root.join("names").join(what))
         && let Ok(c) = Container::load(&Container::dir_of(root, id.trim()))
+        && c.config.name == what
     {
         return Ok(c);
     }
@@ -92,37 +91,65 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-/// Takes `name` for `id`: creating `names/NAME` with O_EXCL is atomic, so of two
-/// concurrent `run --name web`, exactly one wins.
-fn take_name(root: &Path, name: &str, id: &str) -> Result<(), Error> {
+/// Takes `name` for `id`. `names/NAME` (holding the id) appears by link(2) of a file
+/// already written, which fails if the name exists: atomic, and never seen empty, so of
+/// two concurrent `run --name web`, exactly one wins. A name whose owner is gone (a killed
+/// `rm`) or is called something else now (a killed `rename`) is taken over under
+/// `names/.lock`, so that two takeovers cannot both win either.
+fn take_name(root: &Path, name: &str, id: &str, locked: bool) -> Result<(), Error> {
     let dir = root.join("names");
     fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let path = dir.join(name);
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&path)
-    {
-        Ok(mut f) => f
-            .write_all(id.as_bytes())
-            .map_err(|e| Error::io("write", &path, e)),
+    let tmp = dir.join(format!(".{id}.tmp"));
+    fs::write(&tmp, id).map_err(|e| Error::io("write", &tmp, e))?;
+    let linked = fs::hard_link(&tmp, &path);
+    let result = match linked {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _lock = if locked {
+                None
+            } else {
+                Some(names_lock(root)?)
+            };
             let owner = fs::read_to_string(&path).unwrap_or_default();
-            // A name left by a record that no longer exists (a killed `rm`) is free again.
-            if !owner.trim().is_empty()
-                && Container::dir_of(root, owner.trim())
-                    .join("config.json")
-                    .exists()
-            {
-                return Err(Error::Conflict(format!(
-                    "The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    owner.trim()
-                )));
+            let owner = owner.trim();
+            if owner != id && name_held_by(root, owner, name) {
+                Err(Error::Conflict(format!(
+                    "The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+                )))
+            } else {
+                fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
             }
-            fs::write(&path, id).map_err(|e| Error::io("write", &path, e))
         }
-        Err(e) => Err(Error::io("create", &path, e)),
+        Err(e) => Err(Error::io("link", &path, e)),
+    };
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// `names/.lock`, held until dropped: for taking over a stale name, and around a rename.
+fn names_lock(root: &Path) -> Result<fs::File, Error> {
+    let path = root.join("names").join(".lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    lock.lock().map_err(|e| Error::io("lock", &path, e))?;
+    Ok(lock)
+}
+
+/// Whether container `owner` still holds `name`: its record exists and is called that, or
+/// is still being made (a directory without config.json yet).
+fn name_held_by(root: &Path, owner: &str, name: &str) -> bool {
+    let dir = Container::dir_of(root, owner);
+    if owner.is_empty() || !dir.is_dir() {
+        return false;
+    }
+    match Container::load(&dir) {
+        Ok(o) => o.config.name == name,
+        Err(_) => !dir.join("config.json").exists(),
     }
 }
 
@@ -134,7 +161,13 @@ pub fn create(
     init: &ch04_unionfs_layers::init::InitLayer,
 ) -> Result<Container, Error> {
     let dir = Container::dir_of(root, &config.id);
-    take_name(root, &config.name, &config.id)?;
+    // The directory first: while the name points at it and config.json is not written
+    // yet, a concurrent `take_name` sees a record being made, not a stale name.
+    fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    if let Err(e) = take_name(root, &config.name, &config.id, false) {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(e);
+    }
     let made = (|| {
         for d in ["upper", "work", "merged", "init"] {
             let p = dir.join(d);
@@ -156,7 +189,13 @@ pub fn create(
 /// Renames a container: the new name is taken first (atomically, as at create: of two
 /// renames to one name, one wins), then the record says it, then the old name is let go.
 pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
-    take_name(root, new, c.id())?;
+    let _guard = c.lock_state()?;
+    let c = &c.reload()?;
+    // Until the record says the new name, a takeover of it must wait: it would see a
+    // container called something else and take the name.
+    fs::create_dir_all(root.join("names")).map_err(|e| Error::io("create", root, e))?;
+    let _names = names_lock(root)?;
+    take_name(root, new, c.id(), true)?;
     let mut config = c.config.clone();
     config.name = new.to_string();
     if let Err(e) = c.save_config(&config) {

@@ -146,6 +146,41 @@ fn rm_f_during_start_wins_cleanly() {
     }
 }
 
+/// `rename`: a name in use is refused; a rename killed after the record changed but
+/// before the old name was let go leaves that name free for the next container, not
+/// pointing at the renamed one.
+#[test]
+fn rename_refuses_a_taken_name_and_a_half_done_one_frees_the_old_name() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&["create", "--name", "a", "busybox", "true"]);
+    md.ok(&["create", "--name", "b", "busybox", "true"]);
+    let taken = md.run(&["rename", "a", "b"]);
+    assert_eq!(taken.status.code(), Some(125), "{}", testkit::show(&taken));
+    let same = md.run(&["rename", "a", "a"]);
+    assert_eq!(same.status.code(), Some(125));
+    md.ok(&["rename", "a", "c"]);
+    let id_c = md.ok(&["inspect", "-f", "{{.Id}}", "c"]);
+    // What a rename killed at the wrong moment leaves: names/a still naming c's record.
+    std::fs::write(md.path().join("names").join("a"), id_c.trim()).unwrap();
+    assert_eq!(
+        md.run(&["inspect", "a"]).status.code(),
+        Some(1),
+        "a is not c's name"
+    );
+    md.ok(&["create", "--name", "a", "busybox", "true"]);
+    let id_a = md.ok(&["inspect", "-f", "{{.Id}}", "a"]);
+    assert_ne!(id_a, id_c);
+    let names = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "c"]);
+    let ids = md.ids();
+    let mut rm = vec!["rm"];
+    rm.extend(ids.iter().map(String::as_str));
+    md.ok(&rm);
+    md.assert_clean(&ids);
+}
+
 /// Generated names come from a few hundred adjective_name pairs, so sixty containers
 /// nearly always draw one twice: the second gets a digit added (docker's generator does
 /// the same), never an "already in use" error.
