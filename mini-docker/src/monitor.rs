@@ -634,10 +634,14 @@ pub fn run_attached(root: &Path, c: &Container, detach_keys: Vec<u8>) -> Result<
         stdin: c.config.open_stdin,
         detach_keys,
         pid: Some(Pid::from_raw(pid)),
-        sig_proxy: true,
+        // docker's run passes signals on only without a tty; with one, Ctrl-C is a key,
+        // and a signal to us (a closed ssh session's SIGHUP) ends only us.
+        sig_proxy: !c.config.tty,
     };
-    if relay.run()? == Ended::Detached {
-        return Ok(0);
+    match relay.run()? {
+        Ended::Detached => return Ok(0),
+        Ended::Signal(s) => return Ok(128 + s as i32),
+        Ended::Output => {}
     }
     // The monitor records the exit (and removes a `--rm` container), then exits with the
     // container's code.

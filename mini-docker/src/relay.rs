@@ -28,6 +28,9 @@ pub enum Ended {
     Output,
     /// The detach keys were typed; the container goes on.
     Detached,
+    /// A signal that is not passed on (no sig-proxy: with a tty, or `--sig-proxy=false`)
+    /// ended the relay, as it would end docker's client; the container goes on.
+    Signal(Signal),
 }
 
 /// What to relay.
@@ -140,6 +143,8 @@ impl Relay {
                                 let _ = nix::sys::signal::kill(pid, s);
                             }
                         }
+                        // Ours, then: leave (restoring the terminal on the way out).
+                        Ok(s) => return Ok(Ended::Signal(s)),
                         _ => {}
                     }
                 }

@@ -216,7 +216,9 @@ impl Template {
         while let Some(p) = it.next() {
             match p {
                 Piece::Text(t) => nodes.push(Node::Text(t)),
-                Piece::Action(a, _) if a == "end" || a == "else" => return Ok((nodes, Some(a))),
+                Piece::Action(a, _) if a == "end" || a == "else" || a.starts_with("else if ") => {
+                    return Ok((nodes, Some(a)));
+                }
                 Piece::Action(a, _) if a.starts_with("/*") => {}
                 Piece::Action(a, line) => {
                     let pipeline = |text: &str| pipeline(text).map_err(|e| at(line, e));
@@ -224,25 +226,7 @@ impl Template {
                     match word {
                         "if" | "range" => {
                             let p = pipeline(rest)?;
-                            let (body, end) = Self::block(it)?;
-                            let otherwise = match end.as_deref() {
-                                Some("else") => match Self::block(it)? {
-                                    (n, Some(e)) if e == "end" => n,
-                                    _ => {
-                                        return Err(at(
-                                            line,
-                                            TemplateError(format!("unexpected EOF in {word}")),
-                                        ));
-                                    }
-                                },
-                                Some(_) => Vec::new(),
-                                None => {
-                                    return Err(at(
-                                        line,
-                                        TemplateError(format!("unexpected EOF in {word}")),
-                                    ));
-                                }
-                            };
+                            let (body, otherwise) = Self::branches(it, word, line)?;
                             nodes.push(if word == "if" {
                                 Node::If(p, body, otherwise)
                             } else {
@@ -263,6 +247,32 @@ impl Template {
         Ok((nodes, None))
     }
 
+    /// The body of an `if` or `range` up to its `end`, and its `else` part: empty, a
+    /// block, or (`{{else if ...}}`) one more `if`, which shares the `end`.
+    fn branches(
+        it: &mut std::vec::IntoIter<Piece>,
+        word: &str,
+        line: usize,
+    ) -> Result<(Vec<Node>, Vec<Node>), TemplateError> {
+        let eof = || at(line, TemplateError(format!("unexpected EOF in {word}")));
+        let (body, end) = Self::block(it)?;
+        let otherwise = match end.as_deref() {
+            Some("end") => Vec::new(),
+            Some("else") => match Self::block(it)? {
+                (n, Some(e)) if e == "end" => n,
+                _ => return Err(eof()),
+            },
+            Some(e) if word == "if" => {
+                let cond = e.strip_prefix("else if ").unwrap_or_default();
+                let p = pipeline(cond).map_err(|e| at(line, e))?;
+                let (yes, no) = Self::branches(it, word, line)?;
+                vec![Node::If(p, yes, no)]
+            }
+            _ => return Err(eof()),
+        };
+        Ok((body, otherwise))
+    }
+
     /// Runs the template with `dot` as `.`.
     pub fn render(&self, dot: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
@@ -279,6 +289,7 @@ fn run(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), TemplateErro
             Node::If(p, yes, no) => run(if truthy(&eval(p, dot)?) { yes } else { no }, dot, out)?,
             Node::Range(p, body, otherwise) => {
                 let items: Vec<Value> = match eval(p, dot)? {
+                    v if is_missing(&v) => Vec::new(),
                     Value::Array(a) => a,
                     Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
                     Value::Null => Vec::new(),
@@ -403,13 +414,19 @@ fn call(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
             Value::String(text(&args[0]).to_uppercase())
         }
         "title" => {
+            // Go's strings.Title: the first letter of every word.
             want(1)?;
-            let s = text(&args[0]);
-            let mut c = s.chars();
-            Value::String(match c.next() {
-                Some(first) => first.to_uppercase().chain(c).collect(),
-                None => s,
-            })
+            let mut out = String::new();
+            let mut start = true;
+            for c in text(&args[0]).chars() {
+                if start && c.is_alphanumeric() {
+                    out.extend(c.to_uppercase());
+                } else {
+                    out.push(c);
+                }
+                start = !c.is_alphanumeric();
+            }
+            Value::String(out)
         }
         "truncate" => {
             want(2)?;

@@ -58,9 +58,13 @@ pub fn main(root: &Path, args: &AttachArgs) -> Result<i32, Error> {
         // docker passes signals on only without a tty: with one, Ctrl-C is a key.
         sig_proxy: args.sig_proxy && !c.config.tty,
     };
-    if relay.run()? == Ended::Detached {
-        eprintln!("read escape sequence");
-        return Ok(1);
+    match relay.run()? {
+        Ended::Detached => {
+            eprintln!("read escape sequence");
+            return Ok(1);
+        }
+        Ended::Signal(s) => return Ok(128 + s as i32),
+        Ended::Output => {}
     }
     // The output ended with the container: report how it ended.
     for _ in 0..200 {
@@ -73,7 +77,8 @@ pub fn main(root: &Path, args: &AttachArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// The detach sequence: `--detach-keys`, else docker's Ctrl-P Ctrl-Q.
+/// The detach sequence: `--detach-keys`, else (or if empty, as docker) Ctrl-P Ctrl-Q.
 pub fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>, Error> {
-    flag.map_or_else(|| Ok(detach::DEFAULT.to_vec()), detach::parse)
+    flag.filter(|f| !f.is_empty())
+        .map_or_else(|| Ok(detach::DEFAULT.to_vec()), detach::parse)
 }

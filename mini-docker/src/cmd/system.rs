@@ -192,11 +192,15 @@ fn prune_containers(root: &Path) -> Result<(u64, Vec<String>), Error> {
         if matches!(state.status, Status::Running | Status::Paused) {
             continue;
         }
-        freed += ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+        let size = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
         let _guard = c.lock_state()?;
         // Its anonymous volumes stay, as docker's prune leaves them (`volume prune` or
-        // `system prune --volumes` takes them).
-        containers::remove(root, &c, false)?;
+        // `system prune --volumes` takes them). One started since we looked is skipped.
+        match containers::remove(root, &c, false) {
+            Err(Error::Conflict(_)) => continue,
+            r => r?,
+        }
+        freed += size;
         ids.push(c.id().to_string());
     }
     Ok((freed, ids))

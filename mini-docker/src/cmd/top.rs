@@ -80,11 +80,15 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
 /// `top CONTAINER OPTIONS`, as docker does it: the host's `ps OPTIONS`, then only the rows
 /// whose PID is one of the container's (its cgroup's).
 fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
-    // `-p` adds the container's processes to what the options select: without it, `-o
-    // pid,comm` alone selects only the processes of our own terminal.
-    let out = std::process::Command::new("ps")
-        .args(options)
-        .args(["-p", &pids.join(",")])
+    // Options that only format (`-o pid,comm`) select the processes of our own terminal:
+    // `-p` with the container's pids selects them instead. Options that select (`aux`,
+    // `-e`, `-u root`) are left to do it, and the rows are filtered below.
+    let mut cmd = std::process::Command::new("ps");
+    cmd.args(options);
+    if !selects(options) {
+        cmd.args(["-p", &pids.join(",")]);
+    }
+    let out = cmd
         .output()
         .map_err(|e| Error::io("run", Path::new("ps"), e))?;
     if !out.status.success() {
@@ -120,4 +124,62 @@ fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
         .collect();
     print!("{}", crate::format::table(&header, &rows));
     Ok(0)
+}
+
+/// Whether ps(1) options select processes (rather than only format them): a UNIX option
+/// among `-e -A -a -d -N -u -U -g -G -C -t -s -p -q`, a long one (`--pid`, `--user`...) or
+/// a BSD one among `a x r T U t p`. The argument of `-o`, `-O`, `o`, `O` or `--format` is a
+/// format, not options.
+fn selects(options: &[String]) -> bool {
+    let mut skip = false;
+    for o in options {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if matches!(o.as_str(), "-o" | "-O" | "o" | "O" | "--format" | "-F") {
+            skip = true;
+            continue;
+        }
+        let hit = if let Some(long) = o.strip_prefix("--") {
+            [
+                "pid",
+                "ppid",
+                "user",
+                "User",
+                "group",
+                "Group",
+                "tty",
+                "sid",
+                "quick-pid",
+                "deselect",
+            ]
+            .iter()
+            .any(|l| long.starts_with(l))
+        } else if let Some(unix) = o.strip_prefix('-') {
+            unix.chars().any(|c| "eAadNuUgGCtspq".contains(c))
+        } else {
+            o.chars().any(|c| "axrTUtp".contains(c))
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects;
+
+    #[test]
+    fn formatting_options_do_not_select_but_selecting_ones_do() {
+        let s = |o: &str| selects(&o.split(' ').map(str::to_string).collect::<Vec<_>>());
+        assert!(!s("-o pid,comm"));
+        assert!(!s("-o pid,args -f"));
+        assert!(!s("o pid,user"));
+        assert!(s("aux"));
+        assert!(s("-ef"));
+        assert!(s("-u root -o pid"));
+        assert!(s("--pid 1"));
+    }
 }

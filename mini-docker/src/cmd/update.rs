@@ -60,28 +60,47 @@ pub fn main(sys: &Kernel, root: &Path, args: &UpdateArgs) -> Result<i32, Error> 
 }
 
 fn update(sys: &Kernel, root: &Path, name: &str, args: &UpdateArgs) -> Result<(), Error> {
-    let c = containers::find(root, name)?;
-    let _guard = c.lock_state()?;
+    let found = containers::find(root, name)?;
+    let _guard = found.lock_state()?;
+    // Read again under the lock: a concurrent `update` or `rename` may have changed it.
+    let c = found.reload()?;
     let mut config = c.config.clone();
     let h = &mut config.host;
-    if let Some(m) = args.memory {
+    // As in docker, 0 (or an empty set) leaves a limit as it is.
+    if let Some(m) = args.memory.filter(|&m| m > 0) {
+        let swap = match &args.memory_swap {
+            Some(s) => super::create::memory_swap(s)?,
+            None => h.memory_swap,
+        };
+        if swap > 0 && m as i64 > swap {
+            return Err(Error::Usage(
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into(),
+            ));
+        }
         h.memory = m;
     }
     if let Some(s) = &args.memory_swap {
         h.memory_swap = super::create::memory_swap(s)?;
     }
-    if let Some(cpus) = args.cpus {
+    if let Some(cpus) = args.cpus.filter(|&c| c > 0.0) {
         h.nano_cpus = (cpus * 1e9) as u64;
     }
-    if let Some(set) = &args.cpuset_cpus {
-        h.cpuset_cpus = set.clone();
+    let state = c.live_state()?;
+    let running = matches!(state.status, Status::Running | Status::Paused);
+    if let Some(set) = args.cpuset_cpus.as_deref().filter(|s| !s.is_empty()) {
+        // A container started without --cpuset-cpus has no cpuset cgroup to write to.
+        if running && h.cpuset_cpus.is_empty() {
+            return Err(Error::Conflict(format!(
+                "{name} was started without --cpuset-cpus, so it has no cpuset cgroup; stop it, update, and start it again"
+            )));
+        }
+        h.cpuset_cpus = set.to_string();
     }
     if let Some(p) = args.pids_limit {
         h.pids_limit = if p > 0 { p as u64 } else { 0 };
     }
     let limits = crate::runtime::limits(&config.host)?;
-    let state = c.live_state()?;
-    if matches!(state.status, Status::Running | Status::Paused) {
+    if running {
         let cgroup = ch02_cgroups::Cgroup::from_dirs(
             sys as &dyn ch01_namespaces::Sys,
             cgroup_dirs(&state.cgroup),
