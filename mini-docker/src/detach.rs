@@ -4,7 +4,9 @@
 //! never sees them once they form the whole sequence. A prefix of the sequence is held
 //! back until the next key decides: `Ctrl-P` followed by anything else reaches the
 //! container as both keys, so a program that uses `Ctrl-P` (a shell's history) still works,
-//! one keystroke late. The syntax of `--detach-keys` is docker's: comma-separated keys,
+//! one keystroke late. (A repeated first key restarts the match: Ctrl-P Ctrl-P Ctrl-Q
+//! sends one Ctrl-P and detaches; docker's client, which compares whole reads, would
+//! send all three.) The syntax of `--detach-keys` is docker's: comma-separated keys,
 //! each a single character or `ctrl-` and one of `a`-`z`, `@`, `[`, `\`, `]`, `^`, `_`.
 use crate::Error;
 
