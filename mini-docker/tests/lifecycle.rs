@@ -54,6 +54,23 @@ fn logs_keep_stdout_and_stderr_apart_with_tail_and_timestamps() {
         (first["log"].as_str(), first["stream"].as_str()),
         (Some("out 1\n"), Some("stdout"))
     );
+    // --since and --until: a timestamp, or a duration back from now.
+    assert_eq!(md.ok(&["logs", "--since", "1m", "talk"]), "out 1\nout 2\n");
+    assert_eq!(md.ok(&["logs", "--until", "1h", "talk"]), "");
+    assert_eq!(
+        md.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "talk"]),
+        ""
+    );
+    let bad = md.run(&["logs", "--since", "yesterday", "talk"]);
+    assert_eq!(bad.status.code(), Some(125));
+    // ps -l: the latest container, whatever its state; -s adds docker's SIZE.
+    let latest = md.ok(&["ps", "-l", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    assert!(latest.starts_with("talk 0B (virtual "), "{latest}");
+    let table = md.ok(&["ps", "-n", "1", "-s"]);
+    assert!(
+        table.lines().next().unwrap().ends_with("NAMES     SIZE"),
+        "{table}"
+    );
 }
 
 #[test]

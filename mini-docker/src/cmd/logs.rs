@@ -21,6 +21,12 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m for 42 minutes).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp (2013-01-02T13:23:37Z) or relative (42m for 42 minutes).
+    #[arg(long)]
+    pub until: Option<String>,
     /// The container.
     pub container: String,
 }
@@ -32,10 +38,77 @@ struct Entry {
     time: String,
 }
 
-fn show(line: &str, timestamps: bool) {
+/// What to show: the entries in a time window, with or without their timestamps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Filter {
+    timestamps: bool,
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+}
+
+/// A point in time as docker's `--since`/`--until` take it: RFC 3339, Unix seconds, or a
+/// Go duration before now (`10m`, `1h30m`, `2.5s`).
+fn point(flag: &str, text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, Error> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return jiff::Timestamp::from_nanosecond((secs * 1e9) as i128)
+            .map_err(|e| Error::Usage(format!("invalid value for --{flag}: {e}")));
+    }
+    let nanos = go_duration(text).ok_or_else(|| {
+        Error::Usage(format!(
+            "invalid value for --{flag}: {text:?} is not a timestamp (2013-01-02T13:23:37Z), Unix seconds or a duration (42m)"
+        ))
+    })?;
+    now.checked_sub(jiff::SignedDuration::from_nanos(nanos as i64))
+        .map_err(|e| Error::Usage(format!("invalid value for --{flag}: {e}")))
+}
+
+/// Go's time.ParseDuration: numbers with units h, m, s, ms, us (or µs), ns.
+fn go_duration(text: &str) -> Option<f64> {
+    let mut rest = text;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit] {
+            "h" => 3600e9,
+            "m" => 60e9,
+            "s" => 1e9,
+            "ms" => 1e6,
+            "us" | "µs" => 1e3,
+            "ns" => 1.0,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit..];
+    }
+    Some(total)
+}
+
+fn show(line: &str, filter: Filter) {
+    let timestamps = filter.timestamps;
     let Ok(e) = serde_json::from_str::<Entry>(line) else {
         return;
     };
+    if filter.since.is_some() || filter.until.is_some() {
+        let Ok(at) = e.time.parse::<jiff::Timestamp>() else {
+            return;
+        };
+        if filter.since.is_some_and(|s| at < s) || filter.until.is_some_and(|u| at >= u) {
+            return;
+        }
+    }
     let text = if timestamps {
         format!("{} {}", e.time, e.log)
     } else {
@@ -52,6 +125,20 @@ fn show(line: &str, timestamps: bool) {
 
 /// Prints the log.
 pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
+    let now = jiff::Timestamp::now();
+    let filter = Filter {
+        timestamps: args.timestamps,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| point("since", t, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| point("until", t, now))
+            .transpose()?,
+    };
     let c = containers::find(root, &args.container)?;
     let path = c.log_path();
     let file = match std::fs::File::open(&path) {
@@ -81,7 +168,7 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
         ),
     };
     for l in &lines[skip..] {
-        show(l, args.timestamps);
+        show(l, filter);
     }
     if !args.follow {
         return Ok(0);
@@ -91,7 +178,7 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
             .read_line(&mut line)
             .map_err(|e| Error::io("read", &path, e))?;
         if n > 0 && line.ends_with('\n') {
-            show(&line, args.timestamps);
+            show(&line, filter);
             line.clear();
             continue;
         }
@@ -102,12 +189,30 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
             // One last look: the monitor writes the last lines before it records the end.
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 if line.ends_with('\n') {
-                    show(&line, args.timestamps);
+                    show(&line, filter);
                     line.clear();
                 }
             }
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_in_time_as_docker_reads_them() {
+        let now: jiff::Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let p = |t: &str| point("since", t, now).unwrap().to_string();
+        assert_eq!(p("2026-11-29T11:00:00Z"), "2026-11-29T11:00:00Z");
+        assert_eq!(p("10m"), "2026-11-29T11:50:00Z");
+        assert_eq!(p("1h30m"), "2026-11-29T10:30:00Z");
+        assert_eq!(p("1.5s"), "2026-11-29T11:59:58.5Z");
+        assert_eq!(p("1795960800"), "2026-11-29T14:00:00Z");
+        let e = point("until", "soon", now).unwrap_err().to_string();
+        assert!(e.starts_with("invalid value for --until: \"soon\""), "{e}");
     }
 }

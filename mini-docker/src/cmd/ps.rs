@@ -20,6 +20,15 @@ pub struct PsArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show n last created containers (includes all states).
+    #[arg(short = 'n', long, value_name = "int")]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states).
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Display total file sizes.
+    #[arg(short, long)]
+    pub size: bool,
     /// Filter output based on conditions provided (status=, name=, id=).
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filter: Vec<String>,
@@ -45,9 +54,30 @@ const FIELDS: &[(&str, &str)] = &[
     ("Networks", "NETWORKS"),
 ];
 
+/// docker's SIZE: the writable layer, and with the image under it, `5kB (virtual 2MB)`.
+fn size_text(root: &Path, c: &Container) -> String {
+    let upper = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+    let image = crate::store(root)
+        .ok()
+        .and_then(|s| s.resolve(&c.config.image_id).ok().flatten())
+        .map_or(0, |i| i.size);
+    format!(
+        "{} (virtual {})",
+        crate::format::human_size(upper),
+        crate::format::human_size(upper + image)
+    )
+}
+
 /// One container as `ps --format` sees it. The size (a walk of the writable layer) only
 /// when the template asks for it.
-fn fields(c: &Container, state: &State, id: &str, full: bool, size: bool) -> serde_json::Value {
+fn fields(
+    root: &Path,
+    c: &Container,
+    state: &State,
+    id: &str,
+    full: bool,
+    size: bool,
+) -> serde_json::Value {
     // A volume's source is its name; a bind mount's, its host path.
     let mounts: Vec<&str> = c
         .config
@@ -57,8 +87,7 @@ fn fields(c: &Container, state: &State, id: &str, full: bool, size: bool) -> ser
         .map(|m| m.source.as_str())
         .collect();
     let size = if size {
-        let upper = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
-        crate::format::human_size(upper)
+        size_text(root, c)
     } else {
         String::new()
     };
@@ -120,11 +149,18 @@ fn matches(c: &Container, state: &State, filters: &[String]) -> Result<bool, Err
 /// Prints the table (or ids).
 pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
     let format = Format::parse(args.format.as_deref())?;
-    let wants_size = args.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    let wants_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let mut rows = Vec::new();
     let mut objects = Vec::new();
-    let show_all = args.all || args.filter.iter().any(|f| f.starts_with("status="));
+    // -n N and -l: the last created, whatever their state (the list is newest first).
+    let last = if args.latest { Some(1) } else { args.last };
+    let show_all =
+        args.all || last.is_some() || args.filter.iter().any(|f| f.starts_with("status="));
+    let mut shown = 0;
     for c in containers::list(root)? {
+        if last.is_some_and(|n| shown >= n) {
+            break;
+        }
         let state = c.live_state()?;
         if !show_all && !matches!(state.status, Status::Running | Status::Paused) {
             continue;
@@ -132,6 +168,7 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
         if !matches(&c, &state, &args.filter)? {
             continue;
         }
+        shown += 1;
         let id = if args.no_trunc {
             c.id().to_string()
         } else {
@@ -142,10 +179,10 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
             continue;
         }
         if !matches!(format, Format::Default) {
-            objects.push(fields(&c, &state, &id, args.no_trunc, wants_size));
+            objects.push(fields(root, &c, &state, &id, args.no_trunc, wants_size));
             continue;
         }
-        rows.push(vec![
+        let mut row = vec![
             id,
             c.config.image.clone(),
             command(&c.config.path, &c.config.args, args.no_trunc),
@@ -153,28 +190,30 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
             status_text(&state),
             String::new(),
             c.config.name.clone(),
-        ]);
+        ];
+        if args.size {
+            row.push(size_text(root, &c));
+        }
+        rows.push(row);
     }
     if let Some(out) = format.render(&objects, FIELDS)? {
         print!("{out}");
         return Ok(0);
     }
     if !args.quiet {
-        print!(
-            "{}",
-            table(
-                &[
-                    "CONTAINER ID",
-                    "IMAGE",
-                    "COMMAND",
-                    "CREATED",
-                    "STATUS",
-                    "PORTS",
-                    "NAMES"
-                ],
-                &rows
-            )
-        );
+        let mut header = vec![
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ];
+        if args.size {
+            header.push("SIZE");
+        }
+        print!("{}", table(&header, &rows));
     }
     Ok(0)
 }
