@@ -152,28 +152,28 @@ fn rm_f_during_start_wins_cleanly() {
 #[test]
 fn rename_refuses_a_taken_name_and_a_half_done_one_frees_the_old_name() {
     let Some(md) = Md::with_busybox() else { return };
-    md.ok(&["create", "--name", "a", "busybox", "true"]);
-    md.ok(&["create", "--name", "b", "busybox", "true"]);
-    let taken = md.run(&["rename", "a", "b"]);
+    md.ok(&["create", "--name", "one", "busybox", "true"]);
+    md.ok(&["create", "--name", "two", "busybox", "true"]);
+    let taken = md.run(&["rename", "one", "two"]);
     assert_eq!(taken.status.code(), Some(125), "{}", testkit::show(&taken));
-    let same = md.run(&["rename", "a", "a"]);
+    let same = md.run(&["rename", "one", "one"]);
     assert_eq!(same.status.code(), Some(125));
-    md.ok(&["rename", "a", "c"]);
-    let id_c = md.ok(&["inspect", "-f", "{{.Id}}", "c"]);
-    // What a rename killed at the wrong moment leaves: names/a still naming c's record.
-    std::fs::write(md.path().join("names").join("a"), id_c.trim()).unwrap();
+    md.ok(&["rename", "one", "three"]);
+    let id_c = md.ok(&["inspect", "-f", "{{.Id}}", "three"]);
+    // What a rename killed at the wrong moment leaves: names/one still naming three's record.
+    std::fs::write(md.path().join("names").join("one"), id_c.trim()).unwrap();
     assert_eq!(
-        md.run(&["inspect", "a"]).status.code(),
+        md.run(&["inspect", "one"]).status.code(),
         Some(1),
-        "a is not c's name"
+        "one is not three's name"
     );
-    md.ok(&["create", "--name", "a", "busybox", "true"]);
-    let id_a = md.ok(&["inspect", "-f", "{{.Id}}", "a"]);
+    md.ok(&["create", "--name", "one", "busybox", "true"]);
+    let id_a = md.ok(&["inspect", "-f", "{{.Id}}", "one"]);
     assert_ne!(id_a, id_c);
     let names = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort_unstable();
-    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(names, ["one", "three", "two"]);
     let ids = md.ids();
     let mut rm = vec!["rm"];
     rm.extend(ids.iter().map(String::as_str));
