@@ -71,6 +71,31 @@ fn logs_keep_stdout_and_stderr_apart_with_tail_and_timestamps() {
         table.lines().next().unwrap().ends_with("NAMES     SIZE"),
         "{table}"
     );
+    // More of docker's filters: exit code, before/since another container, a volume.
+    let later = md.run(&[
+        "run",
+        "--name",
+        "later",
+        "-v",
+        "vol1:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(later.status.code(), Some(3));
+    let names = |f: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        args.extend_from_slice(f);
+        md.ok(&args)
+    };
+    assert_eq!(names(&["--filter", "exited=3"]), "later\n");
+    assert_eq!(names(&["--filter", "exited=0"]), "talk\n");
+    assert_eq!(names(&["--filter", "before=later"]), "talk\n");
+    assert_eq!(names(&["--filter", "since=talk"]), "later\n");
+    assert_eq!(names(&["--filter", "volume=vol1"]), "later\n");
+    md.ok(&["rm", "-v", "later"]);
+    md.ok(&["volume", "rm", "vol1"]);
 }
 
 #[test]

@@ -29,7 +29,8 @@ pub struct PsArgs {
     /// Display total file sizes.
     #[arg(short, long)]
     pub size: bool,
-    /// Filter output based on conditions provided (status=, name=, id=).
+    /// Filter output based on conditions provided (status=, name=, id=, ancestor=,
+    /// exited=, volume=, before=, since=).
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filter: Vec<String>,
     /// Format output using a Go template (`table {{.ID}}\t{{.Names}}`, `{{.Status}}`).
@@ -125,7 +126,7 @@ pub fn status_text(state: &State) -> String {
     }
 }
 
-fn matches(c: &Container, state: &State, filters: &[String]) -> Result<bool, Error> {
+fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Result<bool, Error> {
     for f in filters {
         let Some((key, value)) = f.split_once('=') else {
             return Err(Error::Usage(format!(
@@ -137,6 +138,25 @@ fn matches(c: &Container, state: &State, filters: &[String]) -> Result<bool, Err
             "name" => c.config.name.contains(value),
             "id" => c.id().starts_with(value),
             "ancestor" => c.config.image == value || c.config.image_id.contains(value),
+            "exited" => {
+                let code: i32 = value.parse().map_err(|_| {
+                    Error::Usage(format!("invalid filter 'exited={value}': not a number"))
+                })?;
+                state.status == Status::Exited && state.exit_code == code
+            }
+            "volume" => c
+                .config
+                .mounts
+                .iter()
+                .any(|m| m.source == value || m.destination == value),
+            "before" | "since" => {
+                let other = containers::find(root, value)?;
+                if key == "before" {
+                    c.config.created < other.config.created
+                } else {
+                    c.config.created > other.config.created
+                }
+            }
             _ => return Err(Error::Usage(format!("invalid filter '{key}'"))),
         };
         if !ok {
@@ -165,7 +185,7 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
         if !show_all && !matches!(state.status, Status::Running | Status::Paused) {
             continue;
         }
-        if !matches(&c, &state, &args.filter)? {
+        if !matches(root, &c, &state, &args.filter)? {
             continue;
         }
         shown += 1;
