@@ -29,6 +29,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 #[cfg(test)]

@@ -292,14 +292,15 @@ impl FromStr for Reference {
 
 /// Where a registry's API lives: `https://registry-1.docker.io` for Docker Hub (docker.io
 /// itself is a web site), plain `http` for loopback registries (docker treats them as
-/// insecure registries by default), `https` for every other one.
+/// insecure registries by default) unless they have certificates set up (`certs.d`, see
+/// [`crate::tls`]), `https` for every other one.
 pub fn api_base_of(registry: &str) -> String {
     let host = if registry == DOCKER_HUB {
         DOCKER_HUB_API
     } else {
         registry
     };
-    let scheme = if is_loopback(registry) {
+    let scheme = if is_loopback(registry) && crate::tls::certs_dir(registry).is_none() {
         "http"
     } else {
         "https"

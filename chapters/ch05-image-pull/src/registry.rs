@@ -588,11 +588,23 @@ pub fn registry_error(method: Method, url: &str, response: Response) -> Error {
     } else {
         response.read_small(64 << 10).unwrap_or_default()
     };
+    let mut detail = error_detail(&body);
+    // A registry with TLS on loopback, where we spoke plain http: say how to trust it.
+    if status == 400
+        && url.starts_with("http://")
+        && String::from_utf8_lossy(&body).contains("HTTP request to an HTTPS server")
+    {
+        let host = url["http://".len()..].split('/').next().unwrap_or("");
+        detail.push_str(&format!(
+            "; it speaks https: put the certificate of its CA in {}/{host}/ca.crt",
+            crate::tls::certs_roots()[0].display()
+        ));
+    }
     Error::Registry {
         method,
         url: url.to_string(),
         status,
-        detail: error_detail(&body),
+        detail,
     }
 }
 

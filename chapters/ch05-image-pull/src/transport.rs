@@ -215,17 +215,28 @@ pub trait Transport: fmt::Debug + Send + Sync {
     fn send(&self, request: Request) -> Result<Response, TransportError>;
 }
 
-/// The real transport: ureq 3 (rustls for https), optionally tracing to stderr.
+/// The real transport: ureq 3 (rustls for https), optionally tracing to stderr. A
+/// registry with a `certs.d` directory (see [`crate::tls`]) gets an agent of its own,
+/// with its certificates.
 #[derive(Debug)]
 pub struct Http {
     agent: ureq::Agent,
     trace: bool,
+    by_registry: std::sync::Mutex<std::collections::HashMap<String, ureq::Agent>>,
 }
 
 impl Http {
     /// A transport; with `trace`, each request and response is printed on stderr.
     pub fn new(trace: bool) -> Http {
-        let config = ureq::Agent::config_builder()
+        Http {
+            agent: Self::agent_with(None),
+            trace,
+            by_registry: Default::default(),
+        }
+    }
+
+    fn agent_with(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+        let mut config = ureq::Agent::config_builder()
             // A 404 or a 401 is an answer the protocol reads, not an error.
             .http_status_as_error(false)
             // We follow redirects ourselves (see Transport::send).
@@ -233,12 +244,32 @@ impl Http {
             .user_agent(concat!("mini-docker-ch05/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(10)))
             // Per read, not per call: a big layer may take minutes, a stalled one must not.
-            .timeout_per_read(Some(Duration::from_secs(60)))
-            .build();
-        Http {
-            agent: config.new_agent(),
-            trace,
+            .timeout_per_read(Some(Duration::from_secs(60)));
+        if let Some(tls) = tls {
+            config = config.tls_config(tls);
         }
+        config.build().new_agent()
+    }
+
+    /// The agent for `url`: the common one, or for an https registry with a `certs.d`
+    /// directory, one with its certificates (made once).
+    fn agent_for(&self, url: &str) -> Result<ureq::Agent, String> {
+        let Some(authority) = url
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split('/').next())
+        else {
+            return Ok(self.agent.clone());
+        };
+        let Some(dir) = crate::tls::certs_dir(authority) else {
+            return Ok(self.agent.clone());
+        };
+        let mut agents = self.by_registry.lock().expect("not poisoned");
+        if let Some(a) = agents.get(authority) {
+            return Ok(a.clone());
+        }
+        let agent = Self::agent_with(Some(crate::tls::config_from(&dir)?));
+        agents.insert(authority.to_string(), agent.clone());
+        Ok(agent)
     }
 }
 
@@ -356,6 +387,14 @@ impl Transport for Http {
                 transient,
             }
         };
+        let agent = self
+            .agent_for(&request.url)
+            .map_err(|message| TransportError {
+                method: request.method,
+                url: request.url.clone(),
+                message,
+                transient: false,
+            })?;
         let mut builder = ureq::http::Request::builder()
             .method(request.method.as_str())
             .uri(&request.url);
@@ -368,18 +407,18 @@ impl Transport for Http {
             Body::Empty => builder
                 .body(())
                 .map_err(|e| fail(e.into()))
-                .and_then(|r| self.agent.run(r).map_err(fail)),
+                .and_then(|r| agent.run(r).map_err(fail)),
             Body::Bytes(bytes) => builder
                 .body(bytes)
                 .map_err(|e| fail(e.into()))
-                .and_then(|r| self.agent.run(r).map_err(fail)),
+                .and_then(|r| agent.run(r).map_err(fail)),
             Body::Stream { reader, len } => builder
                 // Our length wins over chunked encoding (ureq-proto honours a user's
                 // Content-Length): registries want to know the size up front.
                 .header("content-length", len.to_string())
                 .body(ureq::SendBody::from_owned_reader(reader))
                 .map_err(|e| fail(e.into()))
-                .and_then(|r| self.agent.run(r).map_err(fail)),
+                .and_then(|r| agent.run(r).map_err(fail)),
         };
         let response = result?;
         let status = response.status().as_u16();

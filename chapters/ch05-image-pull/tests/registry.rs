@@ -1092,3 +1092,64 @@ fn concurrent_pulls_sharing_layers_and_pulls_killed_midway_leave_a_consistent_st
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
+
+/// A private registry with a certificate of its own CA (seed 001's "private registry,
+/// advanced": TLS): trusted through `certs.d/HOST:PORT/ca.crt`, as docker does, and spoken
+/// to over https although it is on loopback. Without the CA, or with another one, the
+/// pull fails naming the registry and what TLS said, and stores nothing.
+#[test]
+fn a_registry_with_its_own_ca_is_trusted_through_certs_d() {
+    require!(
+        tools(),
+        "docker-registry, skopeo, umoci, openssl, busybox-static"
+    );
+    let certs = registry::TestCerts::make().expect("openssl makes a CA and a certificate");
+    let reg = Registry::start_tls(&certs).expect("start docker-registry with TLS");
+    let layout = registry::busybox_layout("latest").unwrap();
+    let dest = format!("docker://{}/busybox:latest", reg.addr);
+    registry::skopeo_copy(&layout.skopeo_ref("latest"), &dest, &[]).unwrap();
+    let image = format!("{}/busybox", reg.addr);
+
+    // No certs.d entry: loopback means plain http, which a TLS server answers with 400.
+    let env = Env::new();
+    let out = env.run(&["pull", "-q", &image]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out, &reg));
+    let said = show(&out, &reg);
+    assert!(
+        said.contains("GET http://[REGISTRY]/v2/: 400 Bad Request")
+            && said.contains("it speaks https: put the certificate of its CA in ")
+            && said.contains("/config/certs.d/[REGISTRY]/ca.crt"),
+        "{said}"
+    );
+    assert_eq!(env.blob_count(), 0);
+
+    // Another CA: the handshake fails, and says so.
+    let other = registry::TestCerts::make().unwrap();
+    let certs_d = env.dir.path().join("config/certs.d").join(&reg.addr);
+    fs::create_dir_all(&certs_d).unwrap();
+    fs::copy(&other.ca, certs_d.join("ca.crt")).unwrap();
+    let out = env.run(&["pull", "-q", &image]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out, &reg));
+    let said = show(&out, &reg);
+    assert!(said.contains("https://[REGISTRY]/v2/"), "{said}");
+    assert!(said.to_lowercase().contains("certificate"), "{said}");
+    assert_eq!(env.blob_count(), 0);
+
+    // Its own CA: pulled over https, verified as any pull.
+    fs::copy(&certs.ca, certs_d.join("ca.crt")).unwrap();
+    let out = env.run(&["--trace", "pull", "-q", &image]);
+    assert!(out.status.success(), "{}", show(&out, &reg));
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        trace.contains(&format!("> GET https://{}/v2/", reg.addr)),
+        "{trace}"
+    );
+    assert!(env.images().contains(&image), "{}", env.images());
+    // And a push goes the same way.
+    let target = format!("{}/copy:1", reg.addr);
+    env.ok(&["tag", &image, &target]);
+    env.ok(&["push", "-q", &target]);
+    let theirs =
+        registry::skopeo_inspect(&format!("docker://{target}"), &["--tls-verify=false"]).unwrap();
+    assert_eq!(theirs["Digest"], env.skopeo(&target)["Digest"]);
+}

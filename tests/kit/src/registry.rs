@@ -92,6 +92,15 @@ impl Registry {
 
     /// Starts a registry with the given authentication and waits until `GET /v2/` answers.
     pub fn start_with(auth: Auth) -> io::Result<Registry> {
+        Registry::start_full(auth, None)
+    }
+
+    /// Starts a registry that speaks https only, with `certs`' server certificate.
+    pub fn start_tls(certs: &TestCerts) -> io::Result<Registry> {
+        Registry::start_full(Auth::None, Some(certs))
+    }
+
+    fn start_full(auth: Auth, tls: Option<&TestCerts>) -> io::Result<Registry> {
         let dir = tempfile::Builder::new().prefix("registry-").tempdir()?;
         let storage = dir.path().join("data");
         fs::create_dir_all(&storage)?;
@@ -105,6 +114,13 @@ impl Registry {
                  http:\n  addr: {addr}\n  secret: test-only-secret\n",
                 storage.display()
             );
+            if let Some(t) = tls {
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.server_cert.display(),
+                    t.server_key.display()
+                ));
+            }
             match &auth {
                 Auth::None => {}
                 Auth::Basic { user, password } => {
@@ -649,4 +665,72 @@ fn serve(mut conn: TcpStream, ctx: &Minter, log: &Mutex<Vec<TokenRequest>>) -> i
     let body =
         serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
     respond(&mut conn, "200 OK", &body)
+}
+
+/// A certificate authority of a test's own and a server certificate it signed for
+/// 127.0.0.1, made with openssl(1) (EC P-256, valid two days).
+#[derive(Debug)]
+pub struct TestCerts {
+    _dir: tempfile::TempDir,
+    /// The authority's certificate (what a client trusts).
+    pub ca: PathBuf,
+    /// The server's certificate.
+    pub server_cert: PathBuf,
+    /// The server's private key.
+    pub server_key: PathBuf,
+}
+
+impl TestCerts {
+    /// Makes them.
+    pub fn make() -> io::Result<TestCerts> {
+        let dir = tempfile::Builder::new().prefix("certs-").tempdir()?;
+        let p = |n: &str| dir.path().join(n);
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-days", "2", "-subj", "/CN=mini-docker test CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(p("ca.key"))
+            .arg("-out")
+            .arg(p("ca.crt")))?;
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args(["-subj", "/CN=127.0.0.1"])
+            .arg("-keyout")
+            .arg(p("server.key"))
+            .arg("-out")
+            .arg(p("server.csr")))?;
+        fs::write(
+            p("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )?;
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(p("server.csr"))
+            .arg("-CA")
+            .arg(p("ca.crt"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .arg("-extfile")
+            .arg(p("ext.cnf"))
+            .arg("-out")
+            .arg(p("server.crt")))?;
+        Ok(TestCerts {
+            ca: p("ca.crt"),
+            server_cert: p("server.crt"),
+            server_key: p("server.key"),
+            _dir: dir,
+        })
+    }
 }
