@@ -1104,7 +1104,7 @@ fn a_registry_with_its_own_ca_is_trusted_through_certs_d() {
         "docker-registry, skopeo, umoci, openssl, busybox-static"
     );
     let certs = registry::TestCerts::make().expect("openssl makes a CA and a certificate");
-    let reg = Registry::start_tls(&certs).expect("start docker-registry with TLS");
+    let reg = Registry::start_tls(&certs, false).expect("start docker-registry with TLS");
     let layout = registry::busybox_layout("latest").unwrap();
     let dest = format!("docker://{}/busybox:latest", reg.addr);
     registry::skopeo_copy(&layout.skopeo_ref("latest"), &dest, &[]).unwrap();
@@ -1152,4 +1152,46 @@ fn a_registry_with_its_own_ca_is_trusted_through_certs_d() {
     let theirs =
         registry::skopeo_inspect(&format!("docker://{target}"), &["--tls-verify=false"]).unwrap();
     assert_eq!(theirs["Digest"], env.skopeo(&target)["Digest"]);
+}
+
+/// A registry that wants clients to show a certificate (mutual TLS): `client.cert` with
+/// `client.key` in its `certs.d` directory, beside `ca.crt`.
+#[test]
+fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
+    require!(
+        tools(),
+        "docker-registry, skopeo, umoci, openssl, busybox-static"
+    );
+    let certs = registry::TestCerts::make().expect("openssl makes a CA and certificates");
+    let reg = Registry::start_tls(&certs, true).expect("start docker-registry with mTLS");
+    let env = Env::new();
+    let certs_d = env.dir.path().join("config/certs.d").join(&reg.addr);
+    fs::create_dir_all(&certs_d).unwrap();
+    fs::copy(&certs.ca, certs_d.join("ca.crt")).unwrap();
+    let image = format!("{}/busybox", reg.addr);
+    // The CA alone is not enough: the server ends the handshake.
+    let out = env.run(&["pull", "-q", &image]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out, &reg));
+    assert!(
+        show(&out, &reg).contains("https://[REGISTRY]/v2/"),
+        "{}",
+        show(&out, &reg)
+    );
+    // With the client's certificate and key (skopeo reads the same directory), a pull
+    // and a push go through.
+    fs::copy(&certs.client_cert, certs_d.join("client.cert")).unwrap();
+    fs::copy(&certs.client_key, certs_d.join("client.key")).unwrap();
+    let layout = registry::busybox_layout("latest").unwrap();
+    let cert_dir = certs_d.display().to_string();
+    registry::skopeo_copy(
+        &layout.skopeo_ref("latest"),
+        &format!("docker://{image}:latest"),
+        &["--dest-cert-dir", &cert_dir, "--dest-tls-verify=true"],
+    )
+    .unwrap();
+    env.ok(&["pull", "-q", &image]);
+    assert!(env.images().contains(&image), "{}", env.images());
+    let target = format!("{}/copy:1", reg.addr);
+    env.ok(&["tag", &image, &target]);
+    env.ok(&["push", "-q", &target]);
 }

@@ -95,12 +95,13 @@ impl Registry {
         Registry::start_full(auth, None)
     }
 
-    /// Starts a registry that speaks https only, with `certs`' server certificate.
-    pub fn start_tls(certs: &TestCerts) -> io::Result<Registry> {
-        Registry::start_full(Auth::None, Some(certs))
+    /// Starts a registry that speaks https only, with `certs`' server certificate; with
+    /// `client_auth`, clients must show a certificate of the same authority.
+    pub fn start_tls(certs: &TestCerts, client_auth: bool) -> io::Result<Registry> {
+        Registry::start_full(Auth::None, Some((certs, client_auth)))
     }
 
-    fn start_full(auth: Auth, tls: Option<&TestCerts>) -> io::Result<Registry> {
+    fn start_full(auth: Auth, tls: Option<(&TestCerts, bool)>) -> io::Result<Registry> {
         let dir = tempfile::Builder::new().prefix("registry-").tempdir()?;
         let storage = dir.path().join("data");
         fs::create_dir_all(&storage)?;
@@ -114,12 +115,15 @@ impl Registry {
                  http:\n  addr: {addr}\n  secret: test-only-secret\n",
                 storage.display()
             );
-            if let Some(t) = tls {
+            if let Some((t, client_auth)) = tls {
                 config.push_str(&format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
                     t.server_cert.display(),
                     t.server_key.display()
                 ));
+                if client_auth {
+                    config.push_str(&format!("    clientcas:\n      - {}\n", t.ca.display()));
+                }
             }
             match &auth {
                 Auth::None => {}
@@ -678,6 +682,10 @@ pub struct TestCerts {
     pub server_cert: PathBuf,
     /// The server's private key.
     pub server_key: PathBuf,
+    /// A client certificate of the same authority (for mutual TLS).
+    pub client_cert: PathBuf,
+    /// Its private key.
+    pub client_key: PathBuf,
 }
 
 impl TestCerts {
@@ -726,10 +734,36 @@ impl TestCerts {
             .arg(p("ext.cnf"))
             .arg("-out")
             .arg(p("server.crt")))?;
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args(["-subj", "/CN=mini-docker test client"])
+            .arg("-keyout")
+            .arg(p("client.key"))
+            .arg("-out")
+            .arg(p("client.csr")))?;
+        fs::write(
+            p("client.cnf"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )?;
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(p("client.csr"))
+            .arg("-CA")
+            .arg(p("ca.crt"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .arg("-extfile")
+            .arg(p("client.cnf"))
+            .arg("-out")
+            .arg(p("client.crt")))?;
         Ok(TestCerts {
             ca: p("ca.crt"),
             server_cert: p("server.crt"),
             server_key: p("server.key"),
+            client_cert: p("client.crt"),
+            client_key: p("client.key"),
             _dir: dir,
         })
     }
