@@ -436,7 +436,10 @@ mod tests {
             schema_version: 2,
             media_type: Some(OCI_INDEX.into()),
             manifests: vec![
+                // Docker Hub's official images list build attestations this way.
+                entry("unknown/unknown", 'e'),
                 entry("linux/amd64", 'a'),
+                entry("unknown/unknown", 'f'),
                 entry("linux/arm/v6", 'b'),
                 entry("linux/arm/v7", 'c'),
                 entry("linux/arm64", 'd'),
