@@ -174,11 +174,7 @@ fn rename_refuses_a_taken_name_and_a_half_done_one_frees_the_old_name() {
     let mut names: Vec<&str> = names.lines().collect();
     names.sort_unstable();
     assert_eq!(names, ["one", "three", "two"]);
-    let ids = md.ids();
-    let mut rm = vec!["rm"];
-    rm.extend(ids.iter().map(String::as_str));
-    md.ok(&rm);
-    md.assert_clean(&ids);
+    md.remove_all();
 }
 
 /// Generated names come from a few hundred adjective_name pairs, so sixty containers
@@ -201,11 +197,7 @@ fn sixty_unnamed_containers_all_get_a_name_of_their_own() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), 60, "names are unique");
-    let ids = md.ids();
-    let mut rm = vec!["rm"];
-    rm.extend(ids.iter().map(String::as_str));
-    md.ok(&rm);
-    md.assert_clean(&ids);
+    md.remove_all();
 }
 
 /// `rm -f` kills a `--rm` container whose monitor then removes it too: whoever gets to

@@ -8,6 +8,26 @@ use clap::Args;
 use crate::container::{Config, Container, HostConfig, MountSpec, now};
 use crate::{Cli, Error, containers, volumes};
 
+/// docker's resource-limit flags, as `run`, `create` and `update` spell them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitFlags {
+    /// Memory limit.
+    #[arg(short, long, value_parser = ch02_cgroups::parse_bytes, value_name = "BYTES")]
+    pub memory: Option<u64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
 /// Everything that describes a container: `run`'s and `create`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct ContainerArgs {
@@ -59,21 +79,9 @@ pub struct ContainerArgs {
     /// UTS namespace to use: host.
     #[arg(long)]
     pub uts: Option<String>,
-    /// Memory limit.
-    #[arg(short, long, value_parser = ch02_cgroups::parse_bytes, value_name = "BYTES")]
-    pub memory: Option<u64>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
-    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs.
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<f64>,
-    /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
-    /// Tune container pids limit (-1 for unlimited).
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    /// Resource limits (also `update`'s flags).
+    #[command(flatten)]
+    pub limits: LimitFlags,
     /// Block I/O rates (chapter 2's flags).
     #[command(flatten)]
     pub devices: ch02_cgroups::cli::DeviceRateArgs,
@@ -353,17 +361,25 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         };
         extra_hosts.push((ip.to_string(), host.to_string()));
     }
-    let memory_swap = args.memory_swap.as_deref().map_or(Ok(0), memory_swap)?;
+    let memory_swap = args
+        .limits
+        .memory_swap
+        .as_deref()
+        .map_or(Ok(0), memory_swap)?;
     let hostname = args
         .hostname
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
     let host = HostConfig {
-        memory: args.memory.unwrap_or(0),
+        memory: args.limits.memory.unwrap_or(0),
         memory_swap,
-        nano_cpus: args.cpus.map_or(0, |c| (c * 1e9) as u64),
-        cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
-        pids_limit: args.pids_limit.filter(|&p| p > 0).map_or(0, |p| p as u64),
+        nano_cpus: args.limits.cpus.map_or(0, |c| (c * 1e9) as u64),
+        cpuset_cpus: args.limits.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: args
+            .limits
+            .pids_limit
+            .filter(|&p| p > 0)
+            .map_or(0, |p| p as u64),
         read_only_rootfs: args.read_only,
         pid_mode: args.pid.clone().unwrap_or_default(),
         ipc_mode: args.ipc.clone().unwrap_or_default(),

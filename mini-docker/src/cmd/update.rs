@@ -14,28 +14,17 @@ use crate::{Error, containers};
 /// `update`.
 #[derive(Debug, Clone, Args)]
 pub struct UpdateArgs {
-    /// Memory limit.
-    #[arg(short, long, value_parser = ch02_cgroups::parse_bytes, value_name = "BYTES")]
-    pub memory: Option<u64>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
-    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs.
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<f64>,
-    /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
-    /// Tune container pids limit (-1 for unlimited).
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    /// The limits to change.
+    #[command(flatten)]
+    pub limits: super::create::LimitFlags,
     /// The containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
 /// Updates each container; prints each name, as docker does.
-pub fn main(sys: &Kernel, root: &Path, args: &UpdateArgs) -> Result<i32, Error> {
+pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, Error> {
+    let args = &update_args.limits;
     if args.memory.is_none()
         && args.memory_swap.is_none()
         && args.cpus.is_none()
@@ -47,7 +36,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &UpdateArgs) -> Result<i32, Error> 
         ));
     }
     let mut status = 0;
-    for name in &args.containers {
+    for name in &update_args.containers {
         match update(sys, root, name, args) {
             Ok(()) => println!("{name}"),
             Err(e) => {
@@ -59,7 +48,12 @@ pub fn main(sys: &Kernel, root: &Path, args: &UpdateArgs) -> Result<i32, Error> 
     Ok(status)
 }
 
-fn update(sys: &Kernel, root: &Path, name: &str, args: &UpdateArgs) -> Result<(), Error> {
+fn update(
+    sys: &Kernel,
+    root: &Path,
+    name: &str,
+    args: &super::create::LimitFlags,
+) -> Result<(), Error> {
     let found = containers::find(root, name)?;
     let _guard = found.lock_state()?;
     // Read again under the lock: a concurrent `update` or `rename` may have changed it.

@@ -101,6 +101,18 @@ impl Md {
         testkit::wait_until(10, || self.state(name)["Status"] == status)
     }
 
+    /// Removes every container (they must not be running) and checks nothing is left.
+    pub fn remove_all(&self) {
+        let ids = self.ids();
+        if ids.is_empty() {
+            return;
+        }
+        let mut rm = vec!["rm"];
+        rm.extend(ids.iter().map(String::as_str));
+        self.ok(&rm);
+        self.assert_clean(&ids);
+    }
+
     /// The store root as text, for redaction.
     pub fn root_text(&self) -> String {
         self.root.path().display().to_string()

@@ -710,54 +710,41 @@ impl TestCerts {
             .arg(p("ca.key"))
             .arg("-out")
             .arg(p("ca.crt")))?;
-        run(Command::new("openssl")
-            .arg("req")
-            .args(ec)
-            .args(["-subj", "/CN=127.0.0.1"])
-            .arg("-keyout")
-            .arg(p("server.key"))
-            .arg("-out")
-            .arg(p("server.csr")))?;
-        fs::write(
-            p("ext.cnf"),
+        // A key and a certificate signed by the CA, with these X.509 extensions.
+        let issue = |name: &str, subject: &str, extensions: &str| -> io::Result<()> {
+            run(Command::new("openssl")
+                .arg("req")
+                .args(ec)
+                .args(["-subj", subject])
+                .arg("-keyout")
+                .arg(p(&format!("{name}.key")))
+                .arg("-out")
+                .arg(p(&format!("{name}.csr"))))?;
+            fs::write(p(&format!("{name}.cnf")), extensions)?;
+            run(Command::new("openssl")
+                .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+                .arg("-in")
+                .arg(p(&format!("{name}.csr")))
+                .arg("-CA")
+                .arg(p("ca.crt"))
+                .arg("-CAkey")
+                .arg(p("ca.key"))
+                .arg("-extfile")
+                .arg(p(&format!("{name}.cnf")))
+                .arg("-out")
+                .arg(p(&format!("{name}.crt"))))
+            .map(drop)
+        };
+        issue(
+            "server",
+            "/CN=127.0.0.1",
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )?;
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-            .arg("-in")
-            .arg(p("server.csr"))
-            .arg("-CA")
-            .arg(p("ca.crt"))
-            .arg("-CAkey")
-            .arg(p("ca.key"))
-            .arg("-extfile")
-            .arg(p("ext.cnf"))
-            .arg("-out")
-            .arg(p("server.crt")))?;
-        run(Command::new("openssl")
-            .arg("req")
-            .args(ec)
-            .args(["-subj", "/CN=mini-docker test client"])
-            .arg("-keyout")
-            .arg(p("client.key"))
-            .arg("-out")
-            .arg(p("client.csr")))?;
-        fs::write(
-            p("client.cnf"),
+        issue(
+            "client",
+            "/CN=mini-docker test client",
             "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
         )?;
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-            .arg("-in")
-            .arg(p("client.csr"))
-            .arg("-CA")
-            .arg(p("ca.crt"))
-            .arg("-CAkey")
-            .arg(p("ca.key"))
-            .arg("-extfile")
-            .arg(p("client.cnf"))
-            .arg("-out")
-            .arg(p("client.crt")))?;
         Ok(TestCerts {
             ca: p("ca.crt"),
             server_cert: p("server.crt"),
