@@ -238,6 +238,30 @@ fn named_volumes_outlive_containers_and_anonymous_ones_go_with_rm_v() {
     --- stderr
     sh: can't create /etc/app/cfg: Read-only file system
     ");
+    // volume ls filters and templates, as docker's: a dangling volume is one no container
+    // uses.
+    md.ok(&["volume", "create", "lonely"]);
+    md.ok(&["create", "--name", "keeper", "-v", "held:/data", "busybox"]);
+    let names = |f: &[&str]| {
+        let mut args = vec!["volume", "ls", "--format", "{{.Name}} {{.Scope}}"];
+        args.extend_from_slice(f);
+        md.ok(&args)
+    };
+    assert!(names(&["-f", "dangling=true"]).contains("lonely local\n"));
+    assert!(!names(&["-f", "dangling=true"]).contains("held"));
+    let used = names(&["-f", "dangling=false"]);
+    assert!(
+        used.contains("held local\n") && !used.contains("lonely"),
+        "{used}"
+    );
+    assert_eq!(names(&["--filter", "name=lone"]), "lonely local\n");
+    let mountpoint = md.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "held"]);
+    assert!(
+        std::path::Path::new(mountpoint.trim()).is_dir(),
+        "{mountpoint}"
+    );
+    md.ok(&["rm", "keeper"]);
+    md.ok(&["volume", "rm", "lonely", "held"]);
 }
 
 #[test]

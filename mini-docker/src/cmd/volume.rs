@@ -20,9 +20,19 @@ pub enum VolumeCommand {
         /// Only display volume names.
         #[arg(short, long)]
         quiet: bool,
+        /// Filter output based on conditions provided (`dangling=true`: no container uses
+        /// it; `name=PART`).
+        #[arg(short, long)]
+        filter: Vec<String>,
+        /// Format output using a Go template (`{{.Name}}`, `table {{.Name}}\t{{.Mountpoint}}`).
+        #[arg(long, value_name = "string")]
+        format: Option<String>,
     },
     /// Display detailed information on one or more volumes.
     Inspect {
+        /// Format output using a Go template.
+        #[arg(short, long, value_name = "string")]
+        format: Option<String>,
         /// The volumes.
         #[arg(required = true)]
         names: Vec<String>,
@@ -52,26 +62,81 @@ pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
             let v = volumes::create(root, &name, false)?;
             println!("{}", v.name);
         }
-        VolumeCommand::Ls { quiet } => {
-            let list = volumes::list(root)?;
+        VolumeCommand::Ls {
+            quiet,
+            filter,
+            format,
+        } => {
+            let format = crate::format::Format::parse(format.as_deref())?;
+            let mut list = volumes::list(root)?;
+            for f in filter {
+                match f.split_once('=') {
+                    Some(("dangling", v @ ("true" | "false" | "1" | "0"))) => {
+                        let dangling = matches!(v, "true" | "1");
+                        let mut kept = Vec::new();
+                        for vol in list {
+                            if volumes::users(root, &vol.name)?.is_empty() == dangling {
+                                kept.push(vol);
+                            }
+                        }
+                        list = kept;
+                    }
+                    Some(("name", part)) => list.retain(|v| v.name.contains(part)),
+                    _ => return Err(Error::Usage(format!("invalid filter '{f}'"))),
+                }
+            }
             if *quiet {
                 for v in list {
                     println!("{}", v.name);
                 }
-            } else {
-                let rows: Vec<Vec<String>> =
-                    list.into_iter().map(|v| vec![v.driver, v.name]).collect();
-                print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
+                return Ok(0);
+            }
+            let objects: Vec<serde_json::Value> = list
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "Driver": v.driver,
+                        "Name": v.name,
+                        "Mountpoint": v.mountpoint,
+                        "Scope": "local",
+                    })
+                })
+                .collect();
+            let headers = [
+                ("Driver", "DRIVER"),
+                ("Name", "VOLUME NAME"),
+                ("Mountpoint", "MOUNTPOINT"),
+                ("Scope", "SCOPE"),
+            ];
+            match format.render(&objects, &headers)? {
+                Some(out) => print!("{out}"),
+                None => {
+                    let rows: Vec<Vec<String>> =
+                        list.into_iter().map(|v| vec![v.driver, v.name]).collect();
+                    print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
+                }
             }
         }
-        VolumeCommand::Inspect { names } => {
+        VolumeCommand::Inspect { format, names } => {
+            let template = format
+                .as_deref()
+                .map(crate::template::Template::parse)
+                .transpose()
+                .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
             let mut out = Vec::new();
             for n in names {
                 out.push(
                     serde_json::to_value(volumes::inspect(root, n)?).expect("a volume serialises"),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            match template {
+                Some(t) => {
+                    for v in &out {
+                        println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
+            }
         }
         VolumeCommand::Rm { names } => {
             let mut status = 0;
