@@ -330,6 +330,14 @@ impl Container {
         Ok(())
     }
 
+    /// When it was created, as a time (the zero time if the record says nothing usable).
+    pub fn created(&self) -> jiff::Timestamp {
+        self.config
+            .created
+            .parse()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
     /// Reads `config.json` again (under `state.lock`, before changing it: another command
     /// may have changed it since this record was loaded).
     pub fn reload(&self) -> Result<Container, Error> {

@@ -25,7 +25,8 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
             out.push(c);
         }
     }
-    out.sort_by(|a, b| b.config.created.cmp(&a.config.created));
+    // Newest first, by time (the text has a varying number of fractional digits).
+    out.sort_by_key(|c| std::cmp::Reverse(c.created()));
     Ok(out)
 }
 
@@ -141,7 +142,8 @@ fn names_lock(root: &Path) -> Result<fs::File, Error> {
 }
 
 /// Whether container `owner` still holds `name`: its record exists and is called that, or
-/// is still being made (a directory without config.json yet).
+/// is still being made: no config.json yet, and its `create` alive (it holds `.creating`
+/// locked; a killed one's lock is gone with it, and so is its claim on the name).
 fn name_held_by(root: &Path, owner: &str, name: &str) -> bool {
     let dir = Container::dir_of(root, owner);
     if owner.is_empty() || !dir.is_dir() {
@@ -149,7 +151,8 @@ fn name_held_by(root: &Path, owner: &str, name: &str) -> bool {
     }
     match Container::load(&dir) {
         Ok(o) => o.config.name == name,
-        Err(_) => !dir.join("config.json").exists(),
+        Err(_) if dir.join("config.json").exists() => false,
+        Err(_) => being_created(&dir),
     }
 }
 
@@ -161,9 +164,14 @@ pub fn create(
     init: &ch04_unionfs_layers::init::InitLayer,
 ) -> Result<Container, Error> {
     let dir = Container::dir_of(root, &config.id);
-    // The directory first: while the name points at it and config.json is not written
-    // yet, a concurrent `take_name` sees a record being made, not a stale name.
+    // The directory first, with `.creating` locked until the record is complete: while
+    // the name points at it, a concurrent `take_name` sees a record being made, not a
+    // stale name (and sees a stale one if this process dies).
     fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    let creating_path = dir.join(".creating");
+    let creating = fs::File::create(&creating_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|e| Error::io("lock", &creating_path, e))?;
     if let Err(e) = take_name(root, &config.name, &config.id, false) {
         let _ = fs::remove_dir_all(&dir);
         return Err(e);
@@ -179,10 +187,18 @@ pub fn create(
         crate::container::write_atomic(&dir.join("config.json"), &bytes)
     })();
     if let Err(e) = made {
+        // The name first, and only if it is still ours (under the lock takeovers use).
+        if let Ok(_names) = names_lock(root) {
+            let name_file = root.join("names").join(&config.name);
+            if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == config.id) {
+                let _ = fs::remove_file(&name_file);
+            }
+        }
         let _ = fs::remove_dir_all(&dir);
-        let _ = fs::remove_file(root.join("names").join(&config.name));
         return Err(e);
     }
+    drop(creating);
+    let _ = fs::remove_file(&creating_path);
     Ok(Container { dir, config })
 }
 
@@ -191,6 +207,12 @@ pub fn create(
 pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
     let _guard = c.lock_state()?;
     let c = &c.reload()?;
+    // Checked again under the lock: a concurrent rename may have done it already.
+    if c.config.name == new {
+        return Err(Error::Conflict(
+            "Renaming a container with the same name as its current name".into(),
+        ));
+    }
     // Until the record says the new name, a takeover of it must wait: it would see a
     // container called something else and take the name.
     fs::create_dir_all(root.join("names")).map_err(|e| Error::io("create", root, e))?;
@@ -267,9 +289,15 @@ pub fn debris(root: &Path) -> Vec<PathBuf> {
         .filter(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(".removing-"))
-                || !p.join("config.json").exists()
+                || (!p.join("config.json").exists() && !being_created(p))
         })
         .collect()
+}
+
+/// Whether a `create` is still writing the record in `dir` (it holds `.creating` locked).
+fn being_created(dir: &Path) -> bool {
+    fs::File::open(dir.join(".creating"))
+        .is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }
 
 #[cfg(test)]

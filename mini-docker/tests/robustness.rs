@@ -174,6 +174,22 @@ fn rename_refuses_a_taken_name_and_a_half_done_one_frees_the_old_name() {
     let mut names: Vec<&str> = names.lines().collect();
     names.sort_unstable();
     assert_eq!(names, ["one", "three", "two"]);
+    // What a `create` killed before it wrote config.json leaves: a name pointing at a
+    // directory no live `create` holds (`.creating` unlocked). The name is free.
+    let debris = "d".repeat(64);
+    std::fs::create_dir_all(md.path().join("containers").join(&debris)).unwrap();
+    std::fs::write(
+        md.path().join("containers").join(&debris).join(".creating"),
+        "",
+    )
+    .unwrap();
+    std::fs::write(md.path().join("names").join("four"), &debris).unwrap();
+    md.ok(&["create", "--name", "four", "busybox", "true"]);
+    let pruned = md.ok(&["system", "prune", "-f"]);
+    assert!(
+        !md.path().join("containers").join(&debris).exists(),
+        "system prune removes the half-made record: {pruned}"
+    );
     md.remove_all();
 }
 
