@@ -352,6 +352,15 @@ fn run_session(
     let pid = launched.running.pid();
     {
         let _guard = c.lock_state()?;
+        // An `update` between our reading of the record and now saw a container that was
+        // not running, and changed only the record: its limits apply now.
+        if let Ok(now_config) = c.reload()
+            && now_config.config.host != c.config.host
+        {
+            launched
+                .cgroup
+                .apply(&runtime::limits(&now_config.config.host)?)?;
+        }
         let state = State {
             status: Status::Running,
             pid: pid.as_raw(),

@@ -291,7 +291,12 @@ fn run(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), TemplateErro
                 let items: Vec<Value> = match eval(p, dot)? {
                     v if is_missing(&v) => Vec::new(),
                     Value::Array(a) => a,
-                    Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+                    // Go ranges over a map in key order.
+                    Value::Object(m) => {
+                        let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+                        entries.sort_by(|a, b| a.0.cmp(&b.0));
+                        entries.into_iter().map(|(_, v)| v).collect()
+                    }
                     Value::Null => Vec::new(),
                     other => return err(format!("range can't iterate over {}", show(&other))),
                 };

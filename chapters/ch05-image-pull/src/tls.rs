@@ -2,7 +2,8 @@
 //! after the registry (`HOST:PORT`) under `certs.d`, holding
 //!
 //! * `*.crt`: certificate authorities to trust for this registry (a private registry's
-//!   self-signed CA), instead of the public ones;
+//!   self-signed CA), instead of the public ones (docker adds them to the public ones;
+//!   here a registry with a `certs.d` directory must be signed by one of its CAs);
 //! * `NAME.cert` with `NAME.key`: a client certificate to show it (mutual TLS).
 //!
 //! The directories looked at, in order: `$MINI_DOCKER_CONFIG/certs.d` (else
@@ -29,11 +30,17 @@ pub fn certs_roots() -> Vec<PathBuf> {
 /// The certificates directory of `registry` (`HOST:PORT` as in an image reference), if
 /// one exists.
 pub fn certs_dir(registry: &str) -> Option<PathBuf> {
+    certs_dir_in(&certs_roots(), registry)
+}
+
+/// [`certs_dir`] under the given roots. A name that could leave a root (`..`, a `/`) is
+/// never looked up.
+fn certs_dir_in(roots: &[PathBuf], registry: &str) -> Option<PathBuf> {
     if registry.is_empty() || registry.contains('/') || registry.starts_with('.') {
         return None;
     }
-    certs_roots()
-        .into_iter()
+    roots
+        .iter()
         .map(|root| root.join(registry))
         .find(|d| d.is_dir())
 }
@@ -63,6 +70,13 @@ pub fn config_from(dir: &Path) -> Result<TlsConfig, String> {
                 if roots.len() == before {
                     return Err(format!("{}: no PEM certificate in it", path.display()));
                 }
+            }
+            Some("key") if !path.with_extension("cert").exists() => {
+                return Err(format!(
+                    "{}: a client key without its certificate ({})",
+                    path.display(),
+                    path.with_extension("cert").display()
+                ));
             }
             Some("cert") => {
                 let key_path = path.with_extension("key");
@@ -105,9 +119,20 @@ mod tests {
 
     #[test]
     fn only_a_plain_registry_name_is_looked_up() {
-        for bad in ["", "../etc", "a/b", ".hidden"] {
-            assert_eq!(certs_dir(bad), None, "{bad:?}");
+        // Every name below exists as a directory from the root's point of view.
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("certs.d");
+        for d in ["certs.d/a/b", "certs.d/.hidden", "etc", "certs.d/host:5000"] {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
         }
+        let roots = [root.clone()];
+        for bad in ["", "../etc", "a/b", ".hidden", ".."] {
+            assert_eq!(certs_dir_in(&roots, bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            certs_dir_in(&roots, "host:5000"),
+            Some(root.join("host:5000"))
+        );
     }
 
     #[test]

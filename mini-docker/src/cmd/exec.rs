@@ -173,12 +173,14 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         Some(p) => {
             let escape = interactive_tty.then(|| crate::detach::Escape::new(keys));
             match relay_tty(sys, p.master.as_fd(), &running, escape)? {
-                Some(exit) => exit,
-                None => {
+                Relayed::Exited(exit) => exit,
+                Relayed::Detached => {
                     hand_off(root, p.master)?;
                     eprintln!("read escape sequence");
                     return Ok(1);
                 }
+                // Our side of the terminal closes as we return: the process gets its hangup.
+                Relayed::Signal(s) => return Ok(128 + s as i32),
             }
         }
         None => running.wait(sys)?,
@@ -226,19 +228,32 @@ pub fn drain_main(fd: std::os::fd::RawFd) -> Result<i32, Error> {
     }
 }
 
-/// Copies between our terminal (in raw mode) and the pty until the process ends (its exit)
-/// or the detach keys are typed (None).
+/// How a terminal relay ended.
+enum Relayed {
+    /// The process exited.
+    Exited(Exit),
+    /// The detach keys were typed.
+    Detached,
+    /// A terminating signal came to us.
+    Signal(Signal),
+}
+
+/// Copies between our terminal (in raw mode) and the pty until the process ends, the
+/// detach keys are typed, or a terminating signal comes.
 fn relay_tty(
     sys: &Kernel,
     master: std::os::fd::BorrowedFd<'_>,
     running: &process::Running,
     mut escape: Option<crate::detach::Escape>,
-) -> Result<Option<Exit>, Error> {
+) -> Result<Relayed, Error> {
     let stdin = io::stdin();
     let _raw = crate::monitor::raw_mode(stdin.as_fd());
-    let mut set = SigSet::empty();
+    // SIGCHLD and SIGWINCH, and the terminating signals, which are blocked (the process
+    // was created with them blocked, to forward them): one of those ends the relay, and
+    // with it our side of the terminal, which hangs up the process as a closed terminal
+    // would (a dropped ssh session's SIGHUP, a `kill`).
+    let mut set = crate::monitor::forwarded_signals();
     set.add(Signal::SIGCHLD);
-    set.add(Signal::SIGWINCH);
     let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("signalfd", e)))?;
     let mut buf = vec![0u8; 32 * 1024];
@@ -285,12 +300,19 @@ fn relay_tty(
         }
         if ready[1] {
             while let Ok(Some(info)) = signals.read_signal() {
-                if info.ssi_signo == Signal::SIGWINCH as u32 {
-                    if let Some(size) = window_size(stdin.as_fd()) {
-                        let _ = set_window_size(master, size);
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGWINCH) => {
+                        if let Some(size) = window_size(stdin.as_fd()) {
+                            let _ = set_window_size(master, size);
+                        }
                     }
-                } else if exit.is_none() {
-                    exit = running.try_wait(sys)?;
+                    Ok(Signal::SIGCHLD) => {
+                        if exit.is_none() {
+                            exit = running.try_wait(sys)?;
+                        }
+                    }
+                    Ok(s) => return Ok(Relayed::Signal(s)),
+                    Err(_) => {}
                 }
             }
         }
@@ -308,7 +330,7 @@ fn relay_tty(
                     };
                     let _ = nix::unistd::write(master, &typed);
                     if detach {
-                        return Ok(None);
+                        return Ok(Relayed::Detached);
                     }
                 }
             }
@@ -317,5 +339,5 @@ fn relay_tty(
             exit = running.try_wait(sys)?;
         }
     }
-    Ok(Some(exit.unwrap_or(Exit::Code(0))))
+    Ok(Relayed::Exited(exit.unwrap_or(Exit::Code(0))))
 }

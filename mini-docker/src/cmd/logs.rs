@@ -182,6 +182,10 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
             line.clear();
             continue;
         }
+        // Past --until, nothing more can show: stop, as docker does.
+        if filter.until.is_some_and(|u| jiff::Timestamp::now() >= u) {
+            return Ok(0);
+        }
         if !matches!(
             c.live_state()?.status,
             Status::Running | Status::Paused | Status::Created

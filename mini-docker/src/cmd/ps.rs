@@ -152,9 +152,9 @@ fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Res
             "before" | "since" => {
                 let other = containers::find(root, value)?;
                 if key == "before" {
-                    c.config.created < other.config.created
+                    c.created() < other.created()
                 } else {
-                    c.config.created > other.config.created
+                    c.created() > other.created()
                 }
             }
             _ => return Err(Error::Usage(format!("invalid filter '{key}'"))),
@@ -174,8 +174,14 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
     let mut objects = Vec::new();
     // -n N and -l: the last created, whatever their state (the list is newest first).
     let last = if args.latest { Some(1) } else { args.last };
-    let show_all =
-        args.all || last.is_some() || args.filter.iter().any(|f| f.starts_with("status="));
+    // Filters that name states or other containers look at stopped ones too, as docker's.
+    let show_all = args.all
+        || last.is_some()
+        || args.filter.iter().any(|f| {
+            ["status=", "exited=", "before=", "since="]
+                .iter()
+                .any(|k| f.starts_with(k))
+        });
     let mut shown = 0;
     for c in containers::list(root)? {
         if last.is_some_and(|n| shown >= n) {

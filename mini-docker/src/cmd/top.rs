@@ -126,17 +126,21 @@ fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// Whether ps(1) options select processes (rather than only format them): a UNIX option
-/// among `-e -A -a -d -N -u -U -g -G -C -t -s -p -q`, a long one (`--pid`, `--user`...) or
-/// a BSD one among `a x r T U t p`. The argument of `-o`, `-O`, `o`, `O` or `--format` is a
-/// format, not options.
+/// Whether ps(1) options select processes (rather than only format or sort them): a UNIX
+/// option among `-e -A -a -d -N -u -U -g -G -C -t -s -p -q` (letters before an `o`/`O`,
+/// whose format may be glued on: `-opid,comm`), a long one (`--pid`, `--user`...) or a BSD
+/// one among `a x r T U t p`. The argument of `-o`, `-O`, `o`, `O`, `--format`, `--sort`,
+/// `k`, `-k` is a format or a sort key, not options.
 fn selects(options: &[String]) -> bool {
     let mut skip = false;
     for o in options {
         if std::mem::take(&mut skip) {
             continue;
         }
-        if matches!(o.as_str(), "-o" | "-O" | "o" | "O" | "--format" | "-F") {
+        if matches!(
+            o.as_str(),
+            "-o" | "-O" | "o" | "O" | "--format" | "--sort" | "k" | "-k"
+        ) {
             skip = true;
             continue;
         }
@@ -156,9 +160,13 @@ fn selects(options: &[String]) -> bool {
             .iter()
             .any(|l| long.starts_with(l))
         } else if let Some(unix) = o.strip_prefix('-') {
-            unix.chars().any(|c| "eAadNuUgGCtspq".contains(c))
+            unix.chars()
+                .take_while(|c| !"oOk".contains(*c))
+                .any(|c| "eAadNuUgGCtspq".contains(c))
         } else {
-            o.chars().any(|c| "axrTUtp".contains(c))
+            o.chars()
+                .take_while(|c| !"oOk".contains(*c))
+                .any(|c| "axrTUtp".contains(c))
         };
         if hit {
             return true;
@@ -181,5 +189,9 @@ mod tests {
         assert!(s("-ef"));
         assert!(s("-u root -o pid"));
         assert!(s("--pid 1"));
+        assert!(!s("-o pid,comm --sort pid"));
+        assert!(!s("-opid,comm"));
+        assert!(!s("-o pid k -rss"));
+        assert!(s("-eopid,comm"));
     }
 }

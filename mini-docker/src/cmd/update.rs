@@ -74,7 +74,18 @@ fn update(
         h.memory = m;
     }
     if let Some(s) = &args.memory_swap {
-        h.memory_swap = super::create::memory_swap(s)?;
+        let swap = super::create::memory_swap(s)?;
+        if swap > 0 && h.memory == 0 {
+            return Err(Error::Usage(
+                "You should always set the Memory limit when using Memoryswap limit, update the memory limit at the same time".into(),
+            ));
+        }
+        if swap > 0 && swap < h.memory as i64 {
+            return Err(Error::Usage(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
+        h.memory_swap = swap;
     }
     if let Some(cpus) = args.cpus.filter(|&c| c > 0.0) {
         h.nano_cpus = (cpus * 1e9) as u64;
