@@ -201,6 +201,10 @@ pub enum Command {
     Pull(cmd::images::PullArgs),
     /// Upload an image to a registry.
     Push(cmd::images::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(cmd::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(cmd::archive::LoadArgs),
     /// Log in to a registry.
     Login(cmd::images::LoginArgs),
     /// Log out from a registry.

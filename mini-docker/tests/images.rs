@@ -176,3 +176,75 @@ fn dangling_images_come_from_unnamed_imports_and_moved_names_and_prune_removes_t
     assert!(imported.starts_with("sha256:"), "{imported}");
     assert_eq!(dangling(&md).len(), 1);
 }
+
+/// `save` and `load`: an archive skopeo reads both as a docker archive and as an OCI
+/// archive, loaded into another store where it runs; an archive skopeo wrote loads too;
+/// one with a blob changed on the way is refused by digest, and leaves nothing behind.
+#[test]
+fn save_and_load_carry_images_between_stores_and_from_skopeo() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(tools_available(), "skopeo");
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    let tar_text = tar.display().to_string();
+    assert_eq!(md.ok(&["save", "-o", &tar_text, "busybox"]), "");
+    let as_docker = skopeo_inspect(&format!("docker-archive:{tar_text}"), &[]).unwrap();
+    let as_oci = skopeo_inspect(&format!("oci-archive:{tar_text}:latest"), &[]).unwrap();
+    assert_eq!(as_docker["Layers"], as_oci["Layers"]);
+
+    // Into an empty store, and it runs there.
+    let other = Md::empty();
+    assert_eq!(
+        other.ok(&["load", "-i", &tar_text]),
+        "Loaded image: busybox:latest\n"
+    );
+    assert_eq!(
+        other.ok(&["run", "--rm", "busybox", "echo", "carried"]),
+        "carried\n"
+    );
+
+    // What skopeo writes (a docker archive without index.json), from stdin, with its name.
+    let theirs = dir.path().join("theirs.tar");
+    let out = skopeo_copy(
+        &format!("oci-archive:{tar_text}:latest"),
+        &format!("docker-archive:{}:other/bb:v9", theirs.display()),
+        &[],
+    )
+    .unwrap();
+    assert!(out.status.success());
+    let loaded = other
+        .cmd()
+        .arg("image")
+        .arg("load")
+        .stdin(std::fs::File::open(&theirs).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&loaded.stdout),
+        "Loaded image: other/bb:v9\n"
+    );
+    let images = other.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images, "busybox:latest\nother/bb:v9\n");
+
+    // A byte changed inside the layer: its digest no longer matches its name.
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let at = bytes
+        .windows(11)
+        .rposition(|w| w == b"bin/busybox")
+        .expect("the layer names bin/busybox");
+    bytes[at] = b'c';
+    let bad = dir.path().join("bad.tar");
+    std::fs::write(&bad, &bytes).unwrap();
+    let fresh = Md::empty();
+    let out = fresh.run(&["load", "-i", &bad.display().to_string()]);
+    assert_eq!(out.status.code(), Some(125), "{}", testkit::show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("digest"),
+        "{}",
+        testkit::show(&out)
+    );
+    assert_eq!(fresh.ok(&["images", "-q"]), "");
+    let blobs = fresh.path().join("images/blobs/sha256");
+    let left = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "nothing stored");
+}

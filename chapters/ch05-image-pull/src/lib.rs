@@ -16,6 +16,7 @@
 //! `config.json`, see [`credentials`]).
 use std::path::{Path, PathBuf};
 
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -1,5 +1,6 @@
 //! One file per command. Each parses nothing itself (clap did), calls the shared pieces,
 //! and prints what docker prints.
+pub mod archive;
 pub mod attach;
 pub mod commit;
 pub mod cp;
@@ -79,6 +80,8 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
             (None, _) => unreachable!("only prune has no top-level command"),
         },
         Command::Rename(a) => rename::main(root, a),
+        Command::Save(a) => archive::save(root, a),
+        Command::Load(a) => archive::load(root, a),
         Command::Update(a) => update::main(&sys, root, a),
         Command::Volume(c) => volume::main(root, c),
         Command::System(c) => system::system(cli, c),

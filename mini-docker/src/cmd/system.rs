@@ -136,6 +136,10 @@ pub enum ImageCommand {
     /// Remove one or more images.
     #[command(alias = "remove")]
     Rm(super::images::RmiArgs),
+    /// Save one or more images to a tar archive.
+    Save(super::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(super::archive::LoadArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(super::images::TagArgs),
 }
@@ -156,6 +160,8 @@ impl ImageCommand {
             I::Pull(a) => Command::Pull(a),
             I::Push(a) => Command::Push(a),
             I::Rm(a) => Command::Rmi(a),
+            I::Save(a) => Command::Save(a),
+            I::Load(a) => Command::Load(a),
             I::Tag(a) => Command::Tag(a),
         })
     }
