@@ -225,6 +225,19 @@ fn save_and_load_carry_images_between_stores_and_from_skopeo() {
     );
     let images = other.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(images, "busybox:latest\nother/bb:v9\n");
+    // And an OCI archive skopeo wrote (index.json only, its name in ref.name).
+    let oci = dir.path().join("oci.tar");
+    let out = skopeo_copy(
+        &format!("docker-archive:{}", theirs.display()),
+        &format!("oci-archive:{}:third/bb:v1", oci.display()),
+        &[],
+    )
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        other.ok(&["load", "-i", &oci.display().to_string()]),
+        "Loaded image: third/bb:v1\n"
+    );
 
     // A byte changed inside the layer: its digest no longer matches its name.
     let mut bytes = std::fs::read(&tar).unwrap();
