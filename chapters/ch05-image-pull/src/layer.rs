@@ -85,9 +85,7 @@ pub fn decompress_stream<'r>(
         // Multi-member: pigz and some builders write several gzip members per layer.
         Some(Compression::Gzip) => Ok(Box::new(flate2::bufread::MultiGzDecoder::new(compressed))),
         Some(Compression::None) => Ok(Box::new(compressed)),
-        Some(Compression::Zstd) => Err(Error::Unsupported(format!(
-            "layer {what}: zstd-compressed layers ({media_type}) are not supported by this chapter"
-        ))),
+        Some(Compression::Zstd) => Ok(Box::new(ZstdFrames::new(compressed))),
         None => Err(Error::Unsupported(format!(
             "layer {what}: unknown layer media type {media_type:?}"
         ))),
@@ -285,10 +283,112 @@ impl Read for ChunkReader {
     }
 }
 
+/// A zstd stream as one `Read`: frame after frame (RFC 8878 §3.1: a stream may hold
+/// several; containers/storage writes several), skippable frames skipped, each frame's
+/// content checksum checked when it has one, until the input ends. ruzstd's
+/// `FrameDecoder` decodes one frame at a time.
+struct ZstdFrames<R: BufRead> {
+    source: R,
+    decoder: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> Self {
+        ZstdFrames {
+            source,
+            decoder: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use ruzstd::decoding::BlockDecodingStrategy;
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let zstd = |e: FrameDecoderError| std::io::Error::other(format!("zstd: {e}"));
+        loop {
+            if self.in_frame {
+                let d = &mut self.decoder;
+                while d.can_collect() < buf.len() && !d.is_finished() {
+                    let want = buf.len() - d.can_collect();
+                    d.decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(want))
+                        .map_err(zstd)?;
+                }
+                let n = d.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                // The frame is done: its checksum, if it has one, must match.
+                if let (Some(read), Some(computed)) =
+                    (d.get_checksum_from_data(), d.get_calculated_checksum())
+                    && read != computed
+                {
+                    return Err(std::io::Error::other(format!(
+                        "zstd: content checksum {read:08x}, but the content hashes to {computed:08x}"
+                    )));
+                }
+                self.in_frame = false;
+            }
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            match self.decoder.init(&mut self.source) {
+                Ok(()) => self.in_frame = true,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    // A skippable frame (metadata, zstd:chunked's table of contents).
+                    let skipped = std::io::copy(
+                        &mut (&mut self.source).take(u64::from(length)),
+                        &mut std::io::sink(),
+                    )?;
+                    if skipped < u64::from(length) {
+                        return Err(std::io::Error::other("zstd: a skippable frame cut short"));
+                    }
+                }
+                Err(e) => return Err(zstd(e)),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::gzip_layer;
+
+    #[test]
+    fn zstd_streams_of_several_frames_and_skippable_frames_decompress_whole() {
+        use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+        let a = b"the first frame's bytes, ".repeat(1000);
+        let b = b"and the second's".repeat(700);
+        let mut stream = compress_to_vec(&a[..], CompressionLevel::Fastest);
+        // A skippable frame between them: magic 0x184D2A5?, length, payload.
+        stream.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        stream.extend_from_slice(&5u32.to_le_bytes());
+        stream.extend_from_slice(b"skip!");
+        stream.extend_from_slice(&compress_to_vec(&b[..], CompressionLevel::Fastest));
+        let mut out = Vec::new();
+        decompress_stream(&stream[..], crate::manifest::OCI_LAYER_ZSTD, "test")
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, [a, b].concat());
+        // Damage is an error, not a short layer.
+        let mut bad = compress_to_vec(&b"x".repeat(5000)[..], CompressionLevel::Fastest);
+        bad.truncate(bad.len() / 2);
+        let mut out = Vec::new();
+        let err = decompress_stream(&bad[..], crate::manifest::OCI_LAYER_ZSTD, "test")
+            .unwrap()
+            .read_to_end(&mut out);
+        assert!(err.is_err(), "{} bytes out of a cut stream", out.len());
+    }
 
     /// Sends `bytes` through a pipe in pieces of `piece` bytes.
     fn through_pipe<T: Send>(

@@ -140,7 +140,7 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
-    /// Something this chapter does not do (zstd layers, unknown media types).
+    /// Something this chapter does not do (unknown media types).
     #[error("{0}")]
     Unsupported(String),
     /// A layer could not be decompressed or extracted.

@@ -70,7 +70,7 @@ pub enum Compression {
     None,
     /// gzip.
     Gzip,
-    /// zstd (not supported by this chapter).
+    /// zstd (RFC 8878).
     Zstd,
 }
 

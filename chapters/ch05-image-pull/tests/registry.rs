@@ -1196,3 +1196,55 @@ fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
     env.ok(&["tag", &image, &target]);
     env.ok(&["push", "-q", &target]);
 }
+
+/// zstd layers (`application/vnd.oci.image.layer.v1.tar+zstd`), as skopeo writes them with
+/// `--dest-compress-format zstd`: pulled, unpacked and checked against the config's
+/// diff-ids like gzip ones, and stored as they came.
+#[test]
+fn zstd_layers_are_pulled_and_unpacked() {
+    require!(tools(), "docker-registry, skopeo, umoci, busybox-static");
+    let reg = Registry::start().expect("start docker-registry");
+    let layout = registry::busybox_layout("latest").unwrap();
+    let image = format!("{}/zstd/busybox", reg.addr);
+    registry::skopeo_copy(
+        &layout.skopeo_ref("latest"),
+        &format!("docker://{image}:latest"),
+        &["--dest-compress-format", "zstd"],
+    )
+    .unwrap();
+    let theirs = registry::skopeo_inspect(
+        &format!("docker://{image}:latest"),
+        &["--tls-verify=false", "--raw"],
+    )
+    .unwrap();
+    assert_eq!(
+        theirs["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+        "skopeo wrote zstd: {theirs}"
+    );
+    let env = Env::new();
+    env.ok(&["pull", "-q", &image]);
+    let stored = env.inspect(&image);
+    assert_eq!(
+        stored["Layers"][0]["MediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+        "{stored}"
+    );
+    // The same files as the gzip image's: the diff-id (of the uncompressed tar) is one.
+    let gzip = format!("{}/gzip/busybox", reg.addr);
+    registry::skopeo_copy(
+        &layout.skopeo_ref("latest"),
+        &format!("docker://{gzip}:latest"),
+        &["--dest-compress-format", "gzip"],
+    )
+    .unwrap();
+    env.ok(&["pull", "-q", &gzip]);
+    let gzipped = env.inspect(&gzip);
+    assert_eq!(
+        gzipped["Layers"][0]["DiffID"],
+        stored["Layers"][0]["DiffID"]
+    );
+    assert_ne!(
+        gzipped["Layers"][0]["Digest"],
+        stored["Layers"][0]["Digest"]
+    );
+    assert_eq!(gzipped["Id"], stored["Id"]);
+}
