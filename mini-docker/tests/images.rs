@@ -37,6 +37,23 @@ fn run_pulls_a_missing_image_commit_and_push_send_a_new_one() {
     // Present now: the second run does not pull.
     let again = md.run(&["run", "--rm", &image, "true"]);
     assert!(again.stderr.is_empty(), "{}", testkit::show(&again));
+    // docker's images flags: -a (the same list: no intermediate images), --digests (the
+    // registry's digest of a pulled image), --no-trunc (whole IDs).
+    assert_eq!(md.ok(&["images", "-a"]), md.ok(&["images"]));
+    let digests = md.ok(&["images", "--digests", &image]);
+    assert!(digests.starts_with("REPOSITORY"), "{digests}");
+    let row = digests.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.split_whitespace()
+            .nth(2)
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{digests}"
+    );
+    let full = md.ok(&["images", "-q", "--no-trunc", &image]);
+    assert!(
+        full.starts_with("sha256:") && full.trim().len() == 71,
+        "{full}"
+    );
 
     md.ok(&[
         "run",

@@ -17,6 +17,15 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Show all images (there are no intermediate images here: the same list).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show digests.
+    #[arg(long)]
+    pub digests: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Filter output based on conditions provided (`dangling=true|false`).
     #[arg(short, long)]
     pub filter: Vec<String>,
@@ -170,7 +179,11 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     if args.quiet {
         let mut seen = Vec::new();
         for (_, image) in &list {
-            let id = image.config_digest.short().to_string();
+            let id = if args.no_trunc {
+                image.config_digest.to_string()
+            } else {
+                image.config_digest.short().to_string()
+            };
             if !seen.contains(&id) {
                 println!("{id}");
                 seen.push(id);
@@ -218,6 +231,35 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     ];
     match format.render(&objects, &headers)? {
         Some(out) => print!("{out}"),
+        None if args.digests || args.no_trunc => {
+            // docker's table with a DIGEST column, or full IDs.
+            let mut header = vec!["REPOSITORY", "TAG"];
+            if args.digests {
+                header.push("DIGEST");
+            }
+            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            let cells: Vec<Vec<String>> = objects
+                .iter()
+                .map(|o| {
+                    let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                    let mut row = vec![text("Repository"), text("Tag")];
+                    if args.digests {
+                        row.push(text("Digest"));
+                    }
+                    let id = text("ID");
+                    let id = match list
+                        .iter()
+                        .find(|(_, i)| args.no_trunc && i.config_digest.short() == id)
+                    {
+                        Some((_, i)) => i.config_digest.to_string(),
+                        None => id,
+                    };
+                    row.extend([id, text("CreatedSince"), text("Size")]);
+                    row
+                })
+                .collect();
+            print!("{}", crate::format::table(&header, &cells));
+        }
         None => print!("{}", ch05_image_pull::images::table(&rows)),
     }
     Ok(0)
