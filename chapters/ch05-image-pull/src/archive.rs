@@ -295,6 +295,12 @@ fn add_image(
     image: &Manifest,
     name: Option<&Reference>,
 ) -> Result<String, Error> {
+    // Naming an image ends the store's lease (see `Store::name_image`): the blobs of the
+    // images still to come are put back under it first, so that a garbage collection in
+    // another process keeps them.
+    for (digest, _) in files.values() {
+        store.protect(digest)?;
+    }
     let config = blob(store, files, &image.config.digest)?;
     let parsed: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
         .map_err(|e| Error::Usage(format!("the image config is not valid: {e}")))?;
