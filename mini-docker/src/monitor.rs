@@ -629,11 +629,7 @@ pub fn run_attached(root: &Path, c: &Container, detach_keys: Vec<u8>) -> Result<
     let (ours, theirs) =
         UnixStream::pair().map_err(|e| Error::io("make a socket pair for", &c.dir, e))?;
     // The monitor's end must survive its exec; it sets close-on-exec again at once.
-    nix::fcntl::fcntl(
-        theirs.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))?;
+    inheritable(theirs.as_fd())?;
     let size = window_size(io::stdin().as_fd());
     let (pid, mut monitor) = spawn(root, c, Some((theirs.as_raw_fd(), size)))?;
     drop(theirs);
@@ -759,6 +755,17 @@ pub fn monitor_main(
 /// Takes the socket the CLI left open for us as descriptor `fd`.
 fn inherited_socket(fd: RawFd) -> Result<UnixStream, Error> {
     inherited_fd(fd).map(UnixStream::from)
+}
+
+/// Lets a process we start inherit `fd` (clears close-on-exec); the other half of
+/// [`inherited_fd`], which the child calls.
+pub fn inheritable(fd: BorrowedFd<'_>) -> Result<(), Error> {
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map(drop)
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))
 }
 
 /// Takes a descriptor our parent left open for us and named on the command line, closing

@@ -102,6 +102,11 @@ fn two_containers_cannot_see_each_other_and_a_third_shares_the_first_ones_pids()
     );
 }
 
+/// Whether util-linux's `script`, which gives a command a real pseudo-terminal, is here.
+fn have_script() -> bool {
+    Command::new("script").arg("--version").output().is_ok()
+}
+
 /// Runs `args` under `script`, which gives it a real pseudo-terminal, typing `keys` (each
 /// after the given pause); returns the terminal's output and the exit code. The terminal
 /// is 33 rows by 101 columns (script's own would be 0x0: its stdin is a pipe).
@@ -142,10 +147,7 @@ fn in_terminal(md: &Md, args: &str, keys: &[(&str, u64)]) -> (String, i32) {
 #[test]
 fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_again() {
     let Some(md) = Md::with_busybox() else { return };
-    testkit::require!(
-        Command::new("script").arg("--version").output().is_ok(),
-        "script (util-linux, package bsdutils)"
-    );
+    testkit::require!(have_script(), "script (util-linux, package bsdutils)");
     let (out, code) = in_terminal(
         &md,
         "run -i -t --name shell busybox /bin/sh",
@@ -193,10 +195,7 @@ fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_
 #[test]
 fn ctrl_p_ctrl_q_detaches_and_attach_comes_back() {
     let Some(md) = Md::with_busybox() else { return };
-    testkit::require!(
-        Command::new("script").arg("--version").output().is_ok(),
-        "script (util-linux, package bsdutils)"
-    );
+    testkit::require!(have_script(), "script (util-linux, package bsdutils)");
     let (out, code) = in_terminal(
         &md,
         "run -it --name keep busybox sh",

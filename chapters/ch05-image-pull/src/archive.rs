@@ -196,7 +196,7 @@ fn load_layout(
     let mut loaded = Vec::new();
     for entry in &index.manifests {
         let mut descriptor = entry.clone();
-        let bytes = blob(store, files, &descriptor.digest)?;
+        let bytes = blob(store, &descriptor.digest)?;
         let (parsed, _) = manifest::parse(&bytes, Some(&descriptor.media_type))
             .map_err(|e| Error::Usage(format!("manifest {}: {e}", descriptor.digest)))?;
         let image = match parsed {
@@ -205,7 +205,7 @@ fn load_layout(
                 let chosen = manifest::select_platform(&inner, &manifest::Platform::host())
                     .map_err(Error::Usage)?
                     .clone();
-                let bytes = blob(store, files, &chosen.digest)?;
+                let bytes = blob(store, &chosen.digest)?;
                 descriptor = chosen;
                 match manifest::parse(&bytes, Some(&descriptor.media_type))
                     .map_err(|e| Error::Usage(format!("manifest {}: {e}", descriptor.digest)))?
@@ -301,7 +301,7 @@ fn add_image(
     for (digest, _) in files.values() {
         store.protect(digest)?;
     }
-    let config = blob(store, files, &image.config.digest)?;
+    let config = blob(store, &image.config.digest)?;
     let parsed: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
         .map_err(|e| Error::Usage(format!("the image config is not valid: {e}")))?;
     let diff_ids: Vec<Digest> = parsed
@@ -339,12 +339,7 @@ fn add_image(
 }
 
 /// A blob the archive brought (or the store had).
-fn blob(
-    store: &Store,
-    files: &BTreeMap<String, (Digest, u64)>,
-    digest: &Digest,
-) -> Result<Vec<u8>, Error> {
-    let _ = files;
+fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, Error> {
     if !store.has_blob(digest) {
         return Err(Error::Usage(format!(
             "the archive refers to {digest} but does not hold it"

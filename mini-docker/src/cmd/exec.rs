@@ -193,11 +193,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
 /// small process of its own that reads it until the process ends.
 fn hand_off(root: &Path, master: std::os::fd::OwnedFd) -> Result<(), Error> {
     use std::os::fd::AsRawFd;
-    nix::fcntl::fcntl(
-        master.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))?;
+    crate::monitor::inheritable(master.as_fd())?;
     let exe =
         std::env::current_exe().map_err(|e| Error::io("find", Path::new("/proc/self/exe"), e))?;
     // `--root` only names the store it belongs to, for whoever lists processes.
