@@ -24,7 +24,7 @@ pub mod process;
 pub mod sys;
 
 pub use process::{ChildError, Exit};
-pub use sys::{Kernel, Recorder, Sys, SysError};
+pub use sys::{CloneError, Kernel, Recorder, Sys, SysError};
 
 use cli::{JoinArgs, NamespaceFlags, RunArgs};
 use ns::{Kind, Namespaces};
@@ -42,12 +42,9 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(String, #[source] std::io::Error),
-    /// A namespace operation was attempted from a multi-threaded process.
-    #[error(
-        "this process has {0} threads, but namespaces must be entered from a single-threaded \
-         process (see clone(2), setns(2))"
-    )]
-    Threads(usize),
+    /// clone3 refused, or was refused (a multi-threaded process, see [`CloneError`]).
+    #[error(transparent)]
+    Clone(#[from] CloneError),
     /// The request makes no sense.
     #[error("{0}")]
     Usage(String),

@@ -125,22 +125,35 @@ fn waited_signals() -> SigSet {
 /// the wait (they stay pending until sigwaitinfo collects them); restores the mask on drop.
 /// A caller that must not die between acquiring something and releasing it (a cgroup, a
 /// mount) holds one from the start.
+///
+/// It is the one way the chapters and mini-docker block signals: whatever path a function
+/// leaves by (an early `?`, a panic), the mask is restored, and a signal that arrived
+/// meanwhile and was already dealt with (forwarded, waited for) is drained first.
 #[derive(Debug)]
 pub struct SignalBlock {
     old: SigSet,
+    blocked: SigSet,
 }
 
 impl SignalBlock {
     /// Blocks SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT until dropped.
     pub fn new(sys: &dyn Sys) -> Result<Self, SysError> {
-        let old = sys.sigprocmask(SigmaskHow::SIG_BLOCK, &waited_signals())?;
-        Ok(SignalBlock { old })
+        Self::of(sys, &waited_signals())
+    }
+
+    /// Blocks the signals of `set` until dropped (a monitor's, a relay's: they read them
+    /// through a signalfd(2), which only sees blocked signals).
+    pub fn of(sys: &dyn Sys, set: &SigSet) -> Result<Self, SysError> {
+        let old = sys.sigprocmask(SigmaskHow::SIG_BLOCK, set)?;
+        Ok(SignalBlock { old, blocked: *set })
     }
 }
 
 impl Drop for SignalBlock {
     fn drop(&mut self) {
-        drain_pending(&waited_signals());
+        drain_pending(&self.blocked);
+        // Restoring a mask we read from the kernel cannot fail (sigprocmask(2) fails only
+        // for a bad `how` or pointer); there is nothing to report.
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
     }
 }
@@ -154,17 +167,6 @@ pub fn drain_pending(set: &SigSet) {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     if let Ok(fd) = SignalFd::with_flags(set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
         while let Ok(Some(_)) = fd.read_signal() {}
-    }
-}
-
-/// Refuses to clone from a multi-threaded process. After clone3 (like fork) only the calling
-/// thread exists in the child; a lock another thread held (the allocator's, stdout's) would
-/// stay locked forever. CLONE_NEWUSER and setns(2) into a user or mount namespace also
-/// require a single-threaded caller (see unshare(2), setns(2)).
-pub fn ensure_single_threaded(sys: &dyn Sys) -> Result<(), Error> {
-    match sys.threads() {
-        1 => Ok(()),
-        n => Err(Error::Threads(n)),
     }
 }
 
@@ -192,7 +194,6 @@ pub fn create(
     options: ChildOptions<'_>,
     setup: &mut dyn FnMut() -> Result<Infallible, ChildError>,
 ) -> Result<Created, Error> {
-    ensure_single_threaded(sys)?;
     let signals = SignalBlock::new(sys)?;
     let (go_read, go_write) = sys::pipe()?;
     let (err_read, err_write) = sys::pipe()?;

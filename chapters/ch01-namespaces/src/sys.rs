@@ -64,6 +64,26 @@ impl SysError {
 /// The result of a call through the seam.
 pub type SysResult<T> = Result<T, SysError>;
 
+/// Why [`Sys::clone3`] made no child.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloneError {
+    /// The kernel refused.
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    /// We refused: the process has other threads (the count is the payload). After clone3,
+    /// as after fork(2), only the calling thread exists in the child; a lock another thread
+    /// held (the allocator's, stdout's) would stay locked there forever. CLONE_NEWUSER and
+    /// setns(2) into a user or mount namespace need a single-threaded caller too.
+    #[error(
+        "this process has {0} threads, but namespaces must be entered from a single-threaded \
+         process (see clone(2), setns(2))"
+    )]
+    Threads(usize),
+}
+
+/// The exit status of a cloned child whose code panicked: docker's "the runtime failed".
+pub const PANIC_EXIT: i32 = 125;
+
 /// What a child process reports when it stops: the seam's copy of `siginfo_t`'s interesting part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignalInfo {
@@ -84,7 +104,12 @@ pub trait Sys: std::fmt::Debug {
     /// clone3(2) without a new stack: like fork(2), but with `CLONE_NEW*` flags, so the child
     /// starts life in the new namespaces. Runs `child` in the child and `_exit`s with its
     /// result; returns the child's pid in the parent.
-    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> SysResult<Pid>;
+    ///
+    /// The child never returns into the caller's frames: a panic in `child` is caught, printed
+    /// and ends the child with 125, so the parent's guards (a cgroup, a temporary rootfs, a
+    /// lock) are not dropped a second time in the child. Refuses to run from a process with
+    /// more than one thread ([`CloneError::Threads`]).
+    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> Result<Pid, CloneError>;
     /// execve(2): replaces the process image; returns only on failure.
     fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<Infallible>;
     /// waitpid(2).
@@ -301,6 +326,21 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// Runs `child` in a freshly cloned process and ends that process, whatever `child` does.
+///
+/// The child runs on a copy of the parent's stack: the frames below this one belong to the
+/// parent's story, and their values (a `Cgroup` guard, a `TempDir`, a lock) are the parent's.
+/// If a panic unwound into them, their drops would run here as well, removing the parent's
+/// cgroup or rootfs from under it. `catch_unwind` stops the unwinding at this frame; the panic
+/// hook has already printed the message; `_exit` skips atexit handlers and stdio buffers that
+/// are the parent's to flush.
+fn child_exit(child: &mut dyn FnMut() -> i32) -> ! {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(PANIC_EXIT);
+    // SAFETY: _exit(2) ends the child at once; nothing after it runs, and no destructor of
+    // the parent's frames below us is reached.
+    unsafe { libc::_exit(code) }
+}
+
 impl Sys for Kernel {
     fn threads(&self) -> usize {
         let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -311,7 +351,13 @@ impl Sys for Kernel {
             .unwrap_or(1)
     }
 
-    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> SysResult<Pid> {
+    fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> Result<Pid, CloneError> {
+        // The precondition that makes the fork-like clone below sound, checked here rather
+        // than trusted to every caller.
+        match self.threads() {
+            1 => {}
+            n => return Err(CloneError::Threads(n)),
+        }
         let args = CloneArgs {
             flags: flags.bits() as u64,
             exit_signal: libc::SIGCHLD as u64,
@@ -323,9 +369,9 @@ impl Sys for Kernel {
             || {
                 // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(2):
                 // the child gets a copy-on-write copy of this address space and returns 0
-                // on the same stack. That is sound because callers are single-threaded
-                // (process::ensure_single_threaded checks it), so no lock is held by a
-                // thread that does not exist in the child.
+                // on the same stack. That is sound because this process is single-threaded
+                // (checked above), so no lock is held by a thread that does not exist in
+                // the child.
                 let r = unsafe {
                     libc::syscall(
                         libc::SYS_clone3,
@@ -337,10 +383,7 @@ impl Sys for Kernel {
             },
         )?;
         if ret == 0 {
-            let code = child();
-            // SAFETY: _exit(2) ends the child without running the parent's atexit handlers
-            // or flushing its stdio buffers a second time; nothing after it runs.
-            unsafe { libc::_exit(code) }
+            child_exit(child)
         }
         Ok(Pid::from_raw(ret as libc::pid_t))
     }
@@ -747,7 +790,11 @@ impl Sys for Recorder {
         1
     }
 
-    fn clone3(&self, flags: CloneFlags, _child: &mut dyn FnMut() -> i32) -> SysResult<Pid> {
+    fn clone3(
+        &self,
+        flags: CloneFlags,
+        _child: &mut dyn FnMut() -> i32,
+    ) -> Result<Pid, CloneError> {
         // The child is not run: inline it would share this process's descriptors and block
         // on its own start pipe. Tests record a child's steps by calling them directly.
         let pid = self.next_pid.get();
