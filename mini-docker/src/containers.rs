@@ -242,7 +242,7 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
             c.id()
         )));
     }
-    release_cgroup(&state.cgroup);
+    release_cgroup(&state.cgroup)?;
     let name_file = root.join("names").join(&c.config.name);
     if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {
         let _ = fs::remove_file(&name_file);
@@ -267,14 +267,16 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes a cgroup a dead monitor left behind (killing anything still in it).
-pub fn release_cgroup(dirs: &[crate::container::CgroupDir]) {
+/// Removes a cgroup a dead monitor left behind (killing anything still in it): the explicit
+/// removal of a cgroup this process did not create.
+pub fn release_cgroup(dirs: &[crate::container::CgroupDir]) -> Result<(), Error> {
     if dirs.is_empty() {
-        return;
+        return Ok(());
     }
     let sys = ch04_unionfs_layers::sys::Kernel::new(false);
     let dirs = crate::container::cgroup_dirs(dirs);
-    let _ = ch02_cgroups::Cgroup::from_dirs(&sys as &dyn ch01_namespaces::Sys, dirs).remove();
+    ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs).remove()?;
+    Ok(())
 }
 
 /// The container directories that are not complete records (a `create` killed half-way,

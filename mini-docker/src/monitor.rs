@@ -14,10 +14,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+use ch01_namespaces::process::SignalBlock;
 use ch01_namespaces::process::{Exit, Stdio};
 use ch04_unionfs_layers::sys::Kernel;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios;
 use nix::unistd::Pid;
@@ -232,18 +233,12 @@ pub fn supervise(
             c.config.name
         )));
     }
-    let mut blocked = SigSet::empty();
-    nix::sys::signal::sigprocmask(
-        SigmaskHow::SIG_BLOCK,
-        Some(&monitor_signals()),
-        Some(&mut blocked),
-    )
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("sigprocmask", e)))?;
+    // A Ctrl-C that reached the container reached us too; still pending when the mask is
+    // restored, it would kill us before we return the container's exit code: the block
+    // drains it on the way out.
+    let signals = SignalBlock::of(sys, &monitor_signals())?;
     let result = run_session(sys, root, c, mode, ready, handoff);
-    // A Ctrl-C that reached the container reached us too; still pending, it would kill us
-    // before we return the container's exit code.
-    ch01_namespaces::process::drain_pending(&monitor_signals());
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
+    drop(signals);
     drop(lock);
     result
 }

@@ -12,8 +12,9 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 
+use ch01_namespaces::process::SignalBlock;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
@@ -73,14 +74,11 @@ impl Relay {
         let stdin = io::stdin();
         let sys_err =
             |call: &str, e: nix::errno::Errno| Error::Sys(ch01_namespaces::SysError::new(call, e));
-        let mut saved = SigSet::empty();
-        nix::sys::signal::sigprocmask(
-            SigmaskHow::SIG_BLOCK,
-            Some(&crate::monitor::forwarded_signals()),
-            Some(&mut saved),
-        )
-        .map_err(|e| sys_err("sigprocmask", e))?;
-        let _restore_mask = Restore(saved);
+        // Signals that came meanwhile were passed on to the container: drained on the way out.
+        let _signals = SignalBlock::of(
+            &ch04_unionfs_layers::sys::Kernel::new(false),
+            &crate::monitor::forwarded_signals(),
+        )?;
         let sigfd = SignalFd::with_flags(
             &crate::monitor::forwarded_signals(),
             SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
@@ -190,16 +188,5 @@ fn unframe(pending: &mut Vec<u8>) {
             let _ = out.write_all(&chunk[8..]);
             let _ = out.flush();
         }
-    }
-}
-
-/// Puts the signal mask back, once the signals that came meanwhile are taken (they were
-/// passed on to the container).
-struct Restore(SigSet);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        ch01_namespaces::process::drain_pending(&crate::monitor::forwarded_signals());
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
     }
 }

@@ -150,20 +150,46 @@ impl Dir {
     }
 }
 
-/// A cgroup, removed (with anything left in it killed) when dropped, unless handed over
-/// with [`Cgroup::into_dirs`].
-pub struct Cgroup<'s, F: CgroupFs + ?Sized = dyn Sys> {
+/// An existing cgroup, opened by its directories: every operation on it, and nothing on
+/// drop. What `pause`, `stats`, `update` and `exec` get for a container's cgroup, which
+/// belongs to the container (its monitor removes it), never to them.
+pub struct CgroupHandle<'s, F: CgroupFs + ?Sized = dyn Sys> {
     sys: &'s F,
     dirs: Vec<Dir>,
-    armed: bool,
+}
+
+/// A cgroup this process created: removed (with anything left in it killed) when dropped,
+/// unless handed over to a long-lived owner with [`Cgroup::into_dirs`]. Everything else a
+/// cgroup can do comes from the [`CgroupHandle`] it dereferences to.
+///
+/// Owning and borrowing are two types so that opening an existing cgroup can never arm a
+/// removal: a panic between "open" and "disarm" would otherwise remove a running
+/// container's cgroup.
+pub struct Cgroup<'s, F: CgroupFs + ?Sized = dyn Sys> {
+    /// Empty once handed over or removed: the drop then has nothing to do.
+    handle: CgroupHandle<'s, F>,
+}
+
+impl<F: CgroupFs + ?Sized> std::fmt::Debug for CgroupHandle<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CgroupHandle")
+            .field("dirs", &self.dirs)
+            .finish()
+    }
 }
 
 impl<F: CgroupFs + ?Sized> std::fmt::Debug for Cgroup<'_, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cgroup")
-            .field("dirs", &self.dirs)
-            .field("armed", &self.armed)
+            .field("dirs", &self.handle.dirs)
             .finish()
+    }
+}
+
+impl<'s, F: CgroupFs + ?Sized> std::ops::Deref for Cgroup<'s, F> {
+    type Target = CgroupHandle<'s, F>;
+    fn deref(&self) -> &CgroupHandle<'s, F> {
+        &self.handle
     }
 }
 
@@ -177,32 +203,12 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         name: &str,
         wanted: &[Controller],
     ) -> Result<Self, Error> {
-        let mut plan: Vec<(PathBuf, Version, Vec<Controller>)> = Vec::new();
-        for &c in wanted {
-            let Some(h) = layout.locate(c) else {
-                if c.v1_only() || c.optional() {
-                    continue; // v2's core files (or v2's `io`) do this controller's job
-                }
-                return Err(Error::ControllerMissing(c.name()));
-            };
-            match plan.iter_mut().find(|(m, _, _)| *m == h.mount_point) {
-                Some((_, _, cs)) => cs.push(c),
-                None => plan.push((h.mount_point.clone(), h.version, vec![c])),
-            }
-        }
-        if let Some(u) = layout.unified()
-            && !plan.iter().any(|(m, _, _)| *m == u.mount_point)
-        {
-            plan.push((u.mount_point.clone(), Version::V2, Vec::new()));
-        }
         let mut cgroup = Cgroup {
-            sys,
-            dirs: Vec::new(),
-            armed: true,
+            handle: CgroupHandle::open(sys, Vec::new()),
         };
-        for (mount, version, controllers) in plan {
+        for (mount, version, controllers) in plan(layout, wanted)? {
             let path = cgroup.make_dir(&mount, version, &controllers, name)?;
-            cgroup.dirs.push(Dir {
+            cgroup.handle.dirs.push(Dir {
                 version,
                 path,
                 controllers,
@@ -211,20 +217,98 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         Ok(cgroup)
     }
 
-    /// Re-opens a cgroup created earlier (by another process) from its directories.
-    pub fn from_dirs(sys: &'s F, dirs: Vec<Dir>) -> Self {
-        Cgroup {
-            sys,
-            dirs,
-            armed: true,
-        }
+    /// Hands the cgroup over to a long-lived owner (a container's record): it is no longer
+    /// removed on drop. The owner opens it again with [`CgroupHandle::open`].
+    pub fn into_dirs(mut self) -> Vec<Dir> {
+        std::mem::take(&mut self.handle.dirs)
     }
 
-    /// Hands the cgroup over to a long-lived owner (a container's record): it is no longer
-    /// removed on drop.
-    pub fn into_dirs(mut self) -> Vec<Dir> {
-        self.armed = false;
-        std::mem::take(&mut self.dirs)
+    /// Kills what is left, then removes the directories (children before the parent).
+    /// Errors are reported; the drop guard does the same and can only log them.
+    pub fn remove(mut self) -> Result<(), Error> {
+        self.handle.remove_dirs()
+    }
+}
+
+impl<F: CgroupFs + ?Sized> Drop for Cgroup<'_, F> {
+    fn drop(&mut self) {
+        if !self.handle.dirs.is_empty()
+            && let Err(e) = self.handle.remove_dirs()
+        {
+            // A drop cannot return the error; it must not vanish either.
+            eprintln!("cleanup: removing cgroup: {e}");
+        }
+    }
+}
+
+/// Which hierarchies a cgroup using `wanted` needs a directory in: one per mount point,
+/// with the controllers used through it, plus the v2 mount of a hybrid host.
+fn plan(
+    layout: &Layout,
+    wanted: &[Controller],
+) -> Result<Vec<(PathBuf, Version, Vec<Controller>)>, Error> {
+    let mut plan: Vec<(PathBuf, Version, Vec<Controller>)> = Vec::new();
+    for &c in wanted {
+        let Some(h) = layout.locate(c) else {
+            if c.v1_only() || c.optional() {
+                continue; // v2's core files (or v2's `io`) do this controller's job
+            }
+            return Err(Error::ControllerMissing(c.name()));
+        };
+        match plan.iter_mut().find(|(m, _, _)| *m == h.mount_point) {
+            Some((_, _, cs)) => cs.push(c),
+            None => plan.push((h.mount_point.clone(), h.version, vec![c])),
+        }
+    }
+    if let Some(u) = layout.unified()
+        && !plan.iter().any(|(m, _, _)| *m == u.mount_point)
+    {
+        plan.push((u.mount_point.clone(), Version::V2, Vec::new()));
+    }
+    Ok(plan)
+}
+
+/// The cgroups under [`PARENT`] in every hierarchy of `layout`, by name, each with the
+/// directories it has (open one with [`CgroupHandle::open`]): what `system prune` walks to
+/// find the ones a crash left behind.
+pub fn list(layout: &Layout) -> Vec<(String, Vec<Dir>)> {
+    let mut out: Vec<(String, Vec<Dir>)> = Vec::new();
+    for h in &layout.hierarchies {
+        let parent = h.mount_point.join(PARENT);
+        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dir = Dir {
+                version: h.version,
+                path: e.path(),
+                controllers: h
+                    .controllers
+                    .iter()
+                    .filter_map(|c| Controller::from_name(c))
+                    .collect(),
+            };
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, dirs)) => dirs.push(dir),
+                None => out.push((name, vec![dir])),
+            }
+        }
+    }
+    out
+}
+
+impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
+    /// Opens a cgroup created earlier (by another process) from its directories. Dropping
+    /// the handle leaves the cgroup as it is.
+    pub fn open(sys: &'s F, dirs: Vec<Dir>) -> Self {
+        CgroupHandle { sys, dirs }
+    }
+
+    /// Removes a cgroup whose owner is gone (a container's, after its monitor died): kills
+    /// what is left, then removes the directories. An explicit act, never a drop.
+    pub fn remove(mut self) -> Result<(), Error> {
+        self.remove_dirs()
     }
 
     /// Its directories.
@@ -630,19 +714,16 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         Ok(s)
     }
 
-    /// Kills what is left, then removes the directories (children before the parent).
-    /// Errors are reported; the drop guard does the same silently.
-    pub fn remove(mut self) -> Result<(), Error> {
-        self.armed = false;
-        self.remove_dirs()
-    }
-
     fn remove_dirs(&mut self) -> Result<(), Error> {
         let mut first_error = None;
-        if !self.dirs.is_empty()
-            && let Err(e) = self.kill_all()
-        {
-            first_error = Some(e);
+        match self.kill_all() {
+            // Someone removed it already (its directory has no `cgroup.procs` any more).
+            Ok(())
+            | Err(Error::Sys(SysError {
+                errno: Errno::ENOENT,
+                ..
+            })) => {}
+            Err(e) => first_error = Some(e),
         }
         for d in self.dirs.drain(..).rev() {
             // A just-killed process may take a moment to leave: rmdir says EBUSY meanwhile.
@@ -676,14 +757,6 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-}
-
-impl<F: CgroupFs + ?Sized> Drop for Cgroup<'_, F> {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = self.remove_dirs();
-        }
     }
 }
 
@@ -1115,6 +1188,32 @@ mod v2_tests {
         );
         drop(b); // the guard removes it
         assert!(!fs.root.path().join("mini-docker").exists());
+    }
+
+    #[test]
+    fn an_opened_cgroup_is_never_removed_by_a_drop_only_by_an_explicit_remove() {
+        let fs = CgroupV2Fixture::new("memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        // Created, then handed over to a container's record.
+        let dirs = Cgroup::create(&fs, &layout, "box", &[Controller::Pids])
+            .unwrap()
+            .into_dirs();
+        let dir = fs.root.path().join("mini-docker/box");
+        assert!(dir.is_dir(), "handed over, not removed");
+        // `pause`, `stats` and `update` open it, use it, and drop the handle, even by a panic.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let handle = CgroupHandle::open(&fs, dirs.clone());
+            handle.apply(&limits()).unwrap();
+            panic!("a bug between opening and using it");
+        }));
+        assert!(opened.is_err());
+        assert!(
+            dir.is_dir(),
+            "a dropped handle removed the container's cgroup"
+        );
+        // Only the explicit act of an owner's successor removes it.
+        CgroupHandle::open(&fs, dirs).remove().unwrap();
+        assert!(!dir.exists());
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::path::Path;
 
 use ch01_namespaces::Sys;
 use ch01_namespaces::ns::{Kind, Namespaces};
+use ch01_namespaces::process::SignalBlock;
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Exit, Stdio};
 use ch04_unionfs_layers::sys::Kernel;
 use clap::Args;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
@@ -127,11 +128,11 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         // terminal's process group: Ctrl-C reaches it as it would a local command.
         (None, false) => None,
     };
-    let mut blocked = SigSet::empty();
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     set.add(Signal::SIGWINCH);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut blocked));
+    // Restored on every way out of this function, early returns included.
+    let _signals = SignalBlock::of(sys, &set)?;
     // With -d, or -i -t (Ctrl-P Ctrl-Q may leave it running), the process may outlive us.
     let interactive_tty = args.tty && args.interactive;
     let options = ChildOptions {
@@ -156,10 +157,11 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         Err(process::exec(sys, &argv, &env))
     })?;
     // 4. Into the container's cgroup, so its limits and accounting cover this process too.
-    for dir in &state.cgroup {
-        let procs = dir.path.join("cgroup.procs");
-        sys.write_file(&procs, &created.pid().to_string())?;
-    }
+    ch02_cgroups::CgroupHandle::open(
+        sys as &dyn ch01_namespaces::Sys,
+        crate::container::cgroup_dirs(&state.cgroup),
+    )
+    .add_process(created.pid())?;
     let running = created.start(sys)?;
     if args.detach {
         // Its terminal must stay open when we go, or it hangs up (SIGHUP): a drain keeps
@@ -185,7 +187,6 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         }
         None => running.wait(sys)?,
     };
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
     Ok(exit.code())
 }
 

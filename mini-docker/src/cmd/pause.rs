@@ -22,11 +22,9 @@ pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
     let state = c.live_state()?;
     let sys = Kernel::new(false);
     let dirs = crate::container::cgroup_dirs(&state.cgroup);
-    let cgroup = ch02_cgroups::Cgroup::from_dirs(&sys as &dyn ch01_namespaces::Sys, dirs);
-    let result = cgroup.freeze(frozen);
-    // The container owns its cgroup: this handle must not remove it.
-    cgroup.into_dirs();
-    result?;
+    // The container owns its cgroup: a handle, which never removes it.
+    let cgroup = ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
+    cgroup.freeze(frozen)?;
     Ok(())
 }
 

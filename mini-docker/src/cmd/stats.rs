@@ -61,13 +61,11 @@ struct Sample {
 
 fn sample(sys: &Kernel, c: &Container) -> Option<(Sample, ch02_cgroups::Stats)> {
     let state = c.live_state().ok()?;
-    let cg = ch02_cgroups::Cgroup::from_dirs(
+    let cg = ch02_cgroups::CgroupHandle::open(
         sys as &dyn ch01_namespaces::Sys,
         cgroup_dirs(&state.cgroup),
     );
-    let stats = cg.stats().ok();
-    cg.into_dirs();
-    let stats = stats?;
+    let stats = cg.stats().ok()?;
     Some((
         Sample {
             cpu: stats.cpu_usage.unwrap_or_default(),

@@ -59,7 +59,7 @@ pub fn stop(c: &Container, signal: Option<Signal>, timeout: Duration) -> Result<
     if !matches!(state.status, Status::Running | Status::Paused) {
         if !state.cgroup.is_empty() {
             // The monitor died: whatever it left goes now, and the record says so.
-            containers::release_cgroup(&state.cgroup);
+            containers::release_cgroup(&state.cgroup)?;
             let _guard = c.lock_state()?;
             let mut fixed = state.clone();
             fixed.cgroup.clear();

@@ -1,9 +1,11 @@
 //! Management commands: `container`, `image`, `system`, and `info`, `version`.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
 use ch05_image_pull::Reference;
+
+use ch04_unionfs_layers::sys::Kernel;
 
 use crate::container::Status;
 use crate::format::{human_size, print_prune, table};
@@ -250,7 +252,10 @@ fn prune_images(root: &Path, all: bool) -> Result<(u64, Vec<String>), Error> {
 /// container of this store that is not running, or after a record a crash left half
 /// removed. Cgroups with other names may belong to another store (`--root`) or to a
 /// `ch02-cgroups` run, and are left alone.
-fn orphan_cgroups(root: &Path, debris: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+fn orphan_cgroups(
+    root: &Path,
+    debris: &[std::path::PathBuf],
+) -> Vec<(String, Vec<ch02_cgroups::cgroup::Dir>)> {
     let mut ours: Vec<String> = containers::list(root)
         .unwrap_or_default()
         .into_iter()
@@ -268,19 +273,13 @@ fn orphan_cgroups(root: &Path, debris: &[std::path::PathBuf]) -> Vec<std::path::
             .into_owned();
         ours.push(name.trim_start_matches(".removing-").to_string());
     }
-    let mut out = Vec::new();
     let Ok(layout) = ch02_cgroups::Layout::detect() else {
-        return out;
+        return Vec::new();
     };
-    for h in &layout.hierarchies {
-        let parent = h.mount_point.join(ch02_cgroups::cgroup::PARENT);
-        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-            if e.path().is_dir() && ours.contains(&e.file_name().to_string_lossy().into_owned()) {
-                out.push(e.path());
-            }
-        }
-    }
-    out
+    ch02_cgroups::cgroup::list(&layout)
+        .into_iter()
+        .filter(|(name, _)| ours.contains(name))
+        .collect()
 }
 
 /// docker's RECLAIMABLE cell: what no container needs, with its share of the total
@@ -397,18 +396,19 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             // Reconcile first: containers whose monitor died, their cgroups, half-written
             // records, and the cgroups they left.
             let debris = containers::debris(root);
-            for dir in orphan_cgroups(root, &debris) {
-                let name = dir
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                containers::release_cgroup(&[crate::container::CgroupDir {
-                    version: 1,
-                    path: dir.clone(),
-                    controllers: vec![],
-                }]);
-                println!("removed a cgroup left behind: {} ({name})", dir.display());
+            let sys = Kernel::new(false);
+            for (name, dirs) in orphan_cgroups(root, &debris) {
+                let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path.clone()).collect();
+                let cgroup =
+                    ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
+                match cgroup.remove() {
+                    Ok(()) => {
+                        for p in paths {
+                            println!("removed a cgroup left behind: {} ({name})", p.display());
+                        }
+                    }
+                    Err(e) => eprintln!("could not remove the cgroup left behind by {name}: {e}"),
+                }
             }
             for d in debris {
                 let _ = std::fs::remove_dir_all(&d);

@@ -32,18 +32,21 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
             c.id()
         )));
     }
-    let Some(dir) = state.cgroup.first() else {
+    if state.cgroup.is_empty() {
         return Err(Error::Conflict(format!(
             "Container {} has no cgroup",
             c.id()
         )));
-    };
-    let procs = dir.path.join("cgroup.procs");
-    let pids: Vec<String> = std::fs::read_to_string(&procs)
-        .map_err(|e| Error::io("read", &procs, e))?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    }
+    let sys = ch04_unionfs_layers::sys::Kernel::new(false);
+    let pids: Vec<String> = ch02_cgroups::CgroupHandle::open(
+        &sys as &dyn ch01_namespaces::Sys,
+        crate::container::cgroup_dirs(&state.cgroup),
+    )
+    .procs()?
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
     if !args.ps_options.is_empty() {
         return with_options(&args.ps_options, &pids);
     }

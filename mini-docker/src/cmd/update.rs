@@ -106,20 +106,15 @@ fn update(
     }
     let limits = crate::runtime::limits(&config.host)?;
     if running {
-        let cgroup = ch02_cgroups::Cgroup::from_dirs(
+        // The cgroup is the container's (its monitor removes it): a handle, not a guard.
+        let cgroup = ch02_cgroups::CgroupHandle::open(
             sys as &dyn ch01_namespaces::Sys,
             cgroup_dirs(&state.cgroup),
         );
-        let applied = cgroup.apply(&limits).and_then(|()| {
-            if args.pids_limit.is_some_and(|p| p <= 0) {
-                cgroup.unlimit_pids()
-            } else {
-                Ok(())
-            }
-        });
-        // The cgroup is the container's: its monitor removes it, not us.
-        cgroup.into_dirs();
-        applied?;
+        cgroup.apply(&limits)?;
+        if args.pids_limit.is_some_and(|p| p <= 0) {
+            cgroup.unlimit_pids()?;
+        }
     }
     c.save_config(&config)
 }
