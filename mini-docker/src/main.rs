@@ -22,6 +22,7 @@ mod containers;
 mod detach;
 mod format;
 mod monitor;
+mod pump;
 mod relay;
 mod runtime;
 mod sys;

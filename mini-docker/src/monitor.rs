@@ -1,11 +1,12 @@
 //! The monitor: the process that stays with a container while it runs, as conmon does for
-//! podman. mini-docker has no daemon; for a detached container (`run -d`, `start`) the
-//! monitor is a small process of its own (`mini-docker __monitor ID`), and for a
-//! foreground `run` the CLI process itself is the monitor.
+//! podman. mini-docker has no daemon; every container, detached or not, gets a monitor
+//! process of its own (`mini-docker __monitor ID`), and a foreground `run` is only its
+//! first client. So the container's life never hangs on a client's: a client killed,
+//! stuck or slow cannot stop, wedge or kill it.
 //!
 //! It holds the container's pipes (or the master side of its pseudo-terminal), copies
-//! output to the log and to whoever is attached, feeds input in, forwards signals (for a
-//! foreground run), waits for the container's first process, and records how it ended.
+//! output to the log and to whoever is attached, feeds input in (through the one `pump`),
+//! waits for the container's first process, and records how it ended.
 //! It holds `monitor.lock` for its whole life: a container whose monitor died is seen as
 //! exited by every other command (see `Container::live_state`).
 use std::fs::File;
@@ -17,26 +18,16 @@ use std::path::Path;
 use ch01_namespaces::process::SignalBlock;
 use ch01_namespaces::process::{Exit, Stdio};
 use ch04_unionfs_layers::sys::Kernel;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios;
 use nix::unistd::Pid;
 
 use crate::container::{CgroupDir, Container, State, Status, now};
+use crate::pump::{Event, Pump};
 use crate::relay::{Ended, Relay};
 use crate::runtime;
 use crate::sys::{WinSize, set_window_size, window_size};
 use crate::{Error, containers};
-
-/// Who is attached from the start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The CLI's own terminal or pipes (a foreground `run`, `start -a`).
-    Foreground,
-    /// Nobody: a detached monitor; clients come through `attach.sock`.
-    Background,
-}
 
 /// docker's stream multiplexing for attach without a tty: an 8-byte header (stream 1 =
 /// stdout, 2 = stderr, then the payload length, big-endian) before each chunk.
@@ -126,12 +117,6 @@ impl Drop for RawMode {
     }
 }
 
-struct Client {
-    stream: UnixStream,
-    /// Still sending input: a client that closed its side (EOF) keeps getting output.
-    reading: bool,
-}
-
 fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
     nix::fcntl::fcntl(
         fd,
@@ -148,29 +133,6 @@ fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     ch01_namespaces::sys::pipe().map_err(Error::from)
-}
-
-fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match nix::unistd::read(fd, buf) {
-            Ok(n) => return Ok(n),
-            Err(nix::errno::Errno::EINTR) => continue,
-            // The pty's slave side closed: that is end-of-file for a terminal.
-            Err(nix::errno::Errno::EIO) => return Ok(0),
-            Err(e) => return Err(io::Error::from(e)),
-        }
-    }
-}
-
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(io::Error::from(e)),
-        }
-    }
-    Ok(())
 }
 
 /// The signals passed on to a container (docker's sig-proxy), and SIGWINCH for the window
@@ -209,14 +171,13 @@ pub struct Handoff {
     pub size: Option<WinSize>,
 }
 
-/// Supervises one run of `c`, from start to recorded exit. `ready` (a detached monitor's
-/// stdout) gets `ok` once the container runs, or `error CODE MESSAGE`. Returns the
-/// container's exit code.
+/// Supervises one run of `c`, from start to recorded exit. `ready` (the monitor's stdout)
+/// gets `ok PID` once the container runs, or `error CODE MESSAGE`. Returns the container's
+/// exit code.
 pub fn supervise(
     sys: &Kernel,
     root: &Path,
     c: &Container,
-    mode: Mode,
     ready: Option<File>,
     handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
@@ -233,12 +194,10 @@ pub fn supervise(
             c.config.name
         )));
     }
-    // A Ctrl-C that reached the container reached us too; still pending when the mask is
-    // restored, it would kill us before we return the container's exit code: the block
-    // drains it on the way out.
-    let signals = SignalBlock::of(sys, &monitor_signals())?;
-    let result = run_session(sys, root, c, mode, ready, handoff);
-    drop(signals);
+    // SIGCHLD comes through the pump's signalfd; the terminating signals are blocked and
+    // ignored, so only SIGKILL ends a monitor (and `stop` signals the container, not us).
+    let _signals = SignalBlock::of(sys, &monitor_signals())?;
+    let result = run_session(sys, root, c, ready, handoff);
     drop(lock);
     result
 }
@@ -249,135 +208,179 @@ fn report(ready: &mut Option<File>, line: &str) {
     }
 }
 
+/// The steps of one run, in order.
 fn run_session(
     sys: &Kernel,
     root: &Path,
     c: &Container,
-    mode: Mode,
     mut ready: Option<File>,
     handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
-    let cfg = &c.config;
+    let layers = image_layers(root, c)?;
+    let size = handoff.as_ref().and_then(|h| h.size);
+    let io = setup_stdio(c, size)?;
+    let stdio = Stdio {
+        fds: [
+            io.theirs[0].as_fd(),
+            io.theirs[1].as_fd(),
+            io.theirs[2].as_fd(),
+        ],
+        tty: c.config.tty,
+    };
+    let launched = match runtime::launch(sys, root, c, &layers, stdio) {
+        Ok(l) => l,
+        Err(e) => {
+            record_start_failure(c, &mut ready, &e);
+            return Err(e);
+        }
+    };
+    let ContainerIo {
+        theirs,
+        out,
+        err,
+        input,
+    } = io;
+    // The container holds its ends now; ours would keep its output open after it exits.
+    drop(theirs);
+    publish_state(c, &launched)?;
+    let listener = listen(c)?;
+    report(&mut ready, &format!("ok {}\n", launched.running.pid()));
+    let ends = Ends { out, err, input };
+    let exit = pump(sys, c, ends, &listener, handoff, &launched.running)?;
+    drop(listener);
+    let _ = std::fs::remove_file(c.path("attach.sock"));
+    let runtime::Launched { running, cgroup } = launched;
+    let exit = match exit {
+        Some(e) => e,
+        None => running.wait(sys)?,
+    };
+    finish(c, root, cgroup, exit)
+}
+
+/// The image's extracted layers, bottom first.
+fn image_layers(root: &Path, c: &Container) -> Result<Vec<std::path::PathBuf>, Error> {
     let store = crate::store(root)?;
     let image = store
-        .resolve(&cfg.image_id)
-        .map_err(Error::from)?
-        .ok_or_else(|| Error::NoSuchImage(cfg.image.clone()))?;
-    let layers = store.layer_dirs(&image).map_err(Error::from)?;
-    let foreground = mode == Mode::Foreground;
+        .resolve(&c.config.image_id)?
+        .ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
+    Ok(store.layer_dirs(&image)?)
+}
 
-    // The container's stdio: a pseudo-terminal, or pipes.
-    let null = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
-    let theirs: [OwnedFd; 3];
-    let (mut out_fd, mut err_fd, mut in_fd): (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>);
-    if cfg.tty {
+/// The container's stdio, both sides.
+struct ContainerIo {
+    /// The container's stdin, stdout and stderr (a pty's slave side thrice, or pipes).
+    theirs: [OwnedFd; 3],
+    /// Where its output comes out (a pty's master side, or stdout's pipe).
+    out: OwnedFd,
+    /// stderr's pipe (none with a tty: one terminal carries both).
+    err: Option<OwnedFd>,
+    /// Where its input goes in, with `-i`.
+    input: Option<OwnedFd>,
+}
+
+/// Our ends, once the container has its own.
+struct Ends {
+    out: OwnedFd,
+    err: Option<OwnedFd>,
+    input: Option<OwnedFd>,
+}
+
+/// A pseudo-terminal (`-t`, sized like the client's), or three pipes; stdin is /dev/null
+/// without `-i`.
+fn setup_stdio(c: &Container, size: Option<WinSize>) -> Result<ContainerIo, Error> {
+    let dup = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map_err(|e| Error::io("dup", Path::new("a stdio descriptor"), e))
+    };
+    if c.config.tty {
         let pty = nix::pty::openpty(None, None)
             .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("openpty", e)))?;
         // openpty's descriptors survive exec: the container must not inherit the master.
         for fd in [&pty.master, &pty.slave] {
             cloexec(fd.as_fd())?;
         }
-        let size = if foreground {
-            window_size(io::stdin().as_fd())
-        } else {
-            handoff.as_ref().and_then(|h| h.size)
-        };
         if let Some(size) = size {
             let _ = set_window_size(pty.master.as_fd(), size);
         }
-        let slave = pty.slave;
-        theirs = [
-            slave
-                .try_clone()
-                .map_err(|e| Error::io("dup", Path::new("pty"), e))?,
-            slave
-                .try_clone()
-                .map_err(|e| Error::io("dup", Path::new("pty"), e))?,
-            slave,
-        ];
-        in_fd = cfg
-            .open_stdin
-            .then(|| pty.master.try_clone())
-            .transpose()
-            .map_err(|e| Error::io("dup", Path::new("pty"), e))?;
-        out_fd = Some(pty.master);
-        err_fd = None;
+        let input = c.config.open_stdin.then(|| dup(&pty.master)).transpose()?;
+        return Ok(ContainerIo {
+            theirs: [dup(&pty.slave)?, dup(&pty.slave)?, pty.slave],
+            out: pty.master,
+            err: None,
+            input,
+        });
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin, input) = if c.config.open_stdin {
+        let (in_r, in_w) = pipe()?;
+        (in_r, Some(in_w))
     } else {
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let stdin = if cfg.open_stdin {
-            let (in_r, in_w) = pipe()?;
-            in_fd = Some(in_w);
-            in_r
-        } else {
-            in_fd = None;
-            null.try_clone()
-                .map_err(|e| Error::io("dup", Path::new("/dev/null"), e))?
-                .into()
-        };
-        theirs = [stdin, out_w, err_w];
-        out_fd = Some(out_r);
-        err_fd = Some(err_r);
-    }
+        let null = File::options()
+            .read(true)
+            .open("/dev/null")
+            .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
+        (OwnedFd::from(null), None)
+    };
+    Ok(ContainerIo {
+        theirs: [stdin, out_w, err_w],
+        out: out_r,
+        err: Some(err_r),
+        input,
+    })
+}
 
-    // Start it.
-    let stdio = Stdio {
-        fds: [theirs[0].as_fd(), theirs[1].as_fd(), theirs[2].as_fd()],
-        tty: cfg.tty,
-    };
-    let launched = match runtime::launch(sys, root, c, &layers, stdio) {
-        Ok(l) => l,
-        Err(e) => {
-            let code = e.exit_code();
-            let message = e.to_string();
-            let _guard = c.lock_state();
-            let mut state = c.state().unwrap_or_default();
-            state.exit_code = code;
-            state.error = message.clone();
-            let _ = c.save_state(&state);
-            report(&mut ready, &format!("error {code} {message}\n"));
-            return Err(e);
-        }
-    };
-    drop(theirs);
-    let pid = launched.running.pid();
-    {
-        let _guard = c.lock_state()?;
-        // An `update` between our reading of the record and now saw a container that was
-        // not running, and changed only the record: its limits apply now.
-        if let Ok(now_config) = c.reload()
-            && now_config.config.host != c.config.host
-        {
-            launched
-                .cgroup
-                .apply(&runtime::limits(&now_config.config.host)?)?;
-        }
-        let state = State {
-            status: Status::Running,
-            pid: pid.as_raw(),
-            started_at: now(),
-            cgroup: launched
-                .cgroup
-                .dirs()
-                .iter()
-                .map(|d| CgroupDir {
-                    version: if d.version == ch02_cgroups::layout::Version::V1 {
-                        1
-                    } else {
-                        2
-                    },
-                    path: d.path.clone(),
-                    controllers: d.controllers.iter().map(|c| c.name().to_string()).collect(),
-                })
-                .collect(),
-            ..State::default()
-        };
-        c.save_state(&state)?;
+/// The start failed: the record and the waiting CLI learn why.
+fn record_start_failure(c: &Container, ready: &mut Option<File>, e: &Error) {
+    let code = e.exit_code();
+    let message = e.to_string();
+    let _guard = c.lock_state();
+    let mut state = c.state().unwrap_or_default();
+    state.exit_code = code;
+    state.error = message.clone();
+    if let Err(save) = c.save_state(&state) {
+        eprintln!("recording the failed start: {save}");
     }
+    report(ready, &format!("error {code} {message}\n"));
+}
+
+/// Writes the running state (pid, start time, cgroup) where every command reads it.
+fn publish_state(c: &Container, launched: &runtime::Launched<'_>) -> Result<(), Error> {
+    let _guard = c.lock_state()?;
+    // An `update` between our reading of the record and now saw a container that was not
+    // running, and changed only the record: its limits apply now.
+    if let Ok(now_config) = c.reload()
+        && now_config.config.host != c.config.host
+    {
+        launched
+            .cgroup
+            .apply(&runtime::limits(&now_config.config.host)?)?;
+    }
+    let state = State {
+        status: Status::Running,
+        pid: launched.running.pid().as_raw(),
+        started_at: now(),
+        cgroup: launched
+            .cgroup
+            .dirs()
+            .iter()
+            .map(|d| CgroupDir {
+                version: if d.version == ch02_cgroups::layout::Version::V1 {
+                    1
+                } else {
+                    2
+                },
+                path: d.path.clone(),
+                controllers: d.controllers.iter().map(|c| c.name().to_string()).collect(),
+            })
+            .collect(),
+        ..State::default()
+    };
+    c.save_state(&state)
+}
+
+/// The attach socket clients connect to.
+fn listen(c: &Container) -> Result<UnixListener, Error> {
     let sock_path = c.path("attach.sock");
     let _ = std::fs::remove_file(&sock_path);
     let (_dir, short) = c.socket_path("attach.sock")?;
@@ -385,200 +388,210 @@ fn run_session(
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io("fcntl", &sock_path, e))?;
-    report(&mut ready, &format!("ok {pid}\n"));
+    Ok(listener)
+}
 
-    let signals = SignalFd::with_flags(
-        &monitor_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("signalfd", e)))?;
-    let _raw = if foreground && cfg.tty {
-        raw_mode(io::stdin().as_fd())
-    } else {
-        None
-    };
+/// The monitor's pump slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The container's stdout (or its terminal).
+    Stdout,
+    /// The container's stderr.
+    Stderr,
+    /// The container's stdin.
+    Stdin,
+    /// The attach socket.
+    Listener,
+    /// What client N types.
+    ClientIn(u32),
+    /// What client N is sent.
+    ClientOut(u32),
+}
+
+/// How much output a client may fall behind. Past it, the container's output is held back
+/// (as a slow terminal holds back `cat`), so a client that reads slowly still gets every
+/// byte; but for [`STALL_GRACE`] at most: a client that stays behind that long is stalled
+/// and dropped, and the container, its log and the other clients go on without it.
+const CLIENT_BACKLOG: usize = 4 << 20;
+/// How long a client may hold the container's output back.
+const STALL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How much input may wait for a container that does not read its stdin before the
+/// clients' input is paused (their sockets then fill, and they wait, not the container).
+const STDIN_BACKLOG: usize = 1 << 20;
+
+/// Copies the container's output to its log and its clients and their input to it, until
+/// it has exited and its output has ended. Returns its exit, if it was seen.
+fn pump(
+    sys: &Kernel,
+    c: &Container,
+    ends: Ends,
+    listener: &UnixListener,
+    handoff: Option<Handoff>,
+    running: &ch01_namespaces::process::Running,
+) -> Result<Option<Exit>, Error> {
+    let tty = c.config.tty;
+    let mut pump = Pump::new(Some(&monitor_signals()))?;
+    pump.source(Slot::Stdout, ends.out)?;
+    if let Some(err) = ends.err {
+        pump.source(Slot::Stderr, err)?;
+    }
+    if let Some(input) = ends.input {
+        pump.sink(Slot::Stdin, input)?;
+    }
+    pump.watch(Slot::Listener, crate::pump::dup(listener.as_fd())?)?;
+    let mut clients = Clients::default();
+    if let Some(h) = handoff {
+        // Attached from the start (`run`, `start -a`): docker's stdin-once, its end of input
+        // is the container's.
+        clients.add(&mut pump, h.client, true)?;
+    }
     let mut log = Log::open(&c.log_path())?;
-    let mut clients: Vec<Client> = handoff
-        .map(|h| Client {
-            stream: h.client,
-            reading: true,
-        })
-        .into_iter()
-        .collect();
-    let mut local_in = foreground && cfg.open_stdin;
     let mut exit: Option<Exit> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let stdin = io::stdin();
-
+    let mut close_stdin = false;
+    let mut throttled = false;
     loop {
-        if exit.is_some() && out_fd.is_none() && err_fd.is_none() {
+        if exit.is_some() && !pump.has(Slot::Stdout) && !pump.has(Slot::Stderr) {
             break;
         }
-        let mut fds: Vec<PollFd> = Vec::new();
-        let mut what: Vec<u8> = Vec::new(); // 0 out, 1 err, 2 local stdin, 3 signals, 4 listener, 10+i client
-        if let Some(fd) = &out_fd {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            what.push(0);
-        }
-        if let Some(fd) = &err_fd {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            what.push(1);
-        }
-        if local_in && in_fd.is_some() {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            what.push(2);
-        }
-        fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
-        what.push(3);
-        fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-        what.push(4);
-        for (i, cl) in clients.iter().enumerate() {
-            if cl.reading {
-                fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
-                what.push(10 + i as u8);
-            }
-        }
-        // Once the process has ended, wait a little for the last output, then stop.
-        let timeout = if exit.is_some() {
-            PollTimeout::from(200u16)
+        let timeout = if throttled {
+            // Look again soon: the client may have caught up, or stalled for too long.
+            Some(std::time::Duration::from_millis(100))
         } else {
-            PollTimeout::NONE
+            // Once the process has ended, wait a little for the last output (a background
+            // process may hold the pipe), then stop.
+            exit.map(|_| std::time::Duration::from_millis(200))
         };
-        let n = match poll(&mut fds, timeout) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Sys(ch01_namespaces::SysError::new("poll", e))),
-        };
-        if n == 0 && exit.is_some() {
-            break;
-        }
-        let ready_set: Vec<(u8, bool)> = fds
-            .iter()
-            .zip(&what)
-            .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
-            .filter(|(_, r)| *r)
-            .collect();
-        drop(fds);
-        let mut dead_clients = Vec::new();
-        for (w, _) in ready_set {
-            match w {
-                0 | 1 => {
-                    let stream = w as usize;
-                    let fd = if w == 0 {
-                        out_fd.as_ref()
-                    } else {
-                        err_fd.as_ref()
-                    };
-                    let Some(fd) = fd else { continue };
-                    let n = read_some(fd.as_fd(), &mut buf).unwrap_or(0);
-                    if n == 0 {
-                        if w == 0 {
-                            out_fd = None;
-                        } else {
-                            err_fd = None;
-                        }
-                        continue;
-                    }
-                    let chunk = &buf[..n];
-                    log.write(stream, chunk);
-                    if foreground {
-                        let _ = if stream == 0 {
-                            io::stdout()
-                                .write_all(chunk)
-                                .and_then(|()| io::stdout().flush())
-                        } else {
-                            io::stderr().write_all(chunk)
-                        };
-                    }
-                    let framed = if cfg.tty {
-                        chunk.to_vec()
-                    } else {
-                        frame(stream as u8 + 1, chunk)
-                    };
-                    for (i, cl) in clients.iter_mut().enumerate() {
-                        if cl.stream.write_all(&framed).is_err() {
-                            dead_clients.push(i);
-                        }
-                    }
-                }
-                2 => {
-                    let n = read_some(stdin.as_fd(), &mut buf).unwrap_or(0);
-                    if n == 0 {
-                        local_in = false;
-                        if !cfg.tty {
-                            in_fd = None; // EOF: close the container's stdin
-                        }
-                    } else if let Some(fd) = &in_fd {
-                        let _ = write_all(fd.as_fd(), &buf[..n]);
-                    }
-                }
-                3 => {
-                    while let Ok(Some(info)) = signals.read_signal() {
-                        let sig = Signal::try_from(info.ssi_signo as i32).ok();
-                        match sig {
-                            // The container's first process is our only child; a wait
-                            // for any child could take its status from us.
-                            Some(Signal::SIGCHLD) if exit.is_none() => {
-                                exit = launched.running.try_wait(sys)?;
-                            }
-                            Some(Signal::SIGWINCH) => {
-                                if let (true, Some(fd)) = (cfg.tty, &out_fd)
-                                    && let Some(size) = window_size(stdin.as_fd())
-                                {
-                                    let _ = set_window_size(fd.as_fd(), size);
-                                }
-                            }
-                            Some(s) if foreground && exit.is_none() => {
-                                // docker run's sig-proxy: what the CLI gets, the container gets.
-                                let _ = nix::sys::signal::kill(pid, s);
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                4 => {
-                    while let Ok((stream, _)) = listener.accept() {
-                        let _ = stream.set_nonblocking(false);
-                        clients.push(Client {
-                            stream,
-                            reading: true,
-                        });
-                    }
-                }
-                i => {
-                    let i = (i - 10) as usize;
-                    let n = clients[i].stream.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        // The client closed its input; docker keeps the container's stdin
-                        // open (it was not attached at the start), and the output flowing.
-                        clients[i].reading = false;
-                    } else if let Some(fd) = &in_fd {
-                        let _ = write_all(fd.as_fd(), &buf[..n]);
-                    }
+        match pump.next(timeout)? {
+            Event::Data(slot @ (Slot::Stdout | Slot::Stderr), bytes) => {
+                let stream = if slot == Slot::Stdout { 0 } else { 1 };
+                log.write(stream, &bytes);
+                let framed = if tty {
+                    bytes
+                } else {
+                    frame(stream as u8 + 1, &bytes)
+                };
+                clients.broadcast(&mut pump, &framed);
+            }
+            Event::Data(Slot::ClientIn(_), bytes) => {
+                let queued = pump.send(Slot::Stdin, &bytes).unwrap_or(0);
+                clients.pause_input(&mut pump, queued > STDIN_BACKLOG);
+            }
+            Event::Drained(Slot::Stdin) => {
+                clients.pause_input(&mut pump, false);
+                if close_stdin {
+                    pump.remove(Slot::Stdin);
                 }
             }
+            // A client attached later closing its input leaves the container's stdin open
+            // for others (docker's rule); the first client's end is the end.
+            Event::Eof(Slot::ClientIn(n)) if clients.is_first(n) && !tty => {
+                close_stdin = true;
+                if pump.queued(Slot::Stdin) == 0 {
+                    pump.remove(Slot::Stdin);
+                }
+            }
+            Event::Closed(Slot::ClientOut(n)) => clients.remove(&mut pump, n),
+            Event::Ready(Slot::Listener) => {
+                while let Ok((stream, _)) = listener.accept() {
+                    clients.add(&mut pump, stream, false)?;
+                }
+            }
+            Event::Signal(Signal::SIGCHLD) if exit.is_none() => exit = running.try_wait(sys)?,
+            Event::Timeout if exit.is_some() && !throttled => break,
+            _ => {}
         }
-        dead_clients.sort_unstable();
-        dead_clients.dedup();
-        for i in dead_clients.into_iter().rev() {
-            clients.remove(i);
-        }
-        if exit.is_none()
-            && let Some(e) = launched.running.try_wait(sys)?
-        {
-            exit = Some(e);
+        throttled = clients.throttle(&mut pump);
+        pump.pause(Slot::Stdout, throttled);
+        pump.pause(Slot::Stderr, throttled);
+        if exit.is_none() {
+            exit = running.try_wait(sys)?;
         }
     }
     log.flush();
-    drop(clients);
-    drop(listener);
-    let _ = std::fs::remove_file(&sock_path);
-    let runtime::Launched { running, cgroup } = launched;
-    let exit = match exit {
-        Some(e) => e,
-        None => running.wait(sys)?,
-    };
-    finish(c, root, cgroup, exit)
+    // The last output to the clients still reading, but no client holds us for long.
+    pump.finish(Some(std::time::Duration::from_secs(2)));
+    Ok(exit)
+}
+
+/// The attached clients.
+#[derive(Default)]
+struct Clients {
+    ids: Vec<u32>,
+    next: u32,
+    /// The client attached from the start, whose end of input ends the container's.
+    first: Option<u32>,
+    /// The clients past [`CLIENT_BACKLOG`], and since when.
+    behind: Vec<(u32, std::time::Instant)>,
+}
+
+impl Clients {
+    fn add(&mut self, pump: &mut Pump<Slot>, stream: UnixStream, first: bool) -> Result<(), Error> {
+        let n = self.next;
+        self.next += 1;
+        let input = OwnedFd::from(
+            stream
+                .try_clone()
+                .map_err(|e| Error::io("dup", Path::new("attach socket"), e))?,
+        );
+        pump.source(Slot::ClientIn(n), input)?;
+        pump.sink(Slot::ClientOut(n), OwnedFd::from(stream))?;
+        self.ids.push(n);
+        if first {
+            self.first = Some(n);
+        }
+        Ok(())
+    }
+
+    fn is_first(&self, n: u32) -> bool {
+        self.first == Some(n)
+    }
+
+    fn remove(&mut self, pump: &mut Pump<Slot>, n: u32) {
+        pump.remove(Slot::ClientIn(n));
+        pump.remove(Slot::ClientOut(n));
+        self.ids.retain(|&i| i != n);
+        self.behind.retain(|&(i, _)| i != n);
+    }
+
+    /// Sends output to every client.
+    fn broadcast(&mut self, pump: &mut Pump<Slot>, bytes: &[u8]) {
+        for n in self.ids.clone() {
+            if pump.send(Slot::ClientOut(n), bytes).is_none() {
+                self.remove(pump, n);
+            }
+        }
+    }
+
+    /// Whether the container's output must wait for a client that is behind; a client
+    /// behind for longer than [`STALL_GRACE`] is dropped instead, with a word in the
+    /// monitor's log.
+    fn throttle(&mut self, pump: &mut Pump<Slot>) -> bool {
+        let now = std::time::Instant::now();
+        for n in self.ids.clone() {
+            let queued = pump.queued(Slot::ClientOut(n));
+            let since = self.behind.iter().position(|&(i, _)| i == n);
+            match since {
+                _ if queued <= CLIENT_BACKLOG => self.behind.retain(|&(i, _)| i != n),
+                None => self.behind.push((n, now)),
+                Some(p) if now.duration_since(self.behind[p].1) > STALL_GRACE => {
+                    eprintln!(
+                        "client {n} read nothing of {queued} bytes for {} s: dropped (the log \
+                         has every byte)",
+                        STALL_GRACE.as_secs()
+                    );
+                    self.remove(pump, n);
+                }
+                Some(_) => {}
+            }
+        }
+        !self.behind.is_empty()
+    }
+
+    fn pause_input(&self, pump: &mut Pump<Slot>, paused: bool) {
+        for &n in &self.ids {
+            pump.pause(Slot::ClientIn(n), paused);
+        }
+    }
 }
 
 /// Records how it ended, releases the cgroup, and removes the container if `--rm`.
@@ -616,11 +629,18 @@ pub fn spawn_detached(root: &Path, c: &Container) -> Result<i32, Error> {
     spawn(root, c, None).map(|(pid, _monitor)| pid)
 }
 
-/// `run -it` and `start -ai`: the container gets a monitor process of its own, as with
-/// `-d`, and we attach through a socket pair made before it starts (nothing it prints is
-/// lost). So the user can detach (Ctrl-P Ctrl-Q) and leave it running, as in docker.
+/// A foreground `run` and `start -a`: the container gets a monitor process of its own, as
+/// with `-d`, and we attach through a socket pair made before it starts (nothing it prints
+/// is lost). So the container outlives us (a killed client, a closed terminal) and can be
+/// attached again, and with `-it` the user can detach (Ctrl-P Ctrl-Q), as in docker.
+/// Without a tty the signals we get are passed on (`sig_proxy`, docker's `--sig-proxy`).
 /// Returns the container's exit code, or 0 after a detach (docker's `run` and `start`).
-pub fn run_attached(root: &Path, c: &Container, detach_keys: Vec<u8>) -> Result<i32, Error> {
+pub fn run_attached(
+    root: &Path,
+    c: &Container,
+    detach_keys: Vec<u8>,
+    sig_proxy: bool,
+) -> Result<i32, Error> {
     let (ours, theirs) =
         UnixStream::pair().map_err(|e| Error::io("make a socket pair for", &c.dir, e))?;
     // The monitor's end must survive its exec; it sets close-on-exec again at once.
@@ -636,7 +656,7 @@ pub fn run_attached(root: &Path, c: &Container, detach_keys: Vec<u8>) -> Result<
         pid: Some(Pid::from_raw(pid)),
         // docker's run passes signals on only without a tty; with one, Ctrl-C is a key,
         // and a signal to us (a closed ssh session's SIGHUP) ends only us.
-        sig_proxy: !c.config.tty,
+        sig_proxy: sig_proxy && !c.config.tty,
     };
     match relay.run()? {
         Ended::Detached => return Ok(0),
@@ -744,7 +764,7 @@ pub fn monitor_main(
         .open("/dev/null")
         .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
     let _ = nix::unistd::dup2_stdout(null.as_fd());
-    supervise(sys, root, &c, Mode::Background, Some(ready), handoff)
+    supervise(sys, root, &c, Some(ready), handoff)
 }
 
 /// Takes the socket the CLI left open for us as descriptor `fd`.

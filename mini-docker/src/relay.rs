@@ -7,19 +7,20 @@
 //! stdin, the detach keys are watched (see `detach`), our terminal is in raw mode, and a
 //! change of our window size (SIGWINCH) is passed on to the container's terminal.
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 
 use ch01_namespaces::process::SignalBlock;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
+
+use std::time::Duration;
 
 use crate::Error;
 use crate::detach::Escape;
+use crate::pump::{Event, Pump, dup};
 use crate::sys::{WinSize, set_window_size, window_size};
 
 /// How a relay ended.
@@ -68,125 +69,144 @@ pub fn resize(pid: Pid, size: WinSize) {
     }
 }
 
+/// The relay's pump slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// What the monitor sends: the container's output.
+    Output,
+    /// What we send the monitor: what is typed.
+    Input,
+    /// Our stdin.
+    Stdin,
+    /// Our stdout.
+    Stdout,
+    /// Our stderr.
+    Stderr,
+}
+
+/// How far our own stdout may fall behind before we stop reading the socket: then the
+/// monitor queues for us, and past its own bound drops us (the container never waits).
+const BACKLOG: usize = 1 << 20;
+
 impl Relay {
     /// Relays until the output ends or the user detaches.
-    pub fn run(mut self) -> Result<Ended, Error> {
-        let stdin = io::stdin();
-        let sys_err =
-            |call: &str, e: nix::errno::Errno| Error::Sys(ch01_namespaces::SysError::new(call, e));
+    pub fn run(self) -> Result<Ended, Error> {
+        let sys = ch04_unionfs_layers::sys::Kernel::new(false);
         // Signals that came meanwhile were passed on to the container: drained on the way out.
-        let _signals = SignalBlock::of(
-            &ch04_unionfs_layers::sys::Kernel::new(false),
-            &crate::monitor::forwarded_signals(),
-        )?;
-        let sigfd = SignalFd::with_flags(
-            &crate::monitor::forwarded_signals(),
-            SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-        )
-        .map_err(|e| sys_err("signalfd", e))?;
+        let _signals = SignalBlock::of(&sys, &crate::monitor::forwarded_signals())?;
+        let mut pump = Pump::new(Some(&crate::monitor::forwarded_signals()))?;
+        let socket = |s: &UnixStream| -> Result<OwnedFd, Error> {
+            s.try_clone()
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io("dup", std::path::Path::new("attach socket"), e))
+        };
+        pump.source(Slot::Output, socket(&self.stream)?)?;
+        pump.sink(Slot::Stdout, dup(io::stdout().as_fd())?)?;
+        pump.sink(Slot::Stderr, dup(io::stderr().as_fd())?)?;
+        if self.stdin {
+            pump.source(Slot::Stdin, dup(io::stdin().as_fd())?)?;
+            pump.sink(Slot::Input, socket(&self.stream)?)?;
+        }
         let _raw = if self.tty && self.stdin {
-            crate::monitor::raw_mode(stdin.as_fd())
+            crate::monitor::raw_mode(io::stdin().as_fd())
         } else {
             None
         };
         let resize_now = |pid: Option<Pid>| {
-            if let (true, Some(pid), Some(size)) = (self.tty, pid, window_size(stdin.as_fd())) {
+            if let (true, Some(pid), Some(size)) = (self.tty, pid, window_size(io::stdin().as_fd()))
+            {
                 resize(pid, size);
             }
         };
         resize_now(self.pid);
         let mut escape = (self.tty && self.stdin).then(|| Escape::new(self.detach_keys.clone()));
-        let mut send_stdin = self.stdin;
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut frames: Vec<u8> = Vec::new();
         let mut typed = Vec::new();
-        let mut pending: Vec<u8> = Vec::new();
-        loop {
-            let mut fds = vec![
-                PollFd::new(self.stream.as_fd(), PollFlags::POLLIN),
-                PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-            ];
-            if send_stdin {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(sys_err("poll", e)),
-            }
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-            if ready[0] {
-                let n = self.stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    return Ok(Ended::Output);
-                }
-                if self.tty {
-                    let mut out = io::stdout();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                } else {
-                    pending.extend_from_slice(&buf[..n]);
-                    unframe(&mut pending);
-                }
-            }
-            if ready[1] {
-                while let Ok(Some(info)) = sigfd.read_signal() {
-                    match Signal::try_from(info.ssi_signo as i32) {
-                        Ok(Signal::SIGWINCH) => resize_now(self.pid),
-                        Ok(s) if self.sig_proxy => {
-                            if let Some(pid) = self.pid {
-                                let _ = nix::sys::signal::kill(pid, s);
-                            }
-                        }
-                        // Ours, then: leave (restoring the terminal on the way out).
-                        Ok(s) => return Ok(Ended::Signal(s)),
-                        _ => {}
+        let mut input_ended = false;
+        let behind = |pump: &Pump<Slot>| pump.queued(Slot::Stdout) + pump.queued(Slot::Stderr);
+        let ended = loop {
+            match pump.next(None)? {
+                Event::Data(Slot::Output, bytes) => {
+                    if self.tty {
+                        pump.send(Slot::Stdout, &bytes);
+                    } else {
+                        frames.extend_from_slice(&bytes);
+                        unframe(&mut frames, &mut pump);
+                    }
+                    if behind(&pump) > BACKLOG {
+                        pump.pause(Slot::Output, true);
                     }
                 }
-            }
-            if ready.get(2) == Some(&true) {
-                match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                    Ok(0) | Err(_) => {
-                        send_stdin = false;
+                Event::Drained(Slot::Stdout | Slot::Stderr) if behind(&pump) <= BACKLOG => {
+                    pump.pause(Slot::Output, false);
+                }
+                Event::Eof(Slot::Output) => break Ended::Output,
+                Event::Data(Slot::Stdin, bytes) => {
+                    typed.clear();
+                    let detach = match &mut escape {
+                        Some(e) => e.feed(&bytes, &mut typed),
+                        None => {
+                            typed.extend_from_slice(&bytes);
+                            false
+                        }
+                    };
+                    if pump.send(Slot::Input, &typed).unwrap_or(0) > BACKLOG {
+                        pump.pause(Slot::Stdin, true);
+                    }
+                    if detach {
+                        break Ended::Detached;
+                    }
+                }
+                Event::Eof(Slot::Stdin) => {
+                    input_ended = true;
+                    if pump.queued(Slot::Input) == 0 {
                         let _ = self.stream.shutdown(std::net::Shutdown::Write);
                     }
-                    Ok(n) => {
-                        typed.clear();
-                        let detach = match &mut escape {
-                            Some(e) => e.feed(&buf[..n], &mut typed),
-                            None => {
-                                typed.extend_from_slice(&buf[..n]);
-                                false
-                            }
-                        };
-                        let _ = self.stream.write_all(&typed);
-                        if detach {
-                            return Ok(Ended::Detached);
-                        }
+                }
+                Event::Drained(Slot::Input) => {
+                    pump.pause(Slot::Stdin, false);
+                    if input_ended {
+                        let _ = self.stream.shutdown(std::net::Shutdown::Write);
                     }
                 }
+                Event::Signal(Signal::SIGWINCH) => resize_now(self.pid),
+                Event::Signal(s) if self.sig_proxy => {
+                    if let Some(pid) = self.pid {
+                        let _ = nix::sys::signal::kill(pid, s);
+                    }
+                }
+                // Ours, then: leave (restoring the terminal on the way out).
+                Event::Signal(s) => break Ended::Signal(s),
+                _ => {}
             }
-        }
+        };
+        // Every byte of the container's output that reached us goes out before we leave; a
+        // detach or a signal waits a moment only.
+        let limit = match ended {
+            Ended::Output => None,
+            _ => Some(Duration::from_millis(500)),
+        };
+        pump.finish(limit);
+        Ok(ended)
     }
 }
 
-/// Writes out every complete frame in `pending`: stream 2 to our stderr, 1 to stdout.
-fn unframe(pending: &mut Vec<u8>) {
-    while pending.len() >= 8 {
-        let len = u32::from_be_bytes([pending[4], pending[5], pending[6], pending[7]]) as usize;
-        if pending.len() < 8 + len {
+/// Sends out every complete frame in `pending`: stream 2 to our stderr, 1 to stdout.
+fn unframe(pending: &mut Vec<u8>, pump: &mut Pump<Slot>) {
+    let mut start = 0;
+    while pending.len() - start >= 8 {
+        let header = &pending[start..start + 8];
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if pending.len() - start < 8 + len {
             break;
         }
-        let chunk: Vec<u8> = pending.drain(..8 + len).collect();
-        if chunk[0] == 2 {
-            let _ = io::stderr().write_all(&chunk[8..]);
+        let slot = if header[0] == 2 {
+            Slot::Stderr
         } else {
-            let mut out = io::stdout();
-            let _ = out.write_all(&chunk[8..]);
-            let _ = out.flush();
-        }
+            Slot::Stdout
+        };
+        pump.send(slot, &pending[start + 8..start + 8 + len]);
+        start += 8 + len;
     }
+    pending.drain(..start);
 }

@@ -55,8 +55,11 @@ fn a_killed_monitor_shows_as_exited_and_rm_releases_everything() {
     assert!(testkit::leaks::cgroups_named(&id).is_empty());
 }
 
+/// A foreground `run` is the container's first client, not its monitor (as with docker and
+/// podman): SIGKILL of the CLI (a closed terminal, an OOM-killed client) leaves the
+/// container running, and it can be attached again.
 #[test]
-fn a_killed_foreground_cli_leaves_a_container_that_ps_and_system_prune_handle() {
+fn a_killed_foreground_client_leaves_the_container_running_and_attachable() {
     let Some(md) = Md::with_busybox() else { return };
     let mut cli = md
         .cmd()
@@ -67,13 +70,126 @@ fn a_killed_foreground_cli_leaves_a_container_that_ps_and_system_prune_handle() 
         .unwrap();
     assert!(md.wait_status("fg", "running"));
     let id = md.ids()[0].clone();
-    cli.kill().unwrap();
+    cli.kill().unwrap(); // SIGKILL
     cli.wait().unwrap();
-    assert!(testkit::wait_until(10, || md.state("fg")["Status"] == "exited"));
-    let pruned = md.ok(&["system", "prune", "-f"]);
-    assert!(pruned.contains(&id), "{pruned}");
-    assert!(md.ids().is_empty());
+    common::pause(300);
+    assert_eq!(
+        md.state("fg")["Status"],
+        "running",
+        "the client took the container along"
+    );
+    let ps = md.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("fg Up"), "{ps}");
+    // Attach again; the container's end is this client's end.
+    let attach = md
+        .cmd()
+        .args(["attach", "fg"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::pause(300);
+    md.ok(&["kill", "fg"]);
+    assert_eq!(attach.wait_with_output().unwrap().status.code(), Some(137));
+    md.ok(&["rm", "fg"]);
     assert!(testkit::leaks::cgroups_named(&id).is_empty());
+}
+
+/// A client that never reads (its stdout a pipe nobody empties) while the container writes
+/// 100 MB: the monitor drops it once it is far enough behind; the container finishes, the
+/// log has every byte, and a client that reads gets every byte too.
+#[test]
+fn a_client_that_never_reads_cannot_stall_the_container_its_log_or_other_clients() {
+    let Some(md) = Md::with_busybox() else { return };
+    const SIZE: usize = 100_000_000;
+    md.ok(&[
+        "create",
+        "--name",
+        "slow",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; head -c 100000000 /dev/zero | tr '\\0' x",
+    ]);
+    // The stuck client: its stdout is a pipe we never read.
+    let mut stuck = md
+        .cmd()
+        .args(["start", "-a", "slow"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(md.wait_status("slow", "running"));
+    // A client that reads, attached before the output begins.
+    let reader = md
+        .cmd()
+        .args(["attach", "--no-stdin", "slow"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || reader.wait_with_output().unwrap());
+    let waited = md.run(&["wait", "slow"]);
+    assert_eq!(
+        String::from_utf8_lossy(&waited.stdout).trim(),
+        "0",
+        "{waited:?}"
+    );
+    let read = reader.join().unwrap();
+    assert_eq!(read.status.code(), Some(0));
+    assert_eq!(read.stdout.len(), SIZE, "the reading client missed output");
+    // The json-file log holds every byte, in entries of at most 16 KiB.
+    let log_path = md.ok(&["inspect", "-f", "{{.LogPath}}", "slow"]);
+    let log = std::fs::read_to_string(log_path.trim()).unwrap();
+    let logged: usize = log
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["log"].as_str().unwrap().len()
+        })
+        .sum();
+    assert_eq!(logged, SIZE);
+    // The stuck client was dropped, not waited for; it ends once its own pipe drains.
+    let mut sink = Vec::new();
+    stuck.stdout.take().unwrap().read_to_end(&mut sink).unwrap();
+    assert!(
+        sink.len() < SIZE,
+        "a dropped client got everything: {}",
+        sink.len()
+    );
+    stuck.wait().unwrap();
+    md.ok(&["rm", "slow"]);
+}
+
+/// `rm -f` works whatever a client is doing: here one that stopped reading.
+#[test]
+fn rm_f_of_a_container_with_a_stuck_client_succeeds() {
+    let Some(md) = Md::with_busybox() else { return };
+    let mut stuck = md
+        .cmd()
+        .args([
+            "run",
+            "--name",
+            "chatty",
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do echo line; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(md.wait_status("chatty", "running"));
+    common::pause(500); // its stdout pipe and socket are full by now
+    let started = std::time::Instant::now();
+    md.ok(&["rm", "-f", "chatty"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(md.ids().is_empty());
+    drop(stuck.stdout.take());
+    stuck.wait().unwrap();
 }
 
 #[test]

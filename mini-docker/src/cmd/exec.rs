@@ -1,7 +1,7 @@
 //! `mini-docker exec`: a new process inside a running container. It is not started by the
 //! container: it *joins* it. setns(2) into each of the container's namespaces (chapter 1's
 //! `join`), its cgroup, its root (through `/proc/PID/root`), its environment, then exec.
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -11,13 +11,13 @@ use ch01_namespaces::process::SignalBlock;
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Exit, Stdio};
 use ch04_unionfs_layers::sys::Kernel;
 use clap::Args;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+
 use nix::unistd::Pid;
 
 use crate::container::Status;
+use crate::pump::{Event, Pump, dup};
 use crate::sys::{set_window_size, window_size};
 use crate::{Error, containers};
 
@@ -235,6 +235,19 @@ enum Relayed {
     Signal(Signal),
 }
 
+/// `exec -t`'s pump slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// What the process writes to its terminal.
+    Screen,
+    /// What we type into it.
+    Keys,
+    /// Our stdin.
+    Stdin,
+    /// Our stdout.
+    Stdout,
+}
+
 /// Copies between our terminal (in raw mode) and the pty until the process ends, the
 /// detach keys are typed, or a terminating signal comes.
 fn relay_tty(
@@ -251,90 +264,55 @@ fn relay_tty(
     // would (a dropped ssh session's SIGHUP, a `kill`).
     let mut set = crate::monitor::forwarded_signals();
     set.add(Signal::SIGCHLD);
-    let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("signalfd", e)))?;
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut stdin_open = true;
+    let _signals = SignalBlock::of(sys, &set)?;
+    let mut pump = Pump::new(Some(&set))?;
+    pump.source(Slot::Screen, dup(master)?)?;
+    pump.sink(Slot::Keys, dup(master)?)?;
+    pump.source(Slot::Stdin, dup(stdin.as_fd())?)?;
+    pump.sink(Slot::Stdout, dup(io::stdout().as_fd())?)?;
     let mut exit = None;
-    loop {
-        let mut fds = vec![
-            PollFd::new(master, PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+    let mut typed = Vec::new();
+    let relayed = loop {
+        if exit.is_some() && !pump.has(Slot::Screen) {
+            break None;
         }
-        let timeout = if exit.is_some() {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) if exit.is_some() => break,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Sys(ch01_namespaces::SysError::new("poll", e))),
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready[0] {
-            match nix::unistd::read(master, &mut buf) {
-                Ok(0) | Err(nix::errno::Errno::EIO) => {
-                    if exit.is_some() {
-                        break;
-                    }
-                }
-                Ok(n) => {
-                    let mut out = io::stdout();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-                Err(_) => {}
+        // Once the process has ended, a moment for the last output, then stop.
+        let timeout = exit.map(|_| std::time::Duration::from_millis(100));
+        match pump.next(timeout)? {
+            Event::Data(Slot::Screen, bytes) => {
+                pump.send(Slot::Stdout, &bytes);
             }
-        }
-        if ready[1] {
-            while let Ok(Some(info)) = signals.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGWINCH) => {
-                        if let Some(size) = window_size(stdin.as_fd()) {
-                            let _ = set_window_size(master, size);
-                        }
+            Event::Data(Slot::Stdin, bytes) => {
+                typed.clear();
+                let detach = match &mut escape {
+                    Some(e) => e.feed(&bytes, &mut typed),
+                    None => {
+                        typed.extend_from_slice(&bytes);
+                        false
                     }
-                    Ok(Signal::SIGCHLD) => {
-                        if exit.is_none() {
-                            exit = running.try_wait(sys)?;
-                        }
-                    }
-                    Ok(s) => return Ok(Relayed::Signal(s)),
-                    Err(_) => {}
+                };
+                // Queued, not half-written: a pty that takes part of a paste gets the rest
+                // when it has room.
+                pump.send(Slot::Keys, &typed);
+                if detach {
+                    break Some(Relayed::Detached);
                 }
             }
-        }
-        if ready.get(2) == Some(&true) {
-            match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let mut typed = Vec::new();
-                    let detach = match &mut escape {
-                        Some(e) => e.feed(&buf[..n], &mut typed),
-                        None => {
-                            typed.extend_from_slice(&buf[..n]);
-                            false
-                        }
-                    };
-                    let _ = nix::unistd::write(master, &typed);
-                    if detach {
-                        return Ok(Relayed::Detached);
-                    }
+            Event::Signal(Signal::SIGWINCH) => {
+                if let Some(size) = window_size(stdin.as_fd()) {
+                    let _ = set_window_size(master, size);
                 }
             }
+            Event::Signal(Signal::SIGCHLD) if exit.is_none() => exit = running.try_wait(sys)?,
+            Event::Signal(Signal::SIGCHLD) => {}
+            Event::Signal(s) => break Some(Relayed::Signal(s)),
+            Event::Timeout if exit.is_some() => break None,
+            _ => {}
         }
         if exit.is_none() {
             exit = running.try_wait(sys)?;
         }
-    }
-    Ok(Relayed::Exited(exit.unwrap_or(Exit::Code(0))))
+    };
+    pump.finish(Some(std::time::Duration::from_secs(1)));
+    Ok(relayed.unwrap_or(Relayed::Exited(exit.unwrap_or(Exit::Code(0)))))
 }

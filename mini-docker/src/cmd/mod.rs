@@ -40,9 +40,9 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
     let sys = Kernel::new(cli.trace);
     let root = cli.root.as_path();
     match command {
-        Command::Run(a) => run::run(&sys, cli, a),
+        Command::Run(a) => run::run(cli, a),
         Command::Create(a) => create::main(cli, a),
-        Command::Start(a) => start::main(&sys, root, a),
+        Command::Start(a) => start::main(root, a),
         Command::Stop(a) => stop::main(root, a, false),
         Command::Restart(a) => stop::main(root, a, true),
         Command::Kill(a) => kill::main(root, a),

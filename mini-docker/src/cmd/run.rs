@@ -4,10 +4,8 @@
 //! it running in the background.
 use clap::Args;
 
-use ch04_unionfs_layers::sys::Kernel;
-
 use super::create::{ContainerArgs, create};
-use crate::monitor::{self, Mode};
+use crate::monitor;
 use crate::{Cli, Error, containers};
 
 /// `run`.
@@ -19,13 +17,16 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container.
     #[arg(long, value_name = "string")]
     pub detach_keys: Option<String>,
+    /// Proxy received signals to the process.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "bool")]
+    pub sig_proxy: bool,
     /// The container.
     #[command(flatten)]
     pub container: ContainerArgs,
 }
 
 /// Runs the container; returns its exit code (or 0 with `-d`).
-pub fn run(sys: &Kernel, cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
+pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
     let root = cli.root.as_path();
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let c = create(cli, &args.container)?;
@@ -34,13 +35,11 @@ pub fn run(sys: &Kernel, cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
             println!("{}", c.id());
             0
         })
-    } else if c.config.tty && c.config.open_stdin {
-        // `-it`: the user may detach, so the container gets a monitor of its own.
-        monitor::run_attached(root, &c, keys)
     } else {
-        // In the foreground the CLI is the monitor: no extra process, and Ctrl-C or a
-        // kill of the CLI reaches the container as docker's sig-proxy does.
-        monitor::supervise(sys, root, &c, Mode::Foreground, None, None)
+        // In the foreground we are the container's first client, not its monitor: it
+        // outlives us, and (without a tty) the signals we get reach it, as docker's
+        // sig-proxy does.
+        monitor::run_attached(root, &c, keys, args.sig_proxy)
     };
     if started.is_err() && c.config.host.auto_remove {
         let _ = containers::remove(root, &c, true);

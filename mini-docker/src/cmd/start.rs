@@ -4,10 +4,8 @@ use std::path::Path;
 
 use clap::Args;
 
-use ch04_unionfs_layers::sys::Kernel;
-
 use crate::container::Status;
-use crate::monitor::{self, Mode};
+use crate::monitor;
 use crate::{Error, containers};
 
 /// `start`.
@@ -28,7 +26,7 @@ pub struct StartArgs {
 }
 
 /// Starts each container; with `-a`, stays attached to the (single) container.
-pub fn main(sys: &Kernel, root: &Path, args: &StartArgs) -> Result<i32, Error> {
+pub fn main(root: &Path, args: &StartArgs) -> Result<i32, Error> {
     if args.attach || args.interactive {
         let [name] = args.containers.as_slice() else {
             return Err(Error::Usage(
@@ -38,15 +36,12 @@ pub fn main(sys: &Kernel, root: &Path, args: &StartArgs) -> Result<i32, Error> {
         let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
         let mut c = containers::find(root, name)?;
         c.config.open_stdin &= args.interactive;
-        if c.config.tty && c.config.open_stdin {
-            if matches!(c.live_state()?.status, Status::Running | Status::Paused) {
-                return Err(Error::Conflict(format!(
-                    "container {name} is already running"
-                )));
-            }
-            return monitor::run_attached(root, &c, keys);
+        if matches!(c.live_state()?.status, Status::Running | Status::Paused) {
+            return Err(Error::Conflict(format!(
+                "container {name} is already running"
+            )));
         }
-        return monitor::supervise(sys, root, &c, Mode::Foreground, None, None);
+        return monitor::run_attached(root, &c, keys, true);
     }
     let mut failed = None;
     for name in &args.containers {
