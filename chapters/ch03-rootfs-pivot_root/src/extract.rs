@@ -171,7 +171,8 @@ impl SafeRoot {
             )
         };
         let err = |call: &str, e: Errno| sys_err(format!("{call}({rel:?}) in {:?}", self.path), e);
-        let mut stack = vec![self.fd.try_clone().map_err(|e| err("dup", errno_of(&e)))?];
+        // The walk's own descriptor of the root (the stack pops and drops what it holds).
+        let mut stack = vec![open_dir(&self.fd, OsStr::new(".")).map_err(|e| err("openat", e))?];
         let mut todo: VecDeque<OsString> = rel.iter().map(OsString::from).collect();
         let mut links = 0;
         while let Some(name) = todo.pop_front() {
@@ -288,10 +289,16 @@ fn remove_at(pfd: &OwnedFd, name: &OsStr, shown: &Path) -> Result<bool, SysError
         .map_err(|e| sys_err(format!("openat({shown:?}, O_DIRECTORY|O_NOFOLLOW)"), e))?;
         let mut children = Vec::new();
         {
-            let dup = dfd
-                .try_clone()
-                .map_err(|e| sys_err(format!("dup({shown:?})"), errno_of(&e)))?;
-            let mut dir = nix::dir::Dir::from_fd(dup)
+            // fdopendir(3) takes its descriptor over; it gets a second one of the same
+            // directory ("." from the first, never the name again) and `dfd` stays ours.
+            let again = nix::fcntl::openat(
+                dfd.as_fd(),
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| sys_err(format!("openat({shown:?}/., O_DIRECTORY)"), e))?;
+            let mut dir = nix::dir::Dir::from_fd(again)
                 .map_err(|e| sys_err(format!("fdopendir({shown:?})"), e))?;
             for entry in dir.iter() {
                 let entry = entry.map_err(|e| sys_err(format!("readdir({shown:?})"), e))?;
@@ -311,10 +318,6 @@ fn remove_at(pfd: &OwnedFd, name: &OsStr, shown: &Path) -> Result<bool, SysError
             .map_err(|e| sys_err(format!("unlinkat({shown:?})"), e))?;
     }
     Ok(true)
-}
-
-fn errno_of(e: &io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
 }
 
 /// A directory's metadata, applied when the extraction finishes.
@@ -588,8 +591,8 @@ impl Extractor {
         nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))
             .map_err(|e| sys_err(format!("fchmod({rel:?}, {mode:#o})"), e))?;
         for (name, value) in xattrs {
-            set_xattr_fd(fd, name, value)
-                .map_err(|e| sys_err(format!("fsetxattr({rel:?}, {name:?})"), errno_of(&e)))?;
+            crate::sys::fsetxattr(fd, name, value)
+                .map_err(|e| sys_err(format!("fsetxattr({rel:?}, {name:?})"), e))?;
         }
         let t = TimeSpec::new(mtime, 0);
         nix::sys::stat::futimens(fd, &t, &t).map_err(|e| sys_err(format!("futimens({rel:?})"), e))
@@ -678,13 +681,6 @@ fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String,
         }
     }
     Ok(out)
-}
-
-fn set_xattr_fd(fd: std::os::fd::BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
-    use xattr::FileExt;
-    // FileExt works on a File; borrow the descriptor without taking ownership.
-    let file = std::fs::File::from(fd.try_clone_to_owned()?);
-    file.set_xattr(name, value)
 }
 
 /// Extracts a whole (uncompressed) tar stream into `target` by the rules above.
