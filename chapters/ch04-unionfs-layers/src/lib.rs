@@ -15,6 +15,7 @@ use std::path::Path;
 pub mod apply;
 pub mod changes;
 pub mod cli;
+pub mod commands;
 pub mod demo;
 pub mod diff;
 pub mod init;
