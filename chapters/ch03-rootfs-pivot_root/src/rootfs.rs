@@ -154,6 +154,7 @@ fn proc_fd(fd: &OwnedFd) -> PathBuf {
 /// The whole sequence, from private mounts to a populated `/dev`. The caller (in the
 /// child) then sets the hostname, the working directory, and execs.
 pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsError> {
+    // First, or every mount below would propagate to the host (mount_namespaces(7)).
     ch01_namespaces::make_mounts_private(sys)?;
     switch_root(sys, plan)
 }
@@ -161,22 +162,26 @@ pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsEr
 /// [`enter_rootfs`] after the mounts were made private: a runtime that mounts the rootfs
 /// itself (an overlay, chapter 4) does so in between.
 pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsError> {
+    // pivot_root(2) needs the new root to be a mount point; a plain directory is not one.
     bind_rootfs(sys, &plan.rootfs)?;
-    let root = SafeRoot::open(&plan.rootfs)?;
-    for dir in ["proc", "sys", "dev"] {
-        root.dir(Path::new(dir), true)?;
-    }
+    // Made while the image can still be written and resolved from outside, by descriptor.
+    let root = make_mount_points(&plan.rootfs)?;
+    // Before the switch: afterwards the volumes' host sources are out of reach.
     mount_volumes(sys, &root, &plan.mounts)?;
-    // The terminal's device lives in the host's devpts, which the switch takes away:
-    // hold a detached bind mount of it across the switch.
-    let console = match plan.console.then(|| nix::unistd::ttyname(std::io::stdin())) {
-        Some(Ok(tty)) => Some(sys.open_tree_clone(&tty)?),
-        _ => None,
-    };
+    // Before the switch too: the terminal's device is in the host's devpts, which the
+    // switch takes away.
+    let console = hold_console(sys, plan.console)?;
+    // The switch, with the old root detached: nothing of the host is left above `/`.
     pivot(sys, &plan.rootfs)?;
+    // After the switch, so `/proc` is the new root's; a proc mount shows the PID namespace
+    // of the process that mounts it (pid_namespaces(7)), here the child's new one.
     ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
+    // After the switch, like /proc; read-only, see mount_sys.
     mount_sys(sys)?;
+    // A tmpfs of the container's own, never the host's /dev; the terminal held above
+    // becomes /dev/console.
     mount_dev(sys, console)?;
+    // Last: every step above needed to create something in `/`.
     if plan.read_only_root {
         remount_read_only(sys, Path::new("/"))?;
     }
@@ -192,6 +197,30 @@ pub fn bind_rootfs(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )
+}
+
+/// Makes the mount points `/proc`, `/sys` and `/dev` inside the rootfs (an image need not
+/// have them), resolved inside it like every path of the image, and returns the
+/// [`SafeRoot`] the volumes are resolved with too.
+pub fn make_mount_points(rootfs: &Path) -> Result<SafeRoot, SysError> {
+    let root = SafeRoot::open(rootfs)?;
+    for dir in ["proc", "sys", "dev"] {
+        root.dir(Path::new(dir), true)?;
+    }
+    Ok(root)
+}
+
+/// With `console`, a detached bind mount of the terminal on stdin (open_tree(2) with
+/// `OPEN_TREE_CLONE`), held as a descriptor across the switch for [`mount_dev`]. `None`
+/// without a console, or when stdin is no terminal after all.
+pub fn hold_console(sys: &dyn RootfsSys, console: bool) -> Result<Option<OwnedFd>, SysError> {
+    if !console {
+        return Ok(None);
+    }
+    match nix::unistd::ttyname(std::io::stdin()) {
+        Ok(tty) => sys.open_tree_clone(&tty).map(Some),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Mounts volumes *before* the root switch: afterwards their host sources are out of reach.
