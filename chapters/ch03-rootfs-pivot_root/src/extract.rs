@@ -171,7 +171,8 @@ impl SafeRoot {
             )
         };
         let err = |call: &str, e: Errno| sys_err(format!("{call}({rel:?}) in {:?}", self.path), e);
-        let mut stack = vec![self.fd.try_clone().map_err(|e| err("dup", errno_of(&e)))?];
+        // The walk's own descriptor of the root (the stack pops and drops what it holds).
+        let mut stack = vec![open_dir(&self.fd, OsStr::new(".")).map_err(|e| err("openat", e))?];
         let mut todo: VecDeque<OsString> = rel.iter().map(OsString::from).collect();
         let mut links = 0;
         while let Some(name) = todo.pop_front() {
@@ -288,10 +289,16 @@ fn remove_at(pfd: &OwnedFd, name: &OsStr, shown: &Path) -> Result<bool, SysError
         .map_err(|e| sys_err(format!("openat({shown:?}, O_DIRECTORY|O_NOFOLLOW)"), e))?;
         let mut children = Vec::new();
         {
-            let dup = dfd
-                .try_clone()
-                .map_err(|e| sys_err(format!("dup({shown:?})"), errno_of(&e)))?;
-            let mut dir = nix::dir::Dir::from_fd(dup)
+            // fdopendir(3) takes its descriptor over; it gets a second one of the same
+            // directory ("." from the first, never the name again) and `dfd` stays ours.
+            let again = nix::fcntl::openat(
+                dfd.as_fd(),
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| sys_err(format!("openat({shown:?}/., O_DIRECTORY)"), e))?;
+            let mut dir = nix::dir::Dir::from_fd(again)
                 .map_err(|e| sys_err(format!("fdopendir({shown:?})"), e))?;
             for entry in dir.iter() {
                 let entry = entry.map_err(|e| sys_err(format!("readdir({shown:?})"), e))?;
@@ -313,19 +320,59 @@ fn remove_at(pfd: &OwnedFd, name: &OsStr, shown: &Path) -> Result<bool, SysError
     Ok(true)
 }
 
-fn errno_of(e: &io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
+/// An entry's metadata, read once from its header and pax records.
+#[derive(Debug)]
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Meta {
+    fn read<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
+        let header = entry.header();
+        Ok(Meta {
+            mode: header.mode()? & 0o7777,
+            uid: header.uid()? as u32,
+            gid: header.gid()? as u32,
+            mtime: header.mtime()? as i64,
+            xattrs: pax_xattrs(entry)?,
+        })
+    }
 }
 
 /// A directory's metadata, applied when the extraction finishes.
 #[derive(Debug)]
 struct DirMeta {
     rel: PathBuf,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: i64,
-    xattrs: Vec<(String, Vec<u8>)>,
+    meta: Meta,
+}
+
+/// Why one entry could not be written, before the entry's name is attached to it.
+#[derive(Debug)]
+enum EntryError {
+    Unsafe(String),
+    Archive(io::Error),
+    Sys(SysError),
+}
+
+impl From<SysError> for EntryError {
+    fn from(e: SysError) -> Self {
+        EntryError::Sys(e)
+    }
+}
+
+impl EntryError {
+    fn named(self, entry: &str) -> ExtractError {
+        let entry = entry.to_string();
+        match self {
+            EntryError::Unsafe(reason) => ExtractError::Unsafe { entry, reason },
+            EntryError::Archive(e) => ExtractError::Archive(e),
+            EntryError::Sys(source) => ExtractError::Write { entry, source },
+        }
+    }
 }
 
 /// Writes tar entries into a [`SafeRoot`], one at a time, so a caller (chapter 4's layer
@@ -373,168 +420,48 @@ impl Extractor {
         self.adopted.contains(rel)
     }
 
-    /// Writes one entry.
+    /// Writes one entry: its name made safe (rule 1), its metadata read, then one step per
+    /// kind of entry. Errors name the entry as the archive wrote it.
     pub fn write<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ExtractError> {
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
-        let name = PathBuf::from(OsStr::from_bytes(&raw));
-        let rel = sanitize(&name).map_err(|reason| ExtractError::Unsafe {
-            entry: shown.clone(),
-            reason,
-        })?;
-        let wrap = |source: SysError| ExtractError::Write {
-            entry: shown.clone(),
-            source,
-        };
-        let header = entry.header().clone();
-        let kind = header.entry_type();
-        let mode = header.mode().map_err(ExtractError::Archive)? & 0o7777;
-        let uid = header.uid().map_err(ExtractError::Archive)? as u32;
-        let gid = header.gid().map_err(ExtractError::Archive)? as u32;
-        let mtime = header.mtime().map_err(ExtractError::Archive)? as i64;
-        let xattrs = pax_xattrs(entry).map_err(ExtractError::Archive)?;
+        self.write_entry(entry, &raw).map_err(|e| e.named(&shown))
+    }
 
+    fn write_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &[u8],
+    ) -> Result<(), EntryError> {
+        let rel = sanitize(Path::new(OsStr::from_bytes(raw))).map_err(EntryError::Unsafe)?;
+        let meta = Meta::read(entry).map_err(EntryError::Archive)?;
+        let kind = entry.header().entry_type();
         let Some(rel) = rel else {
-            // "./": the root directory's own metadata.
+            // "./": the root directory's own metadata, applied at the end like any
+            // directory's.
             if kind.is_dir() {
                 self.dirs.push(DirMeta {
                     rel: PathBuf::new(),
-                    mode,
-                    uid,
-                    gid,
-                    mtime,
-                    xattrs,
+                    meta,
                 });
             }
             return Ok(());
         };
         use tar::EntryType as T;
         match kind {
-            T::Directory => {
-                let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                if self.make_dir(&pfd, last, &rel).map_err(wrap)? {
-                    self.adopted.insert(rel.clone());
-                }
-                self.dirs.push(DirMeta {
-                    rel: rel.clone(),
-                    mode,
-                    uid,
-                    gid,
-                    mtime,
-                    xattrs,
-                });
-            }
-            T::Regular | T::Continuous | T::GNUSparse => {
-                let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                self.replace(&pfd, last, &rel).map_err(wrap)?;
-                let fd = nix::fcntl::openat(
-                    pfd.as_fd(),
-                    last,
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|e| {
-                    wrap(sys_err(
-                        format!("openat({rel:?}, O_CREAT|O_EXCL|O_NOFOLLOW)"),
-                        e,
-                    ))
-                })?;
-                let mut file = std::fs::File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(|e| match e.raw_os_error() {
-                    Some(code) => wrap(sys_err(format!("write({rel:?})"), Errno::from_raw(code))),
-                    None => ExtractError::Archive(e),
-                })?;
-                self.stats.bytes += n;
-                self.finish_fd(file.as_fd(), &rel, mode, uid, gid, mtime, &xattrs)
-                    .map_err(wrap)?;
-            }
-            T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| ExtractError::Unsafe {
-                        entry: shown.clone(),
-                        reason: "a symlink without a target".into(),
-                    })?
-                    .into_owned();
-                let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                self.replace(&pfd, last, &rel).map_err(wrap)?;
-                // The target is stored as it is: it is data, resolved later inside the
-                // container (or inside the root, by rule 2), never by this extraction.
-                nix::unistd::symlinkat(OsStr::from_bytes(&target), pfd.as_fd(), last).map_err(
-                    |e| {
-                        wrap(sys_err(
-                            format!("symlinkat({:?}, {rel:?})", String::from_utf8_lossy(&target)),
-                            e,
-                        ))
-                    },
-                )?;
-                self.finish_at(&pfd, last, &rel, None, uid, gid, mtime)
-                    .map_err(wrap)?;
-            }
+            T::Directory => self.write_dir(&rel, meta)?,
+            T::Regular | T::Continuous | T::GNUSparse => self.write_file(entry, &rel, &meta)?,
+            T::Symlink => self.write_symlink(entry, &rel, &meta)?,
             T::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| ExtractError::Unsafe {
-                        entry: shown.clone(),
-                        reason: "a hard link without a target".into(),
-                    })?
-                    .into_owned();
-                let target = sanitize(Path::new(OsStr::from_bytes(&target)))
-                    .map_err(|r| ExtractError::Unsafe {
-                        entry: shown.clone(),
-                        reason: format!("hard link target: {r}"),
-                    })?
-                    .ok_or_else(|| ExtractError::Unsafe {
-                        entry: shown.clone(),
-                        reason: "a hard link to the root".into(),
-                    })?;
-                if target == rel {
+                if !self.write_hard_link(entry, &rel)? {
                     return Ok(());
                 }
-                let (tfd, tlast) = split(&target);
-                let tparent = self
-                    .root
-                    .resolve(tfd, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                    .map_err(wrap)?;
-                let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                self.replace(&pfd, last, &rel).map_err(wrap)?;
-                nix::unistd::linkat(tparent.as_fd(), tlast, pfd.as_fd(), last, AtFlags::empty())
-                    .map_err(|e| wrap(sys_err(format!("linkat({target:?}, {rel:?})"), e)))?;
             }
             T::Char | T::Block if !self.options.devices => {
                 self.stats.skipped_devices += 1;
                 return Ok(());
             }
-            T::Char | T::Block | T::Fifo => {
-                let (pfd, last) = self.root.parent_of(&rel).map_err(wrap)?;
-                self.replace(&pfd, last, &rel).map_err(wrap)?;
-                let sflag = match kind {
-                    T::Char => SFlag::S_IFCHR,
-                    T::Block => SFlag::S_IFBLK,
-                    _ => SFlag::S_IFIFO,
-                };
-                let major = header.device_major().ok().flatten().unwrap_or(0) as u64;
-                let minor = header.device_minor().ok().flatten().unwrap_or(0) as u64;
-                nix::sys::stat::mknodat(
-                    pfd.as_fd(),
-                    last,
-                    sflag,
-                    Mode::from_bits_truncate(0o600),
-                    nix::sys::stat::makedev(major, minor),
-                )
-                .map_err(|e| {
-                    wrap(sys_err(
-                        format!("mknodat({rel:?}, {sflag:?}, {major}:{minor})"),
-                        e,
-                    ))
-                })?;
-                self.finish_at(&pfd, last, &rel, Some(mode), uid, gid, mtime)
-                    .map_err(wrap)?;
-            }
+            T::Char | T::Block | T::Fifo => self.write_node(entry.header(), &rel, &meta)?,
             _ => {
                 // pax global headers, GNU volume labels and the like carry no file.
                 self.stats.skipped_other += 1;
@@ -543,6 +470,134 @@ impl Extractor {
         }
         self.created.insert(rel);
         self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// A directory: made now with mode 0700 so its contents can be written whatever the
+    /// archive says; its own mode, owner and times wait for [`Extractor::finish`].
+    fn write_dir(&mut self, rel: &Path, meta: Meta) -> Result<(), EntryError> {
+        let (pfd, last) = self.root.parent_of(rel)?;
+        if self.make_dir(&pfd, last, rel)? {
+            self.adopted.insert(rel.to_path_buf());
+        }
+        self.dirs.push(DirMeta {
+            rel: rel.to_path_buf(),
+            meta,
+        });
+        Ok(())
+    }
+
+    /// A regular file: created new (`O_EXCL|O_NOFOLLOW`, rule 3) after whatever was in the
+    /// way is removed, so nothing planted earlier is written through; then its content,
+    /// owner, mode and times through the same descriptor.
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<(), EntryError> {
+        let (pfd, last) = self.root.parent_of(rel)?;
+        self.replace(&pfd, last, rel)?;
+        let fd = nix::fcntl::openat(
+            pfd.as_fd(),
+            last,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| sys_err(format!("openat({rel:?}, O_CREAT|O_EXCL|O_NOFOLLOW)"), e))?;
+        let mut file = std::fs::File::from(fd);
+        // io::copy fails either writing (an errno) or reading the archive (a broken
+        // stream, which has none).
+        let n = io::copy(entry, &mut file).map_err(|e| match e.raw_os_error() {
+            Some(code) => {
+                EntryError::Sys(sys_err(format!("write({rel:?})"), Errno::from_raw(code)))
+            }
+            None => EntryError::Archive(e),
+        })?;
+        self.stats.bytes += n;
+        self.finish_fd(file.as_fd(), rel, meta)?;
+        Ok(())
+    }
+
+    /// A symlink: its target is stored as it is. It is data, resolved later inside the
+    /// container (or inside the root, by rule 2), never by this extraction.
+    fn write_symlink<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<(), EntryError> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| EntryError::Unsafe("a symlink without a target".into()))?
+            .into_owned();
+        let (pfd, last) = self.root.parent_of(rel)?;
+        self.replace(&pfd, last, rel)?;
+        nix::unistd::symlinkat(OsStr::from_bytes(&target), pfd.as_fd(), last).map_err(|e| {
+            sys_err(
+                format!("symlinkat({:?}, {rel:?})", String::from_utf8_lossy(&target)),
+                e,
+            )
+        })?;
+        self.finish_at(&pfd, last, rel, meta, false)?;
+        Ok(())
+    }
+
+    /// A hard link: its target is a name in the archive, made safe like any name and
+    /// resolved inside the root; linkat(2) without `AT_SYMLINK_FOLLOW` links a symlink
+    /// itself, never what it points to (rule 3). Returns false for a link to itself,
+    /// which writes nothing.
+    fn write_hard_link<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        rel: &Path,
+    ) -> Result<bool, EntryError> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| EntryError::Unsafe("a hard link without a target".into()))?
+            .into_owned();
+        let target = sanitize(Path::new(OsStr::from_bytes(&target)))
+            .map_err(|r| EntryError::Unsafe(format!("hard link target: {r}")))?
+            .ok_or_else(|| EntryError::Unsafe("a hard link to the root".into()))?;
+        if target == rel {
+            return Ok(false);
+        }
+        let (tdir, tlast) = split(&target);
+        let tparent = self
+            .root
+            .resolve(tdir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let (pfd, last) = self.root.parent_of(rel)?;
+        self.replace(&pfd, last, rel)?;
+        nix::unistd::linkat(tparent.as_fd(), tlast, pfd.as_fd(), last, AtFlags::empty())
+            .map_err(|e| sys_err(format!("linkat({target:?}, {rel:?})"), e))?;
+        Ok(true)
+    }
+
+    /// A device node or a FIFO (rule 4: devices only when asked, which the caller checked).
+    fn write_node(
+        &mut self,
+        header: &tar::Header,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<(), EntryError> {
+        let (pfd, last) = self.root.parent_of(rel)?;
+        self.replace(&pfd, last, rel)?;
+        let sflag = match header.entry_type() {
+            tar::EntryType::Char => SFlag::S_IFCHR,
+            tar::EntryType::Block => SFlag::S_IFBLK,
+            _ => SFlag::S_IFIFO,
+        };
+        let major = header.device_major().ok().flatten().unwrap_or(0) as u64;
+        let minor = header.device_minor().ok().flatten().unwrap_or(0) as u64;
+        nix::sys::stat::mknodat(
+            pfd.as_fd(),
+            last,
+            sflag,
+            Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(major, minor),
+        )
+        .map_err(|e| sys_err(format!("mknodat({rel:?}, {sflag:?}, {major}:{minor})"), e))?;
+        self.finish_at(&pfd, last, rel, meta, true)?;
         Ok(())
     }
 
@@ -570,42 +625,38 @@ impl Extractor {
         remove_at(pfd, last, rel).map(drop)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Owner, mode, xattrs and times of an open file or directory.
     fn finish_fd(
-        &mut self,
+        &self,
         fd: std::os::fd::BorrowedFd<'_>,
         rel: &Path,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-        mtime: i64,
-        xattrs: &[(String, Vec<u8>)],
+        meta: &Meta,
     ) -> Result<(), SysError> {
-        let owned = self.same_owner
-            && nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).is_ok();
+        let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
+        let owned = self.same_owner && nix::unistd::fchown(fd, Some(uid), Some(gid)).is_ok();
         // Rule 5: chown first (it clears setuid/setgid), then the mode, exactly as archived.
-        let mode = if owned { mode } else { mode & 0o1777 };
+        let mode = if owned { meta.mode } else { meta.mode & 0o1777 };
         nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))
             .map_err(|e| sys_err(format!("fchmod({rel:?}, {mode:#o})"), e))?;
-        for (name, value) in xattrs {
-            set_xattr_fd(fd, name, value)
-                .map_err(|e| sys_err(format!("fsetxattr({rel:?}, {name:?})"), errno_of(&e)))?;
+        for (name, value) in &meta.xattrs {
+            crate::sys::fsetxattr(fd, name, value)
+                .map_err(|e| sys_err(format!("fsetxattr({rel:?}, {name:?})"), e))?;
         }
-        let t = TimeSpec::new(mtime, 0);
+        let t = TimeSpec::new(meta.mtime, 0);
         nix::sys::stat::futimens(fd, &t, &t).map_err(|e| sys_err(format!("futimens({rel:?})"), e))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Owner, mode (`chmod`: not for a symlink, which has none) and times of what `last`
+    /// names in `pfd`, without following it.
     fn finish_at(
-        &mut self,
+        &self,
         pfd: &OwnedFd,
         last: &OsStr,
         rel: &Path,
-        mode: Option<u32>,
-        uid: u32,
-        gid: u32,
-        mtime: i64,
+        meta: &Meta,
+        chmod: bool,
     ) -> Result<(), SysError> {
+        let (uid, gid) = (meta.uid, meta.gid);
         if self.same_owner {
             nix::unistd::fchownat(
                 pfd.as_fd(),
@@ -621,7 +672,8 @@ impl Extractor {
                 )
             })?;
         }
-        if let Some(mode) = mode {
+        if chmod {
+            let mode = meta.mode;
             nix::sys::stat::fchmodat(
                 pfd.as_fd(),
                 last,
@@ -630,7 +682,7 @@ impl Extractor {
             )
             .map_err(|e| sys_err(format!("fchmodat({rel:?}, {mode:#o})"), e))?;
         }
-        let t = TimeSpec::new(mtime, 0);
+        let t = TimeSpec::new(meta.mtime, 0);
         nix::sys::stat::utimensat(pfd.as_fd(), last, &t, &t, UtimensatFlags::NoFollowSymlink)
             .map_err(|e| sys_err(format!("utimensat({rel:?}, AT_SYMLINK_NOFOLLOW)"), e))
     }
@@ -640,9 +692,8 @@ impl Extractor {
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by_key(|d| std::cmp::Reverse(d.rel.components().count()));
         for d in dirs {
-            let shown = d.rel.display().to_string();
             let wrap = |source: SysError| ExtractError::Write {
-                entry: shown.clone(),
+                entry: d.rel.display().to_string(),
                 source,
             };
             let fd = match self.root.resolve(
@@ -656,8 +707,7 @@ impl Extractor {
                 }
                 Err(e) => return Err(wrap(e)),
             };
-            self.finish_fd(fd.as_fd(), &d.rel, d.mode, d.uid, d.gid, d.mtime, &d.xattrs)
-                .map_err(wrap)?;
+            self.finish_fd(fd.as_fd(), &d.rel, &d.meta).map_err(wrap)?;
         }
         Ok(self.stats)
     }
@@ -678,13 +728,6 @@ fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String,
         }
     }
     Ok(out)
-}
-
-fn set_xattr_fd(fd: std::os::fd::BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
-    use xattr::FileExt;
-    // FileExt works on a File; borrow the descriptor without taking ownership.
-    let file = std::fs::File::from(fd.try_clone_to_owned()?);
-    file.set_xattr(name, value)
 }
 
 /// Extracts a whole (uncompressed) tar stream into `target` by the rules above.

@@ -5,9 +5,29 @@
 //! somewhere, binding its volumes into them, and then switching its root there with
 //! pivot_root(2), which, unlike chroot(2), leaves nothing of the host above the new root.
 //!
-//! [`run`] is the story; [`rootfs`] has the mount sequence mini-docker reuses; [`extract`]
-//! unpacks tarballs without ever writing outside the target (chapter 4 builds its layer
-//! application on it); [`escape`] is the demonstration of why pivot_root matters.
+//! ## The lesson, in reading order
+//!
+//! * [`run`], the story: a child in new mount, PID, UTS and IPC namespaces enters the
+//!   rootfs ([`enter`]) and execs the command with a container's environment.
+//! * [`rootfs`], the mount sequence in kernel order ([`rootfs::enter_rootfs`]: private,
+//!   bind, mount points, volumes, `pivot_root(".", ".")`, detach, `/proc`, `/sys`, `/dev`),
+//!   one verb-named step each; mini-docker calls the same sequence.
+//! * [`escape`], the demonstration: a chroot is climbed out of, a pivoted root is not.
+//! * [`extract`], safe extraction: [`extract::SafeRoot`] resolves every path inside a
+//!   directory, and [`extract::Extractor`] unpacks tarballs by six rules without ever
+//!   writing outside the target. It is the lesson chapter 4's layers build on (chapter 4's
+//!   note explains the rules); here it unpacks `--rootfs` tarballs.
+//! * [`sys`], the calls this chapter adds to chapter 1's seam (pivot_root, mknod, symlink,
+//!   chmod, open_tree, move_mount), which `--trace` shows.
+//!
+//! ## Here for mini-docker
+//!
+//! * [`user`]: resolving `--user` in the image's own `/etc/passwd` and `/etc/group`.
+//! * In [`rootfs`]: volumes with docker's copy-up ([`rootfs::MountKind::Volume`],
+//!   [`rootfs::copy_up`]), tmpfs mounts and the read-only root, which the chapter's `run`
+//!   never asks for.
+//!
+//! [`cli`] is the binary's command line.
 use std::convert::Infallible;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,55 @@ use nix::sys::stat::SFlag;
 use crate::extract::SafeRoot;
 use crate::sys::{RootfsSys, SysError};
 
+/// Why entering a rootfs failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// A system call of the sequence failed (with its arguments and errno).
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    /// Copying the image's content into an empty volume failed with an error of std's own,
+    /// one that carries no errno (the copy-up works through `std::fs`; a failed system
+    /// call there is reported as [`RootfsError::Sys`] with its real errno).
+    #[error("copy-up: {call}({path:?})")]
+    CopyUp {
+        /// The operation.
+        call: &'static str,
+        /// The path it was working on.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RootfsError {
+    /// A failed `std::fs` call of the copy-up: the kernel's errno when the error holds one,
+    /// else the error itself, rather than an errno made up for it.
+    fn copy_up(call: &'static str, path: &Path, source: std::io::Error) -> RootfsError {
+        match source.raw_os_error() {
+            Some(errno) => RootfsError::Sys(SysError::new(
+                format!("copy-up: {call}({path:?})"),
+                nix::errno::Errno::from_raw(errno),
+            )),
+            None => RootfsError::CopyUp {
+                call,
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// The child reports its failure to the parent as text: the whole chain of causes.
+impl From<RootfsError> for ch01_namespaces::process::ChildError {
+    fn from(e: RootfsError) -> Self {
+        match &e {
+            RootfsError::Sys(sys) => Self::setup(sys),
+            RootfsError::CopyUp { source, .. } => Self::setup(format!("{e}: {source}")),
+        }
+    }
+}
+
 /// A mount to make inside the container before the root switch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -104,30 +153,35 @@ fn proc_fd(fd: &OwnedFd) -> PathBuf {
 
 /// The whole sequence, from private mounts to a populated `/dev`. The caller (in the
 /// child) then sets the hostname, the working directory, and execs.
-pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), SysError> {
+pub fn enter_rootfs(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsError> {
+    // First, or every mount below would propagate to the host (mount_namespaces(7)).
     ch01_namespaces::make_mounts_private(sys)?;
     switch_root(sys, plan)
 }
 
 /// [`enter_rootfs`] after the mounts were made private: a runtime that mounts the rootfs
 /// itself (an overlay, chapter 4) does so in between.
-pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), SysError> {
+pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsError> {
+    // pivot_root(2) needs the new root to be a mount point; a plain directory is not one.
     bind_rootfs(sys, &plan.rootfs)?;
-    let root = SafeRoot::open(&plan.rootfs)?;
-    for dir in ["proc", "sys", "dev"] {
-        root.dir(Path::new(dir), true)?;
-    }
+    // Made while the image can still be written and resolved from outside, by descriptor.
+    let root = make_mount_points(&plan.rootfs)?;
+    // Before the switch: afterwards the volumes' host sources are out of reach.
     mount_volumes(sys, &root, &plan.mounts)?;
-    // The terminal's device lives in the host's devpts, which the switch takes away:
-    // hold a detached bind mount of it across the switch.
-    let console = match plan.console.then(|| nix::unistd::ttyname(std::io::stdin())) {
-        Some(Ok(tty)) => Some(sys.open_tree_clone(&tty)?),
-        _ => None,
-    };
+    // Before the switch too: the terminal's device is in the host's devpts, which the
+    // switch takes away.
+    let console = hold_console(sys, plan.console)?;
+    // The switch, with the old root detached: nothing of the host is left above `/`.
     pivot(sys, &plan.rootfs)?;
+    // After the switch, so `/proc` is the new root's; a proc mount shows the PID namespace
+    // of the process that mounts it (pid_namespaces(7)), here the child's new one.
     ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
+    // After the switch, like /proc; read-only, see mount_sys.
     mount_sys(sys)?;
+    // A tmpfs of the container's own, never the host's /dev; the terminal held above
+    // becomes /dev/console.
     mount_dev(sys, console)?;
+    // Last: every step above needed to create something in `/`.
     if plan.read_only_root {
         remount_read_only(sys, Path::new("/"))?;
     }
@@ -145,21 +199,43 @@ pub fn bind_rootfs(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
     )
 }
 
+/// Makes the mount points `/proc`, `/sys` and `/dev` inside the rootfs (an image need not
+/// have them), resolved inside it like every path of the image, and returns the
+/// [`SafeRoot`] the volumes are resolved with too.
+pub fn make_mount_points(rootfs: &Path) -> Result<SafeRoot, SysError> {
+    let root = SafeRoot::open(rootfs)?;
+    for dir in ["proc", "sys", "dev"] {
+        root.dir(Path::new(dir), true)?;
+    }
+    Ok(root)
+}
+
+/// With `console`, a detached bind mount of the terminal on stdin (open_tree(2) with
+/// `OPEN_TREE_CLONE`), held as a descriptor across the switch for [`mount_dev`]. `None`
+/// without a console, or when stdin is no terminal after all.
+pub fn hold_console(sys: &dyn RootfsSys, console: bool) -> Result<Option<OwnedFd>, SysError> {
+    if !console {
+        return Ok(None);
+    }
+    match nix::unistd::ttyname(std::io::stdin()) {
+        Ok(tty) => sys.open_tree_clone(&tty).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Mounts volumes *before* the root switch: afterwards their host sources are out of reach.
 pub fn mount_volumes(
     sys: &dyn RootfsSys,
     root: &SafeRoot,
     mounts: &[Mount],
-) -> Result<(), SysError> {
+) -> Result<(), RootfsError> {
     for m in mounts {
         let is_file = match &m.kind {
             MountKind::Bind(src) | MountKind::Volume(src) => {
-                std::fs::metadata(src).map(|md| !md.is_dir()).map_err(|e| {
-                    SysError::new(
-                        format!("stat({src:?})"),
-                        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(2)),
-                    )
-                })?
+                // stat(2), following links, as the bind mount will: a file, or a directory?
+                let st = nix::sys::stat::stat(src)
+                    .map_err(|e| SysError::new(format!("stat({src:?})"), e))?;
+                SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR
             }
             MountKind::Tmpfs => false,
         };
@@ -207,14 +283,9 @@ pub fn mount_volumes(
 /// entered. The rootfs is the container's own, not yet running, so it cannot change
 /// underneath. Device nodes, sockets and fifos are not copied (no image ships them in a
 /// volume path; the Dockerfile reference describes VOLUME content as files).
-pub fn copy_up(image_dir: &Path, volume: &Path) -> Result<(), SysError> {
-    let fail = |call: &str, path: &Path, e: std::io::Error| {
-        SysError::new(
-            format!("copy-up: {call}({path:?})"),
-            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    };
-    let mut entries = std::fs::read_dir(volume).map_err(|e| fail("opendir", volume, e))?;
+pub fn copy_up(image_dir: &Path, volume: &Path) -> Result<(), RootfsError> {
+    let mut entries =
+        std::fs::read_dir(volume).map_err(|e| RootfsError::copy_up("opendir", volume, e))?;
     if entries.next().is_some() {
         return Ok(());
     }
@@ -223,13 +294,15 @@ pub fn copy_up(image_dir: &Path, volume: &Path) -> Result<(), SysError> {
         Ok(md) if md.is_dir() => md,
         Ok(_) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(fail("stat", image_dir, e)),
+        Err(e) => return Err(RootfsError::copy_up("stat", image_dir, e)),
     };
     let mut links = std::collections::HashMap::new();
-    copy_dir(image_dir, volume, &mut links).map_err(|(call, path, e)| fail(call, &path, e))?;
-    copy_meta(volume, &top).map_err(|e| fail("chown", volume, e))
+    copy_dir(image_dir, volume, &mut links)
+        .and_then(|()| copy_meta(volume, &top))
+        .map_err(|(call, path, e)| RootfsError::copy_up(call, &path, e))
 }
 
+/// A failed step of the copy: the call, the path, and std's error.
 type CopyError = (&'static str, PathBuf, std::io::Error);
 
 fn copy_dir(
@@ -262,18 +335,20 @@ fn copy_dir(
         } else {
             continue;
         }
-        copy_meta(&dst, &md).map_err(|e| ("chown", dst.clone(), e))?;
+        copy_meta(&dst, &md)?;
     }
     Ok(())
 }
 
 /// Owner, mode (not for symlinks, which have none) and times, in that order: chown(2)
 /// clears the set-user-ID bit, so the mode comes after it.
-fn copy_meta(path: &Path, md: &std::fs::Metadata) -> std::io::Result<()> {
+fn copy_meta(path: &Path, md: &std::fs::Metadata) -> Result<(), CopyError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::os::unix::fs::lchown(path, Some(md.uid()), Some(md.gid()))?;
+    let fail = |call| move |e| (call, path.to_path_buf(), e);
+    std::os::unix::fs::lchown(path, Some(md.uid()), Some(md.gid())).map_err(fail("lchown"))?;
     if !md.file_type().is_symlink() {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(md.mode() & 0o7777))
+            .map_err(fail("chmod"))?;
     }
     let times = [
         nix::sys::time::TimeSpec::new(md.atime(), md.atime_nsec()),
@@ -286,7 +361,7 @@ fn copy_meta(path: &Path, md: &std::fs::Metadata) -> std::io::Result<()> {
         &times[1],
         nix::sys::stat::UtimensatFlags::NoFollowSymlink,
     )
-    .map_err(std::io::Error::from)
+    .map_err(|e| fail("utimensat")(std::io::Error::from(e)))
 }
 
 /// A bind mount becomes read-only only by remounting it (mount(2), "MS_REMOUNT").
@@ -439,6 +514,15 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         copy_up(&image.path().join("missing"), empty.path()).unwrap();
         assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_copy_up_names_the_call_the_path_and_the_kernels_errno() {
+        let err = copy_up(Path::new("/"), Path::new("/nonexistent-volume")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"copy-up: opendir("/nonexistent-volume"): ENOENT (No such file or directory)"#
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! and mkdir; a root of its own also needs pivot_root(2), mknod(2) for device nodes and
 //! symlink(2). [`RootfsSys`] adds them, for the same two implementations: the kernel and
 //! the recorder, so `--trace` and the unit tests see one stream of calls.
+//!
+//! [`fsetxattr`] is outside the seam, like the rest of extraction (see ARCHITECTURE.md):
+//! it is here only because it needs `unsafe`, and so it answers with the kernel's errno
+//! rather than a `std::io::Error` that may or may not hold one.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -32,6 +36,37 @@ pub trait RootfsSys: Sys {
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd>;
     /// move_mount(2): attaches a detached mount at `target`.
     fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
+}
+
+/// fsetxattr(2) on a descriptor: sets the extended attribute `name` to `value` (flags 0:
+/// create or replace). Neither nix nor std has it.
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> Result<(), Errno> {
+    let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `fd` is a borrowed, open descriptor; `name` is a valid C string and `value`
+    // a valid buffer of `value.len()` bytes, both alive for the whole call, which only
+    // reads them.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// A descriptor the recorder hands out where the kernel would return a new one (a detached
+/// mount, a filesystem context): `/dev/null`, opened for real, with its real errno if that
+/// fails.
+pub fn placeholder_fd() -> SysResult<OwnedFd> {
+    nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SysError::new("open(\"/dev/null\", O_RDONLY|O_CLOEXEC)", e))
 }
 
 fn cpath(p: &Path) -> Result<CString, Errno> {
@@ -146,9 +181,7 @@ impl RootfsSys for Kernel {
 impl RootfsSys for Recorder {
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd> {
         self.record(format!("open_tree({path:?}, OPEN_TREE_CLONE)"))?;
-        std::fs::File::open("/dev/null")
-            .map(OwnedFd::from)
-            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+        placeholder_fd()
     }
 
     fn move_mount(&self, _mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {

@@ -214,12 +214,8 @@ fn opaque(x: &Extractor, dir: &Path, how: Whiteouts) -> Result<(), SysError> {
                 dir,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
             )?;
-            let file = std::fs::File::from(fd);
-            xattr::FileExt::set_xattr(&file, OPAQUE_XATTR, b"y").map_err(|e| {
-                SysError::new(
-                    format!("fsetxattr({dir:?}, {OPAQUE_XATTR:?}, \"y\")"),
-                    errno(&e),
-                )
+            crate::sys::fsetxattr(fd.as_fd(), OPAQUE_XATTR, b"y").map_err(|e| {
+                SysError::new(format!("fsetxattr({dir:?}, {OPAQUE_XATTR:?}, \"y\")"), e)
             })
         }
         Whiteouts::Apply => purge(x, dir),
@@ -252,8 +248,4 @@ fn purge(x: &Extractor, dir: &Path) -> Result<(), SysError> {
         }
     }
     Ok(())
-}
-
-fn errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
 }

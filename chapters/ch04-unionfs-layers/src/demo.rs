@@ -104,8 +104,9 @@ pub fn demo(sys: &dyn LayerSys, scratch: &Path) -> Result<i32, Error> {
         CloneFlags::CLONE_NEWNS,
         ChildOptions::default(),
         &mut || {
+            // The child reports its failure as text: the whole chain of causes.
             steps(sys, &lower, &upper, &work, &merged)
-                .map_err(|e| ChildError::setup(e.to_string()))?;
+                .map_err(|e| ChildError::setup(format!("{:#}", anyhow::Error::from(e))))?;
             std::process::exit(0)
         },
     )?;
@@ -113,13 +114,13 @@ pub fn demo(sys: &dyn LayerSys, scratch: &Path) -> Result<i32, Error> {
     Ok(running.wait(sys)?.code())
 }
 
-fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SysError {
+/// A failed file operation on the merged view: the call and the path, with the kernel's
+/// errno when std's error holds one, and std's error itself when it does not.
+fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let call = format!("{what}({path:?})");
-    move |e| {
-        SysError::new(
-            call,
-            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(5)),
-        )
+    move |e| match e.raw_os_error() {
+        Some(errno) => Error::Sys(SysError::new(call, nix::errno::Errno::from_raw(errno))),
+        None => Error::Io(call, e),
     }
 }
 
@@ -129,7 +130,7 @@ fn steps(
     upper: &Path,
     work: &Path,
     merged: &Path,
-) -> Result<(), SysError> {
+) -> Result<(), Error> {
     ch01_namespaces::make_mounts_private(sys)?;
     let stack = Stack {
         lowers: vec![lower.to_path_buf()],
@@ -183,10 +184,11 @@ fn steps(
 
     out("The upper directory as an OCI layer (what `diff` writes):\n".into());
     let mut tar = Vec::new();
-    crate::diff::diff(upper, &mut tar, &[])
-        .map_err(|e| SysError::new(e.to_string(), nix::errno::Errno::EIO))?;
-    for line in crate::diff::listing(&tar[..]).map_err(io("read", upper))? {
+    crate::diff::diff(upper, &mut tar, &[])?;
+    let listing = crate::diff::listing(&tar[..])
+        .map_err(|e| Error::Io(format!("list the layer made of {}", upper.display()), e))?;
+    for line in listing {
         out(format!("   {line}\n"));
     }
-    overlay::umount(sys, merged)
+    Ok(overlay::umount(sys, merged)?)
 }

@@ -110,105 +110,151 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// One path of the upper directory, as the OCI entries that say the same.
     fn entry(&mut self, path: &Path, rel: &Path) -> Result<(), DiffError> {
         let md = fs::symlink_metadata(path).map_err(read_err(path))?;
         let ft = md.file_type();
         if ft.is_char_device() && md.rdev() == 0 {
-            // overlayfs's whiteout → an empty `.wh.NAME`.
-            let name = format!(
-                "{WHITEOUT_PREFIX}{}",
-                rel.file_name().unwrap_or_default().to_string_lossy()
-            );
-            let wh = rel.with_file_name(name);
-            let mut h = header(&md, tar::EntryType::Regular);
-            h.set_size(0);
-            h.set_mode(0o644);
-            self.tar
-                .append_data(&mut h, &wh, io::empty())
-                .map_err(DiffError::Write)?;
-            self.stats.entries += 1;
-            self.stats.whiteouts += 1;
+            return self.append_whiteout(rel, &md);
+        }
+        if ft.is_socket() {
+            // Not archivable, and meaningless in an image. Skipped before its xattrs,
+            // whose pax header would otherwise describe the next entry.
             return Ok(());
         }
-        let xattrs = self.xattrs(path)?;
-        if !xattrs.is_empty() {
-            let records: Vec<(String, &[u8])> = xattrs
-                .iter()
-                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
-                .collect();
-            self.tar
-                .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
-                .map_err(DiffError::Write)?;
-        }
+        // A pax header applies to the entry after it: the xattrs go first.
+        self.append_xattrs(path)?;
         if ft.is_dir() {
-            let mut h = header(&md, tar::EntryType::Directory);
-            h.set_size(0);
-            self.tar
-                .append_data(&mut h, rel, io::empty())
-                .map_err(DiffError::Write)?;
-            self.stats.entries += 1;
-            if xattr::get(path, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
-                let mut h = header(&md, tar::EntryType::Regular);
-                h.set_size(0);
-                h.set_mode(0o644);
-                self.tar
-                    .append_data(&mut h, rel.join(OPAQUE_MARKER), io::empty())
-                    .map_err(DiffError::Write)?;
-                self.stats.entries += 1;
-                self.stats.opaque += 1;
-            }
+            self.append_dir(path, rel, &md)?;
             return self.walk(path, rel);
         }
         if ft.is_symlink() {
-            let target = fs::read_link(path).map_err(read_err(path))?;
-            let mut h = header(&md, tar::EntryType::Symlink);
-            h.set_size(0);
-            self.tar
-                .append_link(&mut h, rel, &target)
-                .map_err(DiffError::Write)?;
+            self.append_symlink(path, rel, &md)
         } else if ft.is_file() {
-            let key = (md.dev(), md.ino());
-            if md.nlink() > 1 {
-                if let Some(first) = self.links.get(&key) {
-                    let mut h = header(&md, tar::EntryType::Link);
-                    h.set_size(0);
-                    let first = first.clone();
-                    self.tar
-                        .append_link(&mut h, rel, &first)
-                        .map_err(DiffError::Write)?;
-                    self.stats.entries += 1;
-                    return Ok(());
-                }
-                self.links.insert(key, rel.to_path_buf());
-            }
-            let mut h = header(&md, tar::EntryType::Regular);
-            h.set_size(md.len());
-            let f = fs::File::open(path).map_err(read_err(path))?;
-            self.tar
-                .append_data(&mut h, rel, f)
-                .map_err(DiffError::Write)?;
+            self.append_file(path, rel, &md)
         } else {
-            let kind = if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else if ft.is_fifo() {
-                tar::EntryType::Fifo
-            } else {
-                return Ok(()); // a socket: not archivable, and meaningless in an image
-            };
-            let mut h = header(&md, kind);
-            h.set_size(0);
-            let (major, minor) = (
-                nix::sys::stat::major(md.rdev()),
-                nix::sys::stat::minor(md.rdev()),
-            );
-            h.set_device_major(major as u32).map_err(DiffError::Write)?;
-            h.set_device_minor(minor as u32).map_err(DiffError::Write)?;
-            self.tar
-                .append_data(&mut h, rel, io::empty())
-                .map_err(DiffError::Write)?;
+            self.append_node(rel, &md)
         }
+    }
+
+    /// overlayfs's whiteout (a 0/0 character device) becomes an empty `.wh.NAME`.
+    fn append_whiteout(&mut self, rel: &Path, md: &fs::Metadata) -> Result<(), DiffError> {
+        let name = format!(
+            "{WHITEOUT_PREFIX}{}",
+            rel.file_name().unwrap_or_default().to_string_lossy()
+        );
+        self.append_marker(md, &rel.with_file_name(name))?;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// An empty regular file: a whiteout, or an opaque directory's marker.
+    fn append_marker(&mut self, md: &fs::Metadata, name: &Path) -> Result<(), DiffError> {
+        let mut h = header(md, tar::EntryType::Regular);
+        h.set_size(0);
+        h.set_mode(0o644);
+        self.tar
+            .append_data(&mut h, name, io::empty())
+            .map_err(DiffError::Write)?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// The path's extended attributes, as `SCHILY.xattr.*` pax records.
+    fn append_xattrs(&mut self, path: &Path) -> Result<(), DiffError> {
+        let xattrs = self.xattrs(path)?;
+        if xattrs.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
+            .collect();
+        self.tar
+            .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+            .map_err(DiffError::Write)
+    }
+
+    /// A directory; an opaque one (`trusted.overlay.opaque=y`) is followed by its
+    /// `.wh..wh..opq` marker, so that it hides the lower directory in the OCI notation too.
+    fn append_dir(&mut self, path: &Path, rel: &Path, md: &fs::Metadata) -> Result<(), DiffError> {
+        let mut h = header(md, tar::EntryType::Directory);
+        h.set_size(0);
+        self.tar
+            .append_data(&mut h, rel, io::empty())
+            .map_err(DiffError::Write)?;
+        self.stats.entries += 1;
+        if xattr::get(path, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
+            self.append_marker(md, &rel.join(OPAQUE_MARKER))?;
+            self.stats.opaque += 1;
+        }
+        Ok(())
+    }
+
+    /// A symlink, its target as it is.
+    fn append_symlink(
+        &mut self,
+        path: &Path,
+        rel: &Path,
+        md: &fs::Metadata,
+    ) -> Result<(), DiffError> {
+        let target = fs::read_link(path).map_err(read_err(path))?;
+        let mut h = header(md, tar::EntryType::Symlink);
+        h.set_size(0);
+        self.tar
+            .append_link(&mut h, rel, &target)
+            .map_err(DiffError::Write)?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// A regular file; a second name of a file with several links is a hard-link entry
+    /// to the first name archived, so the content is stored once and the link survives.
+    fn append_file(&mut self, path: &Path, rel: &Path, md: &fs::Metadata) -> Result<(), DiffError> {
+        let key = (md.dev(), md.ino());
+        if md.nlink() > 1 {
+            if let Some(first) = self.links.get(&key).cloned() {
+                let mut h = header(md, tar::EntryType::Link);
+                h.set_size(0);
+                self.tar
+                    .append_link(&mut h, rel, &first)
+                    .map_err(DiffError::Write)?;
+                self.stats.entries += 1;
+                return Ok(());
+            }
+            self.links.insert(key, rel.to_path_buf());
+        }
+        let mut h = header(md, tar::EntryType::Regular);
+        h.set_size(md.len());
+        let f = fs::File::open(path).map_err(read_err(path))?;
+        self.tar
+            .append_data(&mut h, rel, f)
+            .map_err(DiffError::Write)?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// A device node or a FIFO, with its numbers.
+    fn append_node(&mut self, rel: &Path, md: &fs::Metadata) -> Result<(), DiffError> {
+        let ft = md.file_type();
+        let kind = if ft.is_char_device() {
+            tar::EntryType::Char
+        } else if ft.is_block_device() {
+            tar::EntryType::Block
+        } else {
+            tar::EntryType::Fifo
+        };
+        let mut h = header(md, kind);
+        h.set_size(0);
+        let (major, minor) = (
+            nix::sys::stat::major(md.rdev()),
+            nix::sys::stat::minor(md.rdev()),
+        );
+        h.set_device_major(major as u32).map_err(DiffError::Write)?;
+        h.set_device_minor(minor as u32).map_err(DiffError::Write)?;
+        self.tar
+            .append_data(&mut h, rel, io::empty())
+            .map_err(DiffError::Write)?;
         self.stats.entries += 1;
         Ok(())
     }
@@ -293,4 +339,29 @@ pub fn listing(tar_bytes: impl io::Read) -> io::Result<Vec<String>> {
         out.push(format!("{kind} {mode:04o} {}{note}", path.display()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_is_skipped_and_its_xattrs_do_not_go_to_the_next_entry() {
+        testkit::require_root!();
+        let upper = tempfile::tempdir().unwrap();
+        let sock = upper.path().join("a.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        // trusted.* (root only) is allowed on a socket; user.* is not (xattr(7)).
+        xattr::set(&sock, "trusted.note", b"the socket's").unwrap();
+        fs::write(upper.path().join("b"), "b\n").unwrap();
+        let mut tar = Vec::new();
+        let stats = diff(upper.path(), &mut tar, &[]).unwrap();
+        assert_eq!(stats.entries, 1);
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut entries = archive.entries().unwrap();
+        let mut b = entries.next().unwrap().unwrap();
+        assert_eq!(b.path().unwrap(), Path::new("b"));
+        assert!(b.pax_extensions().unwrap().is_none(), "b has no xattrs");
+        assert!(entries.next().is_none());
+    }
 }

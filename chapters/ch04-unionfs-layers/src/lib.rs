@@ -5,16 +5,34 @@
 //! the file; writes go to the writable layer, copying a file up from below first; deletions
 //! are recorded as *whiteouts* that hide what is below.
 //!
-//! [`overlay`] mounts a stack; [`apply`] turns an OCI layer tarball into a layer directory
-//! (or onto a flattened tree); [`diff`] turns a writable layer back into a tarball, and
-//! [`changes`] lists what it changed (`docker diff`);
-//! [`init`] makes the init layer; [`demo`] shows copy-up, whiteouts and opaque directories.
+//! ## The lesson, in reading order
+//!
+//! * [`demo`], the story: copy-up, whiteouts and opaque directories, watched happen on a
+//!   scratch stack in a mount namespace of its own.
+//! * [`overlay`]: mounting a stack, with the new mount API (`lowerdir+`, one layer per
+//!   fsconfig(2) call) and mount(2) with its one-page option string as the fallback.
+//! * [`apply`](mod@apply): an OCI layer tarball into a layer directory (whiteouts become overlayfs's)
+//!   or onto a flattened tree (whiteouts become deletions), on chapter 3's safe extractor.
+//! * [`diff`]: the writable layer back into an OCI layer tarball.
+//! * [`init`]: the init layer, which keeps a container's own `/etc/hostname`,
+//!   `/etc/hosts` and `/etc/resolv.conf` out of its writable layer.
+//! * [`sys`], the calls this chapter adds to the seam (fsopen, fsconfig, fsmount).
+//!
+//! ## Here for mini-docker
+//!
+//! * [`changes`]: the writable layer as `docker diff`'s `A`/`C`/`D` list, looked up
+//!   through the layers below.
+//! * [`init::mounts`]: the bind mounts of the init layer's files onto the merged view.
+//!
+//! [`cli`] and [`commands`] are the binary's: its command line, and one function per
+//! subcommand.
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 pub mod apply;
 pub mod changes;
 pub mod cli;
+pub mod commands;
 pub mod demo;
 pub mod diff;
 pub mod init;

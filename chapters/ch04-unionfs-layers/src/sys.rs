@@ -118,9 +118,7 @@ impl LayerSys for Kernel {
 impl LayerSys for Recorder {
     fn fsopen(&self, fstype: &str) -> SysResult<OwnedFd> {
         self.record(format!("fsopen({fstype:?}, FSOPEN_CLOEXEC)"))?;
-        std::fs::File::open("/dev/null")
-            .map(OwnedFd::from)
-            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+        placeholder_fd()
     }
 
     fn fsconfig_set(&self, _fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()> {
@@ -133,8 +131,6 @@ impl LayerSys for Recorder {
 
     fn fsmount(&self, _fs: BorrowedFd<'_>) -> SysResult<OwnedFd> {
         self.record("fsmount(FSMOUNT_CLOEXEC)".into())?;
-        std::fs::File::open("/dev/null")
-            .map(OwnedFd::from)
-            .map_err(|_| SysError::new("open(/dev/null)", Errno::EIO))
+        placeholder_fd()
     }
 }
