@@ -107,7 +107,10 @@ impl<'t> Client<'t> {
         Client {
             transport,
             registry: registry.to_string(),
-            base: crate::reference::api_base_of(registry),
+            base: crate::reference::api_base_of(
+                registry,
+                crate::tls::certs_dir(registry).is_some(),
+            ),
             credentials,
             scopes: Mutex::new(scopes),
             auth: Mutex::new(AuthState::default()),
