@@ -100,8 +100,7 @@ pub struct Image {
     pub references: Vec<String>,
     /// The digest of the manifest index.json names: what mini-docker pins and `push` sends.
     pub manifest_digest: Digest,
-    /// That manifest's media type: OCI for every image this chapter stores (entries an
-    /// older version wrote with Docker's type are converted when the store is opened).
+    /// That manifest's media type: OCI for every image this chapter stores.
     pub manifest_media_type: String,
     /// The manifest.
     pub manifest: Manifest,
@@ -360,60 +359,7 @@ impl Store {
                 store.write_index(&empty_index())?;
             }
         }
-        store.upgrade()?;
         Ok(store)
-    }
-
-    /// A store written before this chapter converted Docker manifests names some images by
-    /// a Docker schema 2 manifest, which OCI tools skip: each gets its OCI manifest, once,
-    /// the way `pull` now stores them. An entry that cannot be converted stays as it is
-    /// (it still works here).
-    fn upgrade(&self) -> Result<(), Error> {
-        let old: Vec<Descriptor> = self
-            .entries()?
-            .into_iter()
-            .filter(|d| d.media_type == manifest::DOCKER_MANIFEST)
-            .collect();
-        if old.is_empty() {
-            return Ok(());
-        }
-        let mut converted: BTreeMap<Digest, Descriptor> = BTreeMap::new();
-        for d in &old {
-            if converted.contains_key(&d.digest) {
-                continue;
-            }
-            let Ok(bytes) = self.read_blob(&d.digest) else {
-                continue;
-            };
-            let Ok((Parsed::Image(docker), _)) = manifest::parse(&bytes, Some(&d.media_type))
-            else {
-                continue;
-            };
-            if let Ok(oci) = manifest::to_oci(&docker) {
-                converted.insert(d.digest.clone(), self.put_manifest(&oci)?);
-            }
-        }
-        {
-            let _lock = self.lock()?;
-            let mut index = self.read_index()?;
-            for e in &mut index.manifests {
-                let Some(oci) = converted.get(&e.digest) else {
-                    continue;
-                };
-                if e.media_type != manifest::DOCKER_MANIFEST {
-                    continue;
-                }
-                let annotations = e.annotations.get_or_insert_with(BTreeMap::new);
-                annotations.insert(ORIGINAL_MANIFEST.to_string(), e.digest.to_string());
-                annotations.insert(ORIGINAL_MEDIA_TYPE.to_string(), e.media_type.clone());
-                e.media_type = oci.media_type.clone();
-                e.digest = oci.digest.clone();
-                e.size = oci.size;
-            }
-            self.write_index(&index)?;
-        }
-        self.release();
-        Ok(())
     }
 
     /// The root directory.
@@ -1579,63 +1525,6 @@ mod tests {
         drop(store);
         assert_eq!(other.gc().unwrap().blobs, vec![d]);
         assert!(!dir.path().join("pins/.lease-999999999-0").exists());
-    }
-
-    #[test]
-    fn a_docker_named_image_from_an_older_store_gets_its_oci_manifest_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let oci_digest = image(&store, "base", &[("f", "1")]);
-        let oci_image = store.resolve("base").unwrap().unwrap();
-        // What an older version stored for a Docker schema 2 pull: the Docker manifest,
-        // named as it is (written by hand here, key order and all).
-        let mut docker = oci_image.manifest.clone();
-        docker.media_type = Some(manifest::DOCKER_MANIFEST.into());
-        docker.config.media_type = manifest::DOCKER_CONFIG.into();
-        docker.layers[0].media_type = manifest::DOCKER_LAYER_GZIP.into();
-        let bytes = serde_json::to_vec_pretty(&docker).unwrap();
-        let (docker_digest, size) = store.write_blob(&mut &bytes[..], None, None).unwrap();
-        let entry = Descriptor::new(manifest::DOCKER_MANIFEST, docker_digest.clone(), size);
-        store.set_name("127.0.0.1:5000/old:1", &entry).unwrap();
-        store.remove("base").unwrap();
-        drop(store);
-
-        let store = Store::open(dir.path()).unwrap();
-        let entry = store.entry("127.0.0.1:5000/old:1").unwrap().unwrap();
-        assert_eq!(entry.media_type, manifest::OCI_MANIFEST);
-        assert_eq!(
-            entry.digest, oci_digest,
-            "the same OCI manifest put_image wrote"
-        );
-        assert_eq!(
-            entry.annotation(ORIGINAL_MANIFEST),
-            Some(docker_digest.to_string().as_str())
-        );
-        let old = store.resolve("127.0.0.1:5000/old:1").unwrap().unwrap();
-        assert_eq!(old.manifest_media_type, manifest::OCI_MANIFEST);
-        assert_eq!(old.original_digest(), &docker_digest);
-        assert_eq!(
-            old.original_manifest,
-            Some(Descriptor::new(
-                manifest::DOCKER_MANIFEST,
-                docker_digest.clone(),
-                size
-            ))
-        );
-        assert_eq!(old.layers[0].media_type, manifest::OCI_LAYER_GZIP);
-        // GC keeps the original with the image, and both go with it.
-        assert!(store.gc().unwrap().blobs.is_empty());
-        assert!(store.has_blob(&docker_digest));
-        let removed = store.remove("127.0.0.1:5000/old:1").unwrap();
-        assert_eq!(removed.gc.blobs.len(), 4, "{removed:?}");
-        // Opening again changes nothing more.
-        drop(store);
-        let before = fs::read(dir.path().join("images/index.json")).unwrap();
-        Store::open(dir.path()).unwrap();
-        assert_eq!(
-            fs::read(dir.path().join("images/index.json")).unwrap(),
-            before
-        );
     }
 
     #[test]
