@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use super::files::{TempFile, remove_tree, unique};
+use super::files::{TempFile, remove_tree, sync_dir, unique, write_file};
 use super::{Image, Layer, Store};
 use crate::Error;
 use crate::layer;
@@ -180,35 +180,6 @@ impl Store {
         Ok(Locked(f))
     }
 
-    /// Writes a file atomically: a temp file beside it, fsync, rename.
-    pub(super) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-        self.write_replacing(path, bytes, true)
-    }
-
-    /// Writes a file by renaming a temp file over it, so that readers see the old or the
-    /// new content, never a mix; with `durable`, fsynced first, so that after a crash the
-    /// name holds the new content or the old, never an empty file.
-    pub(super) fn write_replacing(
-        &self,
-        path: &Path,
-        bytes: &[u8],
-        durable: bool,
-    ) -> Result<(), Error> {
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            unique()
-        ));
-        let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        f.write_all(bytes)
-            .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Error::io("rename into place", path, e)
-        })
-    }
-
     pub(super) fn read_index(&self) -> Result<Index, Error> {
         let path = self.index_path();
         let bytes = match fs::read(&path) {
@@ -225,7 +196,7 @@ impl Store {
     pub(super) fn write_index(&self, index: &Index) -> Result<(), Error> {
         let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
         bytes.push(b'\n');
-        self.write_atomic(&self.index_path(), &bytes)
+        write_file(&self.index_path(), &bytes)
     }
 
     /// Streams `reader` into the store as a blob: written to `tmp/` while hashed, checked
@@ -323,6 +294,9 @@ impl Store {
                 fs::rename(&b.tmp.path, &dest)
                     .map_err(|e| Error::io("rename into place", &dest, e))?;
                 b.tmp.keep = true;
+                // The new name is made durable before anything can refer to it: index.json,
+                // written later and fsynced, must not outlive the blob's name in a crash.
+                sync_dir(&self.blobs_dir()).map_err(|e| Error::io("write", &dest, e))?;
                 if lease {
                     // Still under the lock: a GC cannot run between the rename and the lease.
                     self.protect(&b.digest)?;

@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::Store;
-use super::files::{read_lines, unique};
+use super::files::{read_lines, unique, write_file};
 use crate::Error;
 use crate::reference::Digest;
 
@@ -31,9 +31,7 @@ impl Store {
             .get_or_insert_with(|| self.root.join("pins").join(format!(".lease-{}", unique())))
             .clone();
         let text: String = lease.digests.iter().map(|d| format!("{d}\n")).collect();
-        // Not fsynced: a lease means something only while its process runs, and a crash
-        // ends the process (GC then ignores the lease, whatever it holds).
-        self.write_replacing(&path, text.as_bytes(), false)
+        write_file(&path, text.as_bytes())
     }
 
     /// Ends the lease (after the image got its name in index.json).
@@ -55,7 +53,7 @@ impl Store {
         if !lines.contains(&manifest.to_string()) {
             lines.push(manifest.to_string());
         }
-        self.write_atomic(&path, (lines.join("\n") + "\n").as_bytes())
+        write_file(&path, (lines.join("\n") + "\n").as_bytes())
     }
 
     /// Removes a pin (the file goes when its last digest does).
@@ -73,7 +71,7 @@ impl Store {
                 _ => Ok(()),
             }
         } else {
-            self.write_atomic(&path, (lines.join("\n") + "\n").as_bytes())
+            write_file(&path, (lines.join("\n") + "\n").as_bytes())
         }
     }
 

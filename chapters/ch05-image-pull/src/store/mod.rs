@@ -61,7 +61,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 
-pub use files::{dir_size, remove_tree};
+pub use files::{atomic_write, atomic_write_with_mode, dir_size, remove_tree};
 pub use gc::Collected;
 pub use layout::{BlobWriter, TempLayer, VerifiedBlob};
 pub use names::Removed;
@@ -193,7 +193,7 @@ impl Store {
         }
         let layout = store.images_dir().join("oci-layout");
         if !layout.exists() {
-            store.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            files::write_file(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         if !store.index_path().exists() {
             let _lock = store.lock()?;

@@ -269,3 +269,32 @@ fn the_layout_is_an_oci_image_layout() {
     );
     assert_eq!(index["manifests"][0]["mediaType"], manifest::OCI_MANIFEST);
 }
+
+#[test]
+fn atomic_write_replaces_a_file_whole_and_leaves_no_temp_file_when_it_fails() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    atomic_write(&path, b"old").unwrap();
+    atomic_write(&path, b"new").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new");
+    atomic_write_with_mode(&path, b"secret", 0o600).unwrap();
+    let mode = fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The rename fails (a directory is in the way): the error says so, and the temp file
+    // is gone.
+    let blocked = dir.path().join("blocked");
+    fs::create_dir(&blocked).unwrap();
+    fs::write(blocked.join("inside"), "").unwrap();
+    let err = atomic_write(&blocked, b"x").unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("rename into place {}: ", blocked.display())),
+        "{err}"
+    );
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["blocked", "config.json"]);
+}
