@@ -32,8 +32,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                 progress: Progress::auto(a.quiet),
                 config,
             };
-            crate::pull(&store, &transport, &r, &options)
-                .map_err(|e| e.context(format!("pull {r}")))?;
+            let pulled = if a.simple {
+                crate::story::pull(&store, &transport, &r, &options)
+            } else {
+                crate::pull(&store, &transport, &r, &options)
+            };
+            pulled.map_err(|e| e.context(format!("pull {r}")))?;
             println!("{r}");
         }
         Command::Push(a) => {

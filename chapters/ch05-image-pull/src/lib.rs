@@ -30,6 +30,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod story;
 pub mod tls;
 pub mod transport;
 

@@ -79,7 +79,7 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
 /// `PID-N`: unique in this process, and tells GC whose a temp file is.
-pub(super) fn unique() -> String {
+pub(crate) fn unique() -> String {
     format!(
         "{}-{}",
         std::process::id(),

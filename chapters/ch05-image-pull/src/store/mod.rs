@@ -66,6 +66,8 @@ pub use gc::Collected;
 pub use layout::{BlobWriter, TempLayer, VerifiedBlob};
 pub use names::Removed;
 
+pub(crate) use files::unique as unique_name;
+
 use layout::empty_index;
 use leases::Lease;
 
