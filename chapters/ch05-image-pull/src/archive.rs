@@ -17,61 +17,20 @@ use std::io::{Read, Write};
 use crate::Error;
 use crate::manifest::{self, Descriptor, Index, Manifest, Parsed};
 use crate::reference::{Digest, Reference};
-use crate::store::{NewLayer, Store};
+use crate::store::{Image, NewLayer, Store};
 
 /// Writes the images `names` name (references or IDs) as one archive to `out`.
 pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<(), Error> {
-    let mut tar = tar::Builder::new(out);
-    let mut blobs: BTreeSet<Digest> = BTreeSet::new();
     let mut index = Vec::new();
     let mut docker = Vec::new();
+    let mut blobs: BTreeSet<Digest> = BTreeSet::new();
     for name in names {
         let image = store
             .resolve(name)?
             .ok_or_else(|| Error::NoSuchImage(name.clone()))?;
-        // The name as given, if it is one of the image's; else every name it has.
-        let wanted = Reference::parse(name)
-            .ok()
-            .map(|r| r.store_name())
-            .filter(|n| image.references.contains(n));
-        let refs: Vec<String> = match wanted {
-            Some(n) => vec![n],
-            None => image.references.clone(),
-        };
-        let manifest_size = std::fs::metadata(store.blob_path(&image.manifest_digest))
-            .map_err(|e| Error::io("stat", &store.blob_path(&image.manifest_digest), e))?
-            .len();
-        for r in refs
-            .iter()
-            .map(String::as_str)
-            .chain(refs.is_empty().then_some(""))
-        {
-            let mut d = Descriptor::new(
-                manifest::OCI_MANIFEST,
-                image.manifest_digest.clone(),
-                manifest_size,
-            );
-            if let Ok(parsed) = Reference::parse(r) {
-                let mut a = BTreeMap::new();
-                a.insert("io.containerd.image.name".to_string(), r.to_string());
-                a.insert(
-                    crate::store::REF_NAME.to_string(),
-                    parsed.tag.clone().unwrap_or_else(|| "latest".into()),
-                );
-                d.annotations = Some(a);
-            }
-            index.push(d);
-        }
-        docker.push(serde_json::json!({
-            "Config": blob_name(&image.config_digest),
-            "RepoTags": refs
-                .iter()
-                .filter_map(|r| Reference::parse(r).ok())
-                .filter(|r| r.digest.is_none())
-                .map(|r| r.familiar())
-                .collect::<Vec<_>>(),
-            "Layers": image.layers.iter().map(|l| blob_name(&l.digest)).collect::<Vec<_>>(),
-        }));
+        let refs = names_to_save(name, &image);
+        index.extend(index_entries(store, &image, &refs)?);
+        docker.push(docker_entry(&image, &refs));
         blobs.insert(image.manifest_digest.clone());
         blobs.insert(image.config_digest.clone());
         blobs.extend(image.layers.iter().map(|l| l.digest.clone()));
@@ -82,37 +41,105 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<(), Erro
         manifests: index,
         annotations: None,
     };
-    let mut add = |path: &str, bytes: &[u8]| -> Result<(), Error> {
+    write_archive(store, &index, &docker, &blobs, out)
+}
+
+/// The names to save an image under: the name as given, if it is one of the image's;
+/// else (an image ID) every name it has.
+fn names_to_save(name: &str, image: &Image) -> Vec<String> {
+    let wanted = Reference::parse(name)
+        .ok()
+        .map(|r| r.store_name())
+        .filter(|n| image.references.contains(n));
+    match wanted {
+        Some(n) => vec![n],
+        None => image.references.clone(),
+    }
+}
+
+/// The archive's index.json entries for one image: one per name, as docker 25 writes
+/// them (the full name in `io.containerd.image.name`, the tag in `ref.name`), or one
+/// without a name.
+fn index_entries(store: &Store, image: &Image, refs: &[String]) -> Result<Vec<Descriptor>, Error> {
+    let path = store.blob_path(&image.manifest_digest);
+    let manifest_size = std::fs::metadata(&path)
+        .map_err(|e| Error::io("stat", &path, e))?
+        .len();
+    let mut entries = Vec::new();
+    for r in refs
+        .iter()
+        .map(String::as_str)
+        .chain(refs.is_empty().then_some(""))
+    {
+        let mut d = Descriptor::new(
+            manifest::OCI_MANIFEST,
+            image.manifest_digest.clone(),
+            manifest_size,
+        );
+        if let Ok(parsed) = Reference::parse(r) {
+            let mut a = BTreeMap::new();
+            a.insert("io.containerd.image.name".to_string(), r.to_string());
+            a.insert(
+                crate::store::REF_NAME.to_string(),
+                parsed.tag.clone().unwrap_or_else(|| "latest".into()),
+            );
+            d.annotations = Some(a);
+        }
+        entries.push(d);
+    }
+    Ok(entries)
+}
+
+/// One image in docker's older `manifest.json`: its config and layer files, and its tags.
+fn docker_entry(image: &Image, refs: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "Config": blob_name(&image.config_digest),
+        "RepoTags": refs
+            .iter()
+            .filter_map(|r| Reference::parse(r).ok())
+            .filter(|r| r.digest.is_none())
+            .map(|r| r.familiar())
+            .collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(|l| blob_name(&l.digest)).collect::<Vec<_>>(),
+    })
+}
+
+/// Writes the tar: `oci-layout`, `index.json`, `manifest.json`, then every blob once.
+fn write_archive(
+    store: &Store,
+    index: &Index,
+    docker: &[serde_json::Value],
+    blobs: &BTreeSet<Digest>,
+    out: impl Write,
+) -> Result<(), Error> {
+    let mut tar = tar::Builder::new(out);
+    let mut add = |path: &str, len: u64, data: &mut dyn std::io::Read| -> Result<(), Error> {
+        // Fixed mode and time: the same images make the same archive.
         let mut h = tar::Header::new_gnu();
-        h.set_size(bytes.len() as u64);
+        h.set_size(len);
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_cksum();
-        tar.append_data(&mut h, path, bytes).map_err(written)
+        tar.append_data(&mut h, path, data).map_err(written)
     };
-    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    add(
+    let mut small = |path: &str, bytes: &[u8]| add(path, bytes.len() as u64, &mut &bytes[..]);
+    small("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    small(
         "index.json",
-        &serde_json::to_vec(&index).expect("an index serialises"),
+        &serde_json::to_vec(index).expect("an index serialises"),
     )?;
-    add(
+    small(
         "manifest.json",
-        &serde_json::to_vec(&docker).expect("a manifest list serialises"),
+        &serde_json::to_vec(docker).expect("a manifest list serialises"),
     )?;
-    for d in &blobs {
+    for d in blobs {
         let path = store.blob_path(d);
         let mut file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
-        let mut h = tar::Header::new_gnu();
-        h.set_size(len);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_cksum();
-        tar.append_data(&mut h, blob_name(d), &mut file)
-            .map_err(written)?;
+        add(&blob_name(d), len, &mut file)?;
     }
     tar.into_inner()
         .and_then(|mut o| o.flush())
@@ -346,4 +373,47 @@ fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, Error> {
         )));
     }
     store.read_blob(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_image_loads_into_another_store_as_the_same_image() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = Store::open(from.path()).unwrap();
+        let (gz, diff_id, _) = crate::fixtures::gzip_layer(&[("a.txt", b"saved\n")]);
+        let (digest, size) = store.put_blob(&mut &gz[..], None).unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]}
+        }))
+        .unwrap();
+        let layer = NewLayer {
+            descriptor: Descriptor::new(manifest::OCI_LAYER_GZIP, digest, size),
+            diff_id,
+        };
+        let name = Reference::parse("127.0.0.1:5000/saved:1").unwrap();
+        store.put_image(&config, &[layer], Some(&name)).unwrap();
+        let mut archive = Vec::new();
+        save(&store, &["127.0.0.1:5000/saved:1".into()], &mut archive).unwrap();
+        let mut paths: Vec<String> = tar::Archive::new(&archive[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        paths.truncate(3);
+        assert_eq!(paths, ["oci-layout", "index.json", "manifest.json"]);
+
+        let other = Store::open(to.path()).unwrap();
+        load(&other, &archive[..]).unwrap();
+        let (a, b) = (
+            store.resolve(&name.store_name()).unwrap().unwrap(),
+            other.resolve(&name.store_name()).unwrap().unwrap(),
+        );
+        assert_eq!(a.manifest_digest, b.manifest_digest);
+        assert_eq!(a.references, b.references);
+        assert_eq!(a.layers, b.layers);
+    }
 }

@@ -66,6 +66,10 @@ pub struct PullArgs {
     /// Print only the image's name at the end.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Pull the simple way: the chapter's story (src/story.rs), one step after the other,
+    /// each said as it happens, instead of several layers at once.
+    #[arg(long)]
+    pub simple: bool,
 }
 
 /// `push`.

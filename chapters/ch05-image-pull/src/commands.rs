@@ -2,124 +2,157 @@
 //! docker would print.
 use std::io::{BufRead as _, Write as _};
 
-use crate::cli::{Cli, Command, LoginArgs};
+use crate::cli::{Cli, Command, ImagesArgs, LoginArgs, PullArgs, PushArgs};
 use crate::credentials::ConfigFiles;
 use crate::reference::{self, DOCKER_HUB, Reference};
 use crate::store::{self, Store};
 use crate::transport::Http;
 use crate::{Credentials, Error, Platform, Progress, PullOptions, PushOptions, images};
 
-/// Runs one command line.
+/// Runs one command line: one function per subcommand.
 pub fn run(cli: &Cli) -> Result<(), Error> {
     let transport = Http::new(cli.trace);
-    let config = ConfigFiles::from_env();
-    let open = || {
-        let root = store::root_from(cli.root.as_deref());
-        Store::open(&root).map_err(|e| e.context(format!("open the store {}", root.display())))
-    };
     match &cli.command {
-        Command::Pull(a) => {
-            let r = Reference::parse(&a.reference)?;
-            let platform = a
-                .platform
-                .as_deref()
-                .map(Platform::parse)
-                .transpose()
-                .map_err(Error::Usage)?;
-            let store = open()?;
-            let options = PullOptions {
-                platform,
-                progress: Progress::auto(a.quiet),
-                config,
-            };
-            crate::pull(&store, &transport, &r, &options)
-                .map_err(|e| e.context(format!("pull {r}")))?;
-            println!("{r}");
-        }
-        Command::Push(a) => {
-            let r = Reference::parse(&a.reference)?;
-            let store = open()?;
-            let options = PushOptions {
-                progress: Progress::auto(a.quiet),
-                config,
-                chunk_size: a.chunk_size,
-            };
-            crate::push(&store, &transport, &r, &options)
-                .map_err(|e| e.context(format!("push {r}")))?;
-            if a.quiet {
-                println!("{r}");
+        Command::Pull(a) => pull(cli, &transport, a),
+        Command::Push(a) => push(cli, &transport, a),
+        Command::Images(a) => list_images(&open_store(cli)?, a),
+        Command::Inspect { image } => inspect(&open_store(cli)?, image),
+        Command::Rmi { images } => rmi(&open_store(cli)?, images),
+        Command::Tag { source, target } => tag(&open_store(cli)?, source, target),
+        Command::Login(a) => login(&transport, a),
+        Command::Logout { registry } => logout(registry.as_deref()),
+    }
+}
+
+/// The store `--root` or the environment names (see [`store::root_from`]).
+fn open_store(cli: &Cli) -> Result<Store, Error> {
+    let root = store::root_from(cli.root.as_deref());
+    Store::open(&root).map_err(|e| e.context(format!("open the store {}", root.display())))
+}
+
+/// `pull [--simple] REFERENCE`: the production pull, or with `--simple` the chapter's
+/// story; then the name, as docker prints it.
+fn pull(cli: &Cli, transport: &Http, a: &PullArgs) -> Result<(), Error> {
+    let r = Reference::parse(&a.reference)?;
+    let platform = a
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(Error::Usage)?;
+    let store = open_store(cli)?;
+    let options = PullOptions {
+        platform,
+        progress: Progress::auto(a.quiet),
+        config: ConfigFiles::from_env(),
+    };
+    let pulled = if a.simple {
+        crate::story::pull(&store, transport, &r, &options)
+    } else {
+        crate::pull(&store, transport, &r, &options)
+    };
+    pulled.map_err(|e| e.context(format!("pull {r}")))?;
+    println!("{r}");
+    Ok(())
+}
+
+/// `push REFERENCE`.
+fn push(cli: &Cli, transport: &Http, a: &PushArgs) -> Result<(), Error> {
+    let r = Reference::parse(&a.reference)?;
+    let store = open_store(cli)?;
+    let options = PushOptions {
+        progress: Progress::auto(a.quiet),
+        config: ConfigFiles::from_env(),
+        chunk_size: a.chunk_size,
+    };
+    crate::push(&store, transport, &r, &options).map_err(|e| e.context(format!("push {r}")))?;
+    if a.quiet {
+        println!("{r}");
+    }
+    Ok(())
+}
+
+/// `images [-q]`: docker's table, or each image ID once.
+fn list_images(store: &Store, a: &ImagesArgs) -> Result<(), Error> {
+    let list = store.list()?;
+    if a.quiet {
+        let mut seen = Vec::new();
+        for (_, image) in &list {
+            let id = image.config_digest.short().to_string();
+            if !seen.contains(&id) {
+                println!("{id}");
+                seen.push(id);
             }
         }
-        Command::Images(a) => {
-            let store = open()?;
-            let list = store.list()?;
-            if a.quiet {
-                let mut seen = Vec::new();
-                for (_, image) in &list {
-                    let id = image.config_digest.short().to_string();
-                    if !seen.contains(&id) {
-                        println!("{id}");
-                        seen.push(id);
-                    }
-                }
-            } else {
-                let now = jiff::Timestamp::now().as_second();
-                print!("{}", images::table(&images::rows(&list, now)));
-            }
+    } else {
+        let now = jiff::Timestamp::now().as_second();
+        print!("{}", images::table(&images::rows(&list, now)));
+    }
+    Ok(())
+}
+
+/// `inspect IMAGE`: the manifest and config as JSON.
+fn inspect(store: &Store, image: &str) -> Result<(), Error> {
+    let img = store
+        .resolve(image)?
+        .ok_or_else(|| Error::NoSuchImage(image.to_string()))?;
+    let manifest = store.read_blob(&img.manifest_digest)?;
+    let config = store.read_blob(&img.config_digest)?;
+    let json = serde_json::json!([images::inspect(&img, &manifest, &config)]);
+    println!("{}", serde_json::to_string_pretty(&json).expect("JSON"));
+    Ok(())
+}
+
+/// `rmi IMAGE...`: what was untagged, then what garbage collection deleted.
+fn rmi(store: &Store, names: &[String]) -> Result<(), Error> {
+    for name in names {
+        let removed = store
+            .remove(name)
+            .map_err(|e| e.context(format!("rmi {name}")))?;
+        for u in &removed.untagged {
+            let shown = Reference::parse(u)
+                .map(|r| r.familiar())
+                .unwrap_or(u.clone());
+            println!("Untagged: {shown}");
         }
-        Command::Inspect { image } => {
-            let store = open()?;
-            let img = store
-                .resolve(image)?
-                .ok_or_else(|| Error::NoSuchImage(image.clone()))?;
-            let manifest = store.read_blob(&img.manifest_digest)?;
-            let config = store.read_blob(&img.config_digest)?;
-            let json = serde_json::json!([images::inspect(&img, &manifest, &config)]);
-            println!("{}", serde_json::to_string_pretty(&json).expect("JSON"));
+        for d in &removed.gc.blobs {
+            println!("Deleted: {d}");
         }
-        Command::Rmi { images } => {
-            let store = open()?;
-            for name in images {
-                let removed = store
-                    .remove(name)
-                    .map_err(|e| e.context(format!("rmi {name}")))?;
-                for u in &removed.untagged {
-                    let shown = Reference::parse(u)
-                        .map(|r| r.familiar())
-                        .unwrap_or(u.clone());
-                    println!("Untagged: {shown}");
-                }
-                for d in &removed.gc.blobs {
-                    println!("Deleted: {d}");
-                }
-            }
-        }
-        Command::Tag { source, target } => {
-            let store = open()?;
-            let t = Reference::parse(target)?;
-            store
-                .tag(source, &t)
-                .map_err(|e| e.context(format!("tag {source} {target}")))?;
-        }
-        Command::Login(a) => {
-            let registry = registry_arg(a.registry.as_deref())?;
-            let credentials = ask_credentials(a)?;
-            crate::login(&transport, &config, &registry, credentials)
-                .map_err(|e| e.context(format!("login {registry}")))?;
-            println!("Login Succeeded");
-        }
-        Command::Logout { registry } => {
-            let registry = registry_arg(registry.as_deref())?;
-            if crate::logout(&config, &registry)? {
-                println!("Removing login credentials for {registry}");
-            } else if config.in_docker_config(&registry) {
-                println!(
-                    "Not logged in to {registry} through mini-docker (docker's own config.json has credentials for it: `docker logout {registry}` removes them)"
-                );
-            } else {
-                println!("Not logged in to {registry}");
-            }
-        }
+    }
+    Ok(())
+}
+
+/// `tag SOURCE TARGET`.
+fn tag(store: &Store, source: &str, target: &str) -> Result<(), Error> {
+    let t = Reference::parse(target)?;
+    store
+        .tag(source, &t)
+        .map_err(|e| e.context(format!("tag {source} {target}")))?;
+    Ok(())
+}
+
+/// `login [REGISTRY]`: checked against the registry, then stored.
+fn login(transport: &Http, a: &LoginArgs) -> Result<(), Error> {
+    let registry = registry_arg(a.registry.as_deref())?;
+    let credentials = ask_credentials(a)?;
+    crate::login(transport, &ConfigFiles::from_env(), &registry, credentials)
+        .map_err(|e| e.context(format!("login {registry}")))?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+/// `logout [REGISTRY]`, saying so when the credentials are docker's own.
+fn logout(registry: Option<&str>) -> Result<(), Error> {
+    let registry = registry_arg(registry)?;
+    let config = ConfigFiles::from_env();
+    if crate::logout(&config, &registry)? {
+        println!("Removing login credentials for {registry}");
+    } else if config.in_docker_config(&registry) {
+        println!(
+            "Not logged in to {registry} through mini-docker (docker's own config.json has credentials for it: `docker logout {registry}` removes them)"
+        );
+    } else {
+        println!("Not logged in to {registry}");
     }
     Ok(())
 }

@@ -7,8 +7,6 @@
 //! and read it first, then docker's own (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`), which we never write.
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::auth::Credentials;
@@ -221,7 +219,8 @@ fn read_config(path: &Path) -> Result<Option<serde_json::Value>, CredentialsErro
     }
 }
 
-/// Writes atomically (temp file, fsync, rename) with mode 0600: the file holds passwords.
+/// Writes atomically ([`crate::store::atomic_write_with_mode`]) with mode 0600: the file
+/// holds passwords.
 fn write_config(path: &Path, config: &serde_json::Value) -> Result<(), CredentialsError> {
     let io = |op, source| CredentialsError::Io {
         op,
@@ -231,20 +230,9 @@ fn write_config(path: &Path, config: &serde_json::Value) -> Result<(), Credentia
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
     }
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
     let mut text = serde_json::to_vec_pretty(config).expect("a Value serialises");
     text.push(b'\n');
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("create", e))?;
-    f.write_all(&text)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io("write", e))?;
-    fs::rename(&tmp, path).map_err(|e| io("rename a temporary file onto", e))
+    crate::store::atomic_write_with_mode(path, &text, 0o600).map_err(|e| io("write", e))
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //! while it downloads instead of being read back from disk afterwards. The pipe is
 //! bounded (a few chunks in flight, whatever the layer's size) and copies nothing: the
 //! chunks themselves go to the extraction thread and come back empty to be refilled.
+//!
+//! This module works on paths and streams and knows nothing of the store: the store calls
+//! it (to extract a stored blob), never the other way round.
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -22,7 +25,6 @@ use sha2::Digest as _;
 use crate::Error;
 use crate::manifest::{Compression, layer_compression};
 use crate::reference::Digest;
-use crate::store::Store;
 
 /// How much decompressed tar is produced per call into the decompressor: large calls
 /// amortise its per-call cost, and the tar reader's small reads are served from memory.
@@ -153,16 +155,6 @@ pub fn unpack(
         target,
         &blob.display().to_string(),
     )
-}
-
-/// Checks a stored layer blob against its diff-id without extracting it.
-pub fn verify(
-    store: &Store,
-    digest: &Digest,
-    media_type: &str,
-    diff_id: &Digest,
-) -> Result<u64, Error> {
-    unpack(&store.blob_path(digest), media_type, diff_id, None)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -6,14 +6,35 @@
 //! per platform); the manifest names a *config* and the *layers*, each by the sha256 of
 //! its bytes, so every byte that arrives can be checked.
 //!
-//! [`pull::pull`] is the chapter's story, in protocol order. The pieces:
-//! [`reference`] (parsing and normalising names), [`transport`] (the HTTP seam, with
-//! `--trace`), [`auth`] (challenges, Basic and Bearer), [`registry`] (the requests),
-//! [`manifest`] (media types, platforms), [`store`] (the OCI image layout and the
-//! extracted layers, shared with mini-docker, which names every image by an OCI manifest),
-//! [`layer`] (decompression, diff-ids, chapter 4's `apply`, and the pipe that lets a layer
-//! unpack while it downloads), [`push`] and [`login`]/[`logout`] (credentials in Docker's
-//! `config.json`, see [`credentials`]).
+//! ## The lesson
+//!
+//! Read [`story`] first: one pull, sequential and single-threaded, top to bottom, one
+//! function per step of the protocol (`ch05-image-pull pull --simple`). Then the pieces it
+//! is made of, and what production code adds to it:
+//!
+//! * [`reference`](mod@reference): names, and how docker fills in what is missing (pure
+//!   functions, table tests);
+//! * [`transport`]: the HTTP seam every request goes through (`--trace`);
+//! * [`auth`]: `WWW-Authenticate` challenges, Basic credentials and Bearer tokens;
+//!   [`credentials`] and [`login`]/[`logout`]: docker's `config.json`; [`tls`]: a
+//!   registry's own certificates (`certs.d`);
+//! * [`registry`]: the requests, with retries, redirects and the registry's error bodies;
+//! * [`manifest`]: media types, indexes and platforms, Docker schema 2 to OCI;
+//! * [`layer`]: decompression, diff-ids, chapter 4's `apply`, and the pipe that lets a
+//!   layer unpack while it downloads;
+//! * [`pull`](mod@pull): the story as production code needs it (several layers at once,
+//!   streaming extraction, resume, retries, leases); [`push`](mod@push): the story
+//!   backwards;
+//! * [`store`]'s layout (`store/layout.rs`): the OCI image layout, content before names.
+//!
+//! ## Here for mini-docker
+//!
+//! What a docker-like CLI needs around the lesson, used by mini-docker (and by later
+//! chapters): the rest of [`store`] (names and dangling images, leases and pins, garbage
+//! collection, [`store::atomic_write`]), [`archive`] (`docker save` and `load`),
+//! [`images`] (docker's tables, units and `inspect`), [`progress`] (progress bars and
+//! docker's status lines), and [`cli`] with [`commands`] (the binary's arguments, exported
+//! so that mini-docker flattens them, and what each command prints).
 use std::path::{Path, PathBuf};
 
 pub mod archive;
@@ -30,6 +51,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod story;
 pub mod tls;
 pub mod transport;
 

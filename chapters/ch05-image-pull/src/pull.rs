@@ -1,4 +1,12 @@
-//! `pull`: the chapter's story, in the order the protocol goes.
+//! `pull`: the protocol of [`crate::story`] (read that first) as production code needs it.
+//!
+//! What this adds to the story: several layers at once, each unpacked *while* it downloads
+//! instead of read back from disk (a bounded pipe between two threads, see
+//! [`download_layer`]); retries of broken downloads (and, in [`Client`], of 429/5xx
+//! answers and an expired token); blobs and layers already in the store skipped, so a
+//! pull that was killed resumes where it stopped; the store's lease taken before a blob
+//! lands, so that a garbage collection in another process keeps it; docker's status lines
+//! and progress bars. The steps, in the order the protocol goes:
 //!
 //! 1. `GET /v2/`, and answer the challenge if there is one ([`connect`]);
 //! 2. fetch the manifest the reference names ([`fetch_manifest`]);

@@ -65,26 +65,57 @@ pub fn push(
         &["pull", "push"],
         &out,
     )?;
+    // A mount needs pull access to the repository it mounts from (spec.md, "Mounting a
+    // blob from another repository"): asked for in the same token.
     for s in &sources {
         client.add_scope(auth::scope(s, &["pull"]));
     }
-    // Layers (top first, as docker lists them) and the config.
+    // Layers (top first, as docker lists them), then the config.
     let mut blobs: Vec<Descriptor> = image.manifest.layers.iter().rev().cloned().collect();
     blobs.push(image.manifest.config.clone());
-    let is_layer = blobs.len() - 1;
+    push_blobs(&client, store, reference, &blobs, &sources, options, &out)?;
+    let pushed = put_manifest(
+        &client,
+        store,
+        reference,
+        &image.manifest_digest,
+        &image.manifest_media_type,
+    )?;
+    out.line(&format!(
+        "{}: digest: {} size: {}",
+        reference.tag.as_deref().unwrap_or("<none>"),
+        pushed.digest,
+        pushed.size
+    ));
+    Ok(pushed)
+}
+
+/// Pushes the blobs the registry lacks, [`PARALLEL`] at a time, the last one (the config)
+/// without a status line of its own, as docker shows it. Every thread is joined before this
+/// returns; the first failure stops the others taking more work.
+fn push_blobs(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    blobs: &[Descriptor],
+    sources: &[String],
+    options: &PushOptions,
+    out: &Reporter,
+) -> Result<(), Error> {
+    let is_layer = |i: usize| i + 1 < blobs.len();
     let items: Vec<_> = blobs
         .iter()
         .enumerate()
         .map(|(i, b)| {
             let item = out.item(b.digest.short(), b.size);
-            if i < is_layer {
+            if is_layer(i) {
                 item.status("Preparing");
             }
             item
         })
         .collect();
     let next = AtomicUsize::new(0);
-    let results: Vec<(usize, Result<Outcome, Error>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Result<Outcome, Error>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..PARALLEL.min(blobs.len()))
             .map(|_| {
                 s.spawn(|| {
@@ -92,11 +123,10 @@ pub fn push(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(blob) = blobs.get(i) else { break };
-                        let r = push_blob(
-                            &client, store, reference, blob, &sources, options, &items[i],
-                        );
+                        let r =
+                            push_blob(client, store, reference, blob, sources, options, &items[i]);
                         if let Ok(o) = &r
-                            && i < is_layer
+                            && is_layer(i)
                         {
                             items[i].done(&match o {
                                 Outcome::Exists => "Layer already exists".to_string(),
@@ -120,25 +150,11 @@ pub fn push(
             .flat_map(|w| w.join().expect("an upload thread panicked"))
             .collect()
     });
-    let mut results = results;
     results.sort_by_key(|(i, _)| *i);
     for (_, r) in results {
         r?;
     }
-    let pushed = put_manifest(
-        &client,
-        store,
-        reference,
-        &image.manifest_digest,
-        &image.manifest_media_type,
-    )?;
-    out.line(&format!(
-        "{}: digest: {} size: {}",
-        reference.tag.as_deref().unwrap_or("<none>"),
-        pushed.digest,
-        pushed.size
-    ));
-    Ok(pushed)
+    Ok(())
 }
 
 /// Other repositories of the same registry that this store pulled from or pushed to: a

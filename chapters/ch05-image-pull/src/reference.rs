@@ -5,6 +5,9 @@
 //! one-part name on Docker Hub lives in the `library/` namespace (the official images), and
 //! the tag defaults to `latest`. The grammar is distribution's `reference` package (the
 //! `reference.go` comment block), which docker, podman and skopeo all share.
+//!
+//! Everything here is a pure function of its arguments (no files, no environment), so the
+//! table tests below are the whole truth about it.
 use std::fmt;
 use std::str::FromStr;
 
@@ -263,9 +266,10 @@ impl Reference {
         s
     }
 
-    /// `http://127.0.0.1:5000` or `https://registry-1.docker.io`: where `/v2/` lives.
-    pub fn api_base(&self) -> String {
-        api_base_of(&self.registry)
+    /// `http://127.0.0.1:5000` or `https://registry-1.docker.io`: where `/v2/` lives (see
+    /// [`api_base_of`] for `has_certs`).
+    pub fn api_base(&self, has_certs: bool) -> String {
+        api_base_of(&self.registry, has_certs)
     }
 }
 
@@ -292,15 +296,16 @@ impl FromStr for Reference {
 
 /// Where a registry's API lives: `https://registry-1.docker.io` for Docker Hub (docker.io
 /// itself is a web site), plain `http` for loopback registries (docker treats them as
-/// insecure registries by default) unless they have certificates set up (`certs.d`, see
-/// [`crate::tls`]), `https` for every other one.
-pub fn api_base_of(registry: &str) -> String {
+/// insecure registries by default) unless they have certificates set up, `https` for every
+/// other one. `has_certs` says whether the registry has a `certs.d` directory: the caller
+/// looks (`crate::tls::certs_dir`), so that this stays a pure function of its arguments.
+pub fn api_base_of(registry: &str, has_certs: bool) -> String {
     let host = if registry == DOCKER_HUB {
         DOCKER_HUB_API
     } else {
         registry
     };
-    let scheme = if is_loopback(registry) && crate::tls::certs_dir(registry).is_none() {
+    let scheme = if is_loopback(registry) && !has_certs {
         "http"
     } else {
         "https"
@@ -617,17 +622,22 @@ mod tests {
 
     #[test]
     fn registries_map_to_api_hosts_and_schemes() {
+        // (reference, has a certs.d directory, API base)
         let cases = [
-            ("busybox", "https://registry-1.docker.io"),
-            ("localhost:5000/x", "http://localhost:5000"),
-            ("127.0.0.1:5055/x", "http://127.0.0.1:5055"),
-            ("127.1.2.3/x", "http://127.1.2.3"),
-            ("[::1]:5000/x", "http://[::1]:5000"),
-            ("reg.example.com/x", "https://reg.example.com"),
-            ("128.0.0.1/x", "https://128.0.0.1"),
+            ("busybox", false, "https://registry-1.docker.io"),
+            ("localhost:5000/x", false, "http://localhost:5000"),
+            ("localhost:5000/x", true, "https://localhost:5000"),
+            ("127.0.0.1:5055/x", false, "http://127.0.0.1:5055"),
+            ("127.1.2.3/x", false, "http://127.1.2.3"),
+            ("[::1]:5000/x", false, "http://[::1]:5000"),
+            ("[::1]:5000/x", true, "https://[::1]:5000"),
+            ("reg.example.com/x", false, "https://reg.example.com"),
+            ("reg.example.com/x", true, "https://reg.example.com"),
+            ("128.0.0.1/x", false, "https://128.0.0.1"),
         ];
-        for (input, base) in cases {
-            assert_eq!(Reference::parse(input).unwrap().api_base(), base, "{input}");
+        for (input, certs, base) in cases {
+            let r = Reference::parse(input).unwrap();
+            assert_eq!(r.api_base(certs), base, "{input} {certs}");
         }
     }
 

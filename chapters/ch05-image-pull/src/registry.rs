@@ -107,7 +107,10 @@ impl<'t> Client<'t> {
         Client {
             transport,
             registry: registry.to_string(),
-            base: crate::reference::api_base_of(registry),
+            base: crate::reference::api_base_of(
+                registry,
+                crate::tls::certs_dir(registry).is_some(),
+            ),
             credentials,
             scopes: Mutex::new(scopes),
             auth: Mutex::new(AuthState::default()),
@@ -569,7 +572,7 @@ fn challenge_of(registry: &str, response: &Response) -> Result<Challenge, Error>
 }
 
 /// `Basic realm="x"`, for messages.
-fn describe(c: &Challenge) -> String {
+pub(crate) fn describe(c: &Challenge) -> String {
     let mut s = c.scheme[..1].to_ascii_uppercase() + &c.scheme[1..];
     let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     if !params.is_empty() {

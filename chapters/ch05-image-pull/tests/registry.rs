@@ -663,6 +663,113 @@ fn multi_layer_images_with_deletions_and_an_index_with_two_platforms() {
     assert_eq!(none.images().lines().count(), 1);
 }
 
+/// The index.json entry named `name`.
+fn entry_named(env: &Env, name: &str) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(env.root().join("images/index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap_or_else(|| panic!("no entry named {name}"))
+        .clone()
+}
+
+/// The names of the entries of one store directory, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Pulls `name` (full form) with `pull` into `real` and with `pull --simple`, the chapter's
+/// story, into `simple`; then both stores must hold the same: the index.json entry
+/// (manifest digest, name, media type, annotations), the same blobs, and the same extracted
+/// layers, file for file. Returns what the story printed.
+fn pull_both_ways(real: &Env, simple: &Env, name: &str) -> Output {
+    real.ok(&["pull", "-q", name]);
+    let told = simple.run(&["pull", "--simple", name]);
+    assert!(told.status.success(), "{}", testkit::show(&told));
+    assert_eq!(entry_named(simple, name), entry_named(real, name), "{name}");
+    let blobs = |env: &Env| names_in(&env.root().join("images/blobs/sha256"));
+    assert_eq!(blobs(simple), blobs(real), "{name}: the blobs");
+    let layers = names_in(&real.root().join("layers"));
+    assert_eq!(names_in(&simple.root().join("layers")), layers, "{name}");
+    for l in &layers {
+        let dir = |env: &Env| tree(&env.root().join("layers").join(l));
+        assert!(dir(simple) == dir(real), "{name}: layer {l} differs");
+    }
+    told
+}
+
+#[test]
+fn the_story_pulls_what_pull_pulls() {
+    require!(
+        tools(),
+        "docker-registry, skopeo, umoci, htpasswd, openssl, busybox-static"
+    );
+    // busybox as OCI and as Docker schema 2, and an OCI index of two platforms whose
+    // amd64 image has a second layer that deletes a file (a whiteout).
+    let (reg, _busybox) = seeded(Auth::None, None);
+    let rootfs = testkit::rootfs::Rootfs::busybox().unwrap();
+    let layout = Layout::new().unwrap();
+    layout
+        .add_image("amd", rootfs.path(), "/bin/sh", "amd64")
+        .unwrap();
+    layout
+        .add_layer("amd", |r| {
+            fs::write(r.join("hello.txt"), "second layer\n")?;
+            fs::remove_file(r.join("bin/vi"))
+        })
+        .unwrap();
+    layout
+        .add_image("arm", rootfs.path(), "/bin/sh", "arm64")
+        .unwrap();
+    layout
+        .add_index("multi", &[("amd", "linux/amd64"), ("arm", "linux/arm64")])
+        .unwrap();
+    registry::skopeo_copy(
+        &layout.skopeo_ref("multi"),
+        &format!("docker://{}/multi:1", reg.addr),
+        &["--all"],
+    )
+    .unwrap();
+    let (real, simple) = (Env::new(), Env::new());
+
+    let told = pull_both_ways(&real, &simple, &format!("{}/busybox:latest", reg.addr));
+    insta::assert_snapshot!(show(&told, &reg), @r"
+    exit: 0
+    --- stdout
+    GET http://[REGISTRY]/v2/: 200, no credentials needed
+    manifest sha256:[DIGEST]: application/vnd.oci.image.manifest.v1+json
+    config sha256:[DIGEST]: verified, linux/amd64, 1 layer(s)
+    layer sha256:[DIGEST]: verified; diff-id sha256:[DIGEST]: verified, applied
+    Digest: sha256:[DIGEST]
+    [REGISTRY]/busybox:latest
+    ");
+    let told = pull_both_ways(&real, &simple, &format!("{}/busybox:v2s2", reg.addr));
+    let told = String::from_utf8_lossy(&told.stdout).into_owned();
+    assert!(
+        told.contains(": application/vnd.docker.distribution.manifest.v2+json\n"),
+        "{told}"
+    );
+    let told = pull_both_ways(&real, &simple, &format!("{}/multi:1", reg.addr));
+    let told = String::from_utf8_lossy(&told.stdout).into_owned();
+    assert!(
+        told.contains(" 2 manifest(s), linux/amd64 is sha256:"),
+        "{told}"
+    );
+    assert!(told.contains("2 layer(s)"), "{told}");
+    // The story's store is one skopeo and umoci read, like pull's.
+    assert_eq!(judge_every_image(&simple), 3);
+    // Nothing of the story's downloads is left.
+    assert_eq!(names_in(&simple.root().join("tmp")), Vec::<String>::new());
+}
+
 #[test]
 fn basic_auth_login_pull_push_logout_and_a_wrong_password() {
     require!(
@@ -787,6 +894,19 @@ fn the_bearer_token_flow_against_a_registry_with_token_auth() {
     let asked = &tokens.requests()[before..];
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].user, None);
+    // The story asks for the same token, and stores the same image.
+    let simple = Env::new();
+    let told = pull_both_ways(&env, &simple, &format!("{image}:latest"));
+    let told = String::from_utf8_lossy(&told.stdout).replace(tokens.realm.as_str(), "[REALM]");
+    assert!(
+        told.contains(
+            "401, Bearer realm=\"[REALM]\",service=\"test-registry\"\ntoken: Bearer, from [REALM]\n"
+        ),
+        "{told}"
+    );
+    let asked = &tokens.requests()[before..];
+    assert_eq!(asked.len(), 3, "one token for each pull: {asked:?}");
+    assert_eq!(asked[2].target, asked[0].target);
 
     // Push needs the account: anonymous gets a pull-only token and the registry says no.
     let target = format!("{}/hubuser/box:1", reg.addr);
@@ -857,6 +977,9 @@ fn bad_cases_fail_clearly_and_leave_nothing_in_the_store() {
     fs::write(&data, &tampered).unwrap();
     let out = env.run(&["pull", "-q", &format!("{}/busybox", reg.addr)]);
     insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: GET http://[REGISTRY]/v2/busybox/blobs/sha256:[DIGEST]: blob sha256:[DIGEST]: digest mismatch: the content's sha256 is sha256:[DIGEST]");
+    // The story refuses them too.
+    let out = env.run(&["pull", "--simple", &format!("{}/busybox", reg.addr)]);
+    insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/busybox:latest: blob sha256:[DIGEST]: digest mismatch: the content's sha256 is sha256:[DIGEST]");
     fs::write(&data, &original[..original.len() - 1000]).unwrap();
     let out = env.run(&["pull", "-q", &format!("{}/busybox", reg.addr)]);
     let shown = show(&out, &reg);
@@ -898,6 +1021,9 @@ fn bad_cases_fail_clearly_and_leave_nothing_in_the_store() {
         "{stderr}"
     );
     insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/liar:1: GET http://[REGISTRY]/v2/liar/blobs/sha256:[DIGEST]: layer with diff-id sha256:[DIGEST]: the uncompressed layer's sha256 is sha256:[DIGEST]");
+    // The story checks the diff-id as it applies the layer, and keeps nothing either.
+    let out = fresh.run(&["pull", "--simple", &format!("{}/liar:1", reg.addr)]);
+    insta::assert_snapshot!(show(&out, &reg).lines().last().unwrap(), @"ch05-image-pull: pull [REGISTRY]/liar:1: layer with diff-id sha256:[DIGEST]: the uncompressed layer's sha256 is sha256:[DIGEST]");
     assert_eq!(fresh.images().lines().count(), 1);
     assert_eq!(fresh.blob_count(), 0);
     assert_eq!(fs::read_dir(fresh.root().join("tmp")).unwrap().count(), 0);
