@@ -17,20 +17,55 @@
 //! Every file others read is written to a temporary name and renamed, so a reader never
 //! sees half of it, and a command killed at any point leaves the record readable.
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+/// The kinds of mount docker knows, written as docker writes them (`"Type": "bind"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountType {
+    /// A host path (`-v /host:/ctr`, `--mount type=bind`).
+    Bind,
+    /// A volume in the store (`-v name:/ctr`, an anonymous `-v /ctr`, an image's VOLUME).
+    Volume,
+    /// A tmpfs of its own (`--mount type=tmpfs`).
+    Tmpfs,
+}
+
+impl MountType {
+    /// docker's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountType::Bind => "bind",
+            MountType::Volume => "volume",
+            MountType::Tmpfs => "tmpfs",
+        }
+    }
+}
+
+impl std::str::FromStr for MountType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "bind" => Ok(MountType::Bind),
+            "volume" => Ok(MountType::Volume),
+            "tmpfs" => Ok(MountType::Tmpfs),
+            other => Err(Error::Usage(format!(
+                "invalid mount type {other:?}: bind, volume or tmpfs"
+            ))),
+        }
+    }
+}
+
 /// How a volume or bind mount is attached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
-    /// `bind`, `volume` or `tmpfs`.
+    /// Bind, volume or tmpfs.
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: MountType,
     /// The host path (bind) or volume name (volume); empty for tmpfs.
     #[serde(rename = "Source")]
     pub source: String,
@@ -277,25 +312,18 @@ pub fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, renamed.
+/// Names docker accepts for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Writes `bytes` to `path` atomically and durably, with chapter 5's one helper (a temp
+/// file beside it, fsynced, renamed, the directory fsynced; the temp file removed if a step
+/// fails): a crash leaves the old record or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io("write", &tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    ch05_image_pull::store::atomic_write(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
 /// A container's directory and files.

@@ -85,13 +85,6 @@ pub fn random_name(id: &str) -> String {
     )
 }
 
-/// Names docker accepts: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
 /// Takes `name` for `id`. `names/NAME` (holding the id) appears by link(2) of a file
 /// already written, which fails if the name exists: atomic, and never seen empty, so of
 /// two concurrent `run --name web`, exactly one wins. A name whose owner is gone (a killed
@@ -261,10 +254,26 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
     }
     if volumes {
         for v in &c.config.anonymous_volumes {
-            let _ = crate::volumes::remove(root, v);
+            // Still mounted by another container (`--volumes-from`): kept, as docker does.
+            let _ = crate::volumes::remove(root, v, &volume_users(root, v)?);
         }
     }
     Ok(())
+}
+
+/// The names of the containers that mount volume `name`: a question about containers, so
+/// it is asked here (the volume store below knows nothing of containers).
+pub fn volume_users(root: &Path, name: &str) -> Result<Vec<String>, Error> {
+    Ok(list(root)?
+        .into_iter()
+        .filter(|c| {
+            c.config
+                .mounts
+                .iter()
+                .any(|m| m.kind == crate::container::MountType::Volume && m.source == name)
+        })
+        .map(|c| c.config.name)
+        .collect())
 }
 
 /// Removes a cgroup a dead monitor left behind (killing anything still in it): the explicit
@@ -305,6 +314,7 @@ fn being_created(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::valid_name;
 
     #[test]
     fn names_follow_dockers_rules() {

@@ -27,6 +27,7 @@ mod relay;
 mod runtime;
 mod sys;
 mod template;
+mod terminal;
 mod view;
 mod volumes;
 

@@ -11,7 +11,7 @@
 //! exited by every other command (see `Container::live_state`).
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -19,14 +19,14 @@ use ch01_namespaces::process::SignalBlock;
 use ch01_namespaces::process::{Exit, Stdio};
 use ch04_unionfs_layers::sys::Kernel;
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::termios;
 use nix::unistd::Pid;
 
 use crate::container::{CgroupDir, Container, State, Status, now};
 use crate::pump::{Event, Pump};
 use crate::relay::{Ended, Relay};
 use crate::runtime;
-use crate::sys::{WinSize, set_window_size, window_size};
+use crate::sys::{WinSize, cloexec, inheritable, inherited_fd, set_window_size, window_size};
+use crate::terminal::forwarded_signals;
 use crate::{Error, containers};
 
 /// docker's stream multiplexing for attach without a tty: an 8-byte header (stream 1 =
@@ -93,64 +93,8 @@ impl Log {
     }
 }
 
-/// The CLI's terminal in raw mode (keys go to the container as typed, Ctrl-C included),
-/// restored when dropped.
-pub struct RawMode {
-    saved: termios::Termios,
-}
-
-/// Puts the terminal on `fd` (if it is one) in raw mode until the guard is dropped.
-pub fn raw_mode(fd: BorrowedFd<'_>) -> Option<RawMode> {
-    if !nix::unistd::isatty(fd).unwrap_or(false) {
-        return None;
-    }
-    let saved = termios::tcgetattr(fd).ok()?;
-    let mut raw = saved.clone();
-    termios::cfmakeraw(&mut raw);
-    termios::tcsetattr(fd, termios::SetArg::TCSANOW, &raw).ok()?;
-    Some(RawMode { saved })
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(io::stdin().as_fd(), termios::SetArg::TCSANOW, &self.saved);
-    }
-}
-
-fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
-    nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map(drop)
-    .map_err(|e| {
-        Error::Sys(ch01_namespaces::SysError::new(
-            "fcntl(F_SETFD, FD_CLOEXEC)",
-            e,
-        ))
-    })
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     ch01_namespaces::sys::pipe().map_err(Error::from)
-}
-
-/// The signals passed on to a container (docker's sig-proxy), and SIGWINCH for the window
-/// size: what a foreground monitor and an attached client (`relay`) watch.
-pub fn forwarded_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ] {
-        set.add(s);
-    }
-    set
 }
 
 /// The signals a monitor handles through its signalfd: those, and SIGCHLD.
@@ -770,33 +714,4 @@ pub fn monitor_main(
 /// Takes the socket the CLI left open for us as descriptor `fd`.
 fn inherited_socket(fd: RawFd) -> Result<UnixStream, Error> {
     inherited_fd(fd).map(UnixStream::from)
-}
-
-/// Lets a process we start inherit `fd` (clears close-on-exec); the other half of
-/// [`inherited_fd`], which the child calls.
-pub fn inheritable(fd: BorrowedFd<'_>) -> Result<(), Error> {
-    nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )
-    .map(drop)
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))
-}
-
-/// Takes a descriptor our parent left open for us and named on the command line, closing
-/// it on exec again so that nothing we start (the container) inherits it.
-pub fn inherited_fd(fd: RawFd) -> Result<OwnedFd, Error> {
-    let what = format!("fcntl({fd}, F_SETFD, FD_CLOEXEC)");
-    if fd < 3 {
-        return Err(Error::Usage(format!(
-            "descriptor {fd}: not one left for us"
-        )));
-    }
-    // Fails with EBADF unless `fd` is open, before anything takes ownership of it.
-    nix::fcntl::fcntl(
-        crate::sys::borrow_fd(fd),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new(&what, e)))?;
-    Ok(crate::sys::own_fd(fd))
 }

@@ -6,22 +6,20 @@
 //! `monitor::frame`); with a tty it is the terminal's bytes as they are. With a tty and
 //! stdin, the detach keys are watched (see `detach`), our terminal is in raw mode, and a
 //! change of our window size (SIGWINCH) is passed on to the container's terminal.
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 
 use ch01_namespaces::process::SignalBlock;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-
 use std::time::Duration;
 
 use crate::Error;
 use crate::detach::Escape;
 use crate::pump::{Event, Pump, dup};
-use crate::sys::{WinSize, set_window_size, window_size};
+use crate::sys::window_size;
+use crate::terminal::resize;
 
 /// How a relay ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,22 +51,6 @@ pub struct Relay {
     pub sig_proxy: bool,
 }
 
-/// Gives the container's terminal our size. The monitor holds the terminal's master side;
-/// we reach the same terminal through the container's `/dev/console`, opened via
-/// `/proc/PID/root` (a TIOCSWINSZ on either side resizes the pair and signals the
-/// container's foreground process group; see ioctl_tty(2)).
-pub fn resize(pid: Pid, size: WinSize) {
-    let console = format!("/proc/{pid}/root/dev/console");
-    if let Ok(tty) = File::options()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(console)
-    {
-        let _ = set_window_size(tty.as_fd(), size);
-    }
-}
-
 /// The relay's pump slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -93,8 +75,8 @@ impl Relay {
     pub fn run(self) -> Result<Ended, Error> {
         let sys = ch04_unionfs_layers::sys::Kernel::new(false);
         // Signals that came meanwhile were passed on to the container: drained on the way out.
-        let _signals = SignalBlock::of(&sys, &crate::monitor::forwarded_signals())?;
-        let mut pump = Pump::new(Some(&crate::monitor::forwarded_signals()))?;
+        let _signals = SignalBlock::of(&sys, &crate::terminal::forwarded_signals())?;
+        let mut pump = Pump::new(Some(&crate::terminal::forwarded_signals()))?;
         let socket = |s: &UnixStream| -> Result<OwnedFd, Error> {
             s.try_clone()
                 .map(OwnedFd::from)
@@ -108,7 +90,7 @@ impl Relay {
             pump.sink(Slot::Input, socket(&self.stream)?)?;
         }
         let _raw = if self.tty && self.stdin {
-            crate::monitor::raw_mode(io::stdin().as_fd())
+            crate::terminal::raw_mode(io::stdin().as_fd())
         } else {
             None
         };

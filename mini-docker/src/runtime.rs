@@ -29,7 +29,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use crate::Error;
-use crate::container::{Config, Container, HostConfig};
+use crate::container::{Config, Container, HostConfig, MountType};
 
 /// The cgroup limits docker's flags ask for. `--memory-swap` unset means twice the memory
 /// (Docker's default); -1 means unlimited swap. Devices of block I/O rates are looked up
@@ -116,11 +116,13 @@ pub fn namespaces(root: &Path, host: &HostConfig) -> Result<(CloneFlags, Vec<(Ki
 pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
     let mut out = Vec::new();
     for m in &c.config.mounts {
-        let kind = match m.kind.as_str() {
-            "bind" => MountKind::Bind(PathBuf::from(&m.source)),
-            "volume" if m.no_copy => MountKind::Bind(crate::volumes::data_dir(root, &m.source)),
-            "volume" => MountKind::Volume(crate::volumes::data_dir(root, &m.source)),
-            _ => MountKind::Tmpfs,
+        let kind = match m.kind {
+            MountType::Bind => MountKind::Bind(PathBuf::from(&m.source)),
+            MountType::Volume if m.no_copy => {
+                MountKind::Bind(crate::volumes::data_dir(root, &m.source))
+            }
+            MountType::Volume => MountKind::Volume(crate::volumes::data_dir(root, &m.source)),
+            MountType::Tmpfs => MountKind::Tmpfs,
         };
         out.push(Mount {
             kind,

@@ -1,10 +1,14 @@
 //! The little mini-docker adds to the chapters' seam: terminal window sizes, which only an
-//! ioctl(2) can read and set (TIOCGWINSZ, TIOCSWINSZ; see tty_ioctl(4)).
+//! ioctl(2) can read and set (TIOCGWINSZ, TIOCSWINSZ; see tty_ioctl(4)), a pty opened from a
+//! container's `ptmx`, and descriptors: owning a raw one, close-on-exec set or cleared, one
+//! handed from a parent to the process it execs.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+
+use crate::Error;
 
 /// A terminal's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,4 +85,48 @@ pub fn pty_from(
     // SAFETY: TIOCGPTPEER takes its flags by value and returns a new descriptor.
     let slave = Errno::result(unsafe { libc::ioctl(ptmx.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
     Ok((ptmx, own_fd(slave)))
+}
+
+/// Sets close-on-exec on `fd`: what the container execs must not inherit it.
+pub fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map(drop)
+    .map_err(|e| {
+        Error::Sys(ch01_namespaces::SysError::new(
+            "fcntl(F_SETFD, FD_CLOEXEC)",
+            e,
+        ))
+    })
+}
+
+/// Lets a process we start inherit `fd` (clears close-on-exec); the other half of
+/// [`inherited_fd`], which the child calls.
+pub fn inheritable(fd: BorrowedFd<'_>) -> Result<(), Error> {
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map(drop)
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("fcntl(F_SETFD, 0)", e)))
+}
+
+/// Takes a descriptor our parent left open for us and named on the command line, closing
+/// it on exec again so that nothing we start (the container) inherits it.
+pub fn inherited_fd(fd: RawFd) -> Result<OwnedFd, Error> {
+    let what = format!("fcntl({fd}, F_SETFD, FD_CLOEXEC)");
+    if fd < 3 {
+        return Err(Error::Usage(format!(
+            "descriptor {fd}: not one left for us"
+        )));
+    }
+    // Fails with EBADF unless `fd` is open, before anything takes ownership of it.
+    nix::fcntl::fcntl(
+        borrow_fd(fd),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new(&what, e)))?;
+    Ok(own_fd(fd))
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::container::{now, write_atomic};
+use crate::container::{now, valid_name, write_atomic};
 
 /// A volume's record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,11 +37,6 @@ pub struct Volume {
 /// Where a volume's data lives.
 pub fn data_dir(root: &Path, name: &str) -> PathBuf {
     root.join("volumes").join(name).join("_data")
-}
-
-/// Volume names, like container names (anonymous ones are 64 hex characters).
-pub fn valid_name(name: &str) -> bool {
-    crate::containers::valid_name(name)
 }
 
 /// Creates a volume (nothing happens if it exists, as with docker).
@@ -93,24 +88,10 @@ pub fn list(root: &Path) -> Result<Vec<Volume>, Error> {
     Ok(out)
 }
 
-/// The containers (names) that mount volume `name`.
-pub fn users(root: &Path, name: &str) -> Result<Vec<String>, Error> {
-    Ok(crate::containers::list(root)?
-        .into_iter()
-        .filter(|c| {
-            c.config
-                .mounts
-                .iter()
-                .any(|m| m.kind == "volume" && m.source == name)
-        })
-        .map(|c| c.config.name)
-        .collect())
-}
-
-/// Removes a volume no container uses.
-pub fn remove(root: &Path, name: &str) -> Result<(), Error> {
+/// Removes a volume, unless `users` (the containers that mount it, which the caller asks
+/// `containers::volume_users`) is not empty.
+pub fn remove(root: &Path, name: &str, users: &[String]) -> Result<(), Error> {
     inspect(root, name)?;
-    let users = users(root, name)?;
     if !users.is_empty() {
         return Err(Error::Conflict(format!(
             "remove {name}: volume is in use - [{}]",
@@ -122,16 +103,21 @@ pub fn remove(root: &Path, name: &str) -> Result<(), Error> {
 }
 
 /// Removes the volumes no container uses: anonymous ones, and with `all` named ones too
-/// (docker's `volume prune` rules). Returns the bytes freed and the names removed.
-pub fn prune(root: &Path, all: bool) -> Result<(u64, Vec<String>), Error> {
+/// (docker's `volume prune` rules); `in_use` says whether a container mounts one. Returns
+/// the bytes freed and the names removed.
+pub fn prune(
+    root: &Path,
+    all: bool,
+    in_use: impl Fn(&str) -> Result<bool, Error>,
+) -> Result<(u64, Vec<String>), Error> {
     let mut freed = 0;
     let mut names = Vec::new();
     for v in list(root)? {
-        if (!v.anonymous && !all) || !users(root, &v.name)?.is_empty() {
+        if (!v.anonymous && !all) || in_use(&v.name)? {
             continue;
         }
         freed += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
-        remove(root, &v.name)?;
+        remove(root, &v.name, &[])?;
         names.push(v.name);
     }
     Ok((freed, names))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ch04_unionfs_layers::init::InitLayer;
 use clap::Args;
 
-use crate::container::{Config, Container, HostConfig, MountSpec, now};
+use crate::container::{Config, Container, HostConfig, MountSpec, MountType, now};
 use crate::{Cli, Error, containers, volumes};
 
 /// docker's resource-limit flags, as `run`, `create` and `update` spell them.
@@ -212,23 +212,23 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
         }
     }
     let kind = if source.is_empty() || !source.starts_with('/') {
-        "volume"
+        MountType::Volume
     } else {
-        "bind"
+        MountType::Bind
     };
     Ok(MountSpec {
-        kind: kind.into(),
+        kind,
         source: source.into(),
         destination: dest.into(),
         read_only,
-        no_copy: no_copy && kind == "volume",
+        no_copy: no_copy && kind == MountType::Volume,
     })
 }
 
 /// One `--mount` spec: `type=bind|volume|tmpfs,source=...,target=...,readonly`.
 pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
     let mut m = MountSpec {
-        kind: "volume".into(),
+        kind: MountType::Volume,
         source: String::new(),
         destination: String::new(),
         read_only: false,
@@ -237,7 +237,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
         match k {
-            "type" => m.kind = v.into(),
+            "type" => m.kind = v.parse()?,
             "source" | "src" => m.source = v.into(),
             "target" | "destination" | "dst" => m.destination = v.into(),
             "readonly" | "ro" => m.read_only = v == "true" || v == "1",
@@ -249,18 +249,12 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, Error> {
             }
         }
     }
-    if !matches!(m.kind.as_str(), "bind" | "volume" | "tmpfs") {
-        return Err(Error::Usage(format!(
-            "invalid mount type {:?}: bind, volume or tmpfs",
-            m.kind
-        )));
-    }
     if !m.destination.starts_with('/') {
         return Err(Error::Usage(format!(
             "invalid mount {spec:?}: target must be an absolute path"
         )));
     }
-    if m.kind == "bind" && !Path::new(&m.source).exists() {
+    if m.kind == MountType::Bind && !Path::new(&m.source).exists() {
         return Err(Error::Usage(format!(
             "invalid mount config for type \"bind\": bind source path does not exist: {}",
             m.source
@@ -295,7 +289,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     argv.extend(cmd.iter().cloned());
     let id = containers::new_id();
     let name = match &args.name {
-        Some(n) if !containers::valid_name(n.trim_start_matches('/')) => {
+        Some(n) if !crate::container::valid_name(n.trim_start_matches('/')) => {
             return Err(Error::Usage(format!(
                 "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -325,7 +319,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     {
         if !mounts.iter().any(|m| m.destination == dest) {
             mounts.push(MountSpec {
-                kind: "volume".into(),
+                kind: MountType::Volume,
                 source: String::new(),
                 destination: dest,
                 read_only: false,
@@ -335,17 +329,17 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     }
     let mut anonymous = Vec::new();
     for m in &mut mounts {
-        match m.kind.as_str() {
-            "volume" if m.source.is_empty() => {
+        match m.kind {
+            MountType::Volume if m.source.is_empty() => {
                 m.source = containers::new_id();
                 volumes::create(root, &m.source, true)?;
                 anonymous.push(m.source.clone());
             }
-            "volume" => {
+            MountType::Volume => {
                 volumes::create(root, &m.source, false)?;
             }
             // `-v /host:/ctr` makes a missing host directory, as docker's -v does.
-            "bind" if !Path::new(&m.source).exists() => {
+            MountType::Bind if !Path::new(&m.source).exists() => {
                 std::fs::create_dir_all(&m.source)
                     .map_err(|e| Error::io("create", Path::new(&m.source), e))?;
             }
@@ -543,7 +537,10 @@ mod tests {
             ),
             ("bind", "/srv/data", "/data", true)
         );
-        assert_eq!(parse_volume("cache:/var/cache").unwrap().kind, "volume");
+        assert_eq!(
+            parse_volume("cache:/var/cache").unwrap().kind,
+            MountType::Volume
+        );
         let anon = parse_volume("/scratch").unwrap();
         assert_eq!((anon.kind.as_str(), anon.source.as_str()), ("volume", ""));
         assert!(parse_volume("cache:relative").is_err());

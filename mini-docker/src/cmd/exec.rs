@@ -194,7 +194,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
 /// small process of its own that reads it until the process ends.
 fn hand_off(root: &Path, master: std::os::fd::OwnedFd) -> Result<(), Error> {
     use std::os::fd::AsRawFd;
-    crate::monitor::inheritable(master.as_fd())?;
+    crate::sys::inheritable(master.as_fd())?;
     let exe =
         std::env::current_exe().map_err(|e| Error::io("find", Path::new("/proc/self/exe"), e))?;
     // `--root` only names the store it belongs to, for whoever lists processes.
@@ -214,7 +214,7 @@ fn hand_off(root: &Path, master: std::os::fd::OwnedFd) -> Result<(), Error> {
 /// and discard the inherited descriptor until the other side is gone.
 pub fn drain_main(fd: std::os::fd::RawFd) -> Result<i32, Error> {
     let _ = nix::unistd::setsid();
-    let fd = crate::monitor::inherited_fd(fd)?;
+    let fd = crate::sys::inherited_fd(fd)?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match nix::unistd::read(&fd, &mut buf) {
@@ -257,12 +257,12 @@ fn relay_tty(
     mut escape: Option<crate::detach::Escape>,
 ) -> Result<Relayed, Error> {
     let stdin = io::stdin();
-    let _raw = crate::monitor::raw_mode(stdin.as_fd());
+    let _raw = crate::terminal::raw_mode(stdin.as_fd());
     // SIGCHLD and SIGWINCH, and the terminating signals, which are blocked (the process
     // was created with them blocked, to forward them): one of those ends the relay, and
     // with it our side of the terminal, which hangs up the process as a closed terminal
     // would (a dropped ssh session's SIGHUP, a `kill`).
-    let mut set = crate::monitor::forwarded_signals();
+    let mut set = crate::terminal::forwarded_signals();
     set.add(Signal::SIGCHLD);
     let _signals = SignalBlock::of(sys, &set)?;
     let mut pump = Pump::new(Some(&set))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::container::{Container, Status};
+use crate::container::{Container, MountType, Status};
 use crate::template::Template;
 use crate::{Error, containers, volumes};
 
@@ -31,20 +31,20 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
         .mounts
         .iter()
         .map(|m| {
-            let source = if m.kind == "volume" {
+            let source = if m.kind == MountType::Volume {
                 volumes::data_dir(root, &m.source).display().to_string()
             } else {
                 m.source.clone()
             };
             let mut v = json!({
-                "Type": m.kind,
+                "Type": m.kind.as_str(),
                 "Source": source,
                 "Destination": m.destination,
-                "Mode": if m.kind == "bind" { "" } else { "z" },
+                "Mode": if m.kind == MountType::Bind { "" } else { "z" },
                 "RW": !m.read_only,
-                "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
+                "Propagation": if m.kind == MountType::Bind { "rprivate" } else { "" },
             });
-            if m.kind == "volume" {
+            if m.kind == MountType::Volume {
                 v["Name"] = json!(m.source);
                 v["Driver"] = json!("local");
             }

@@ -84,7 +84,7 @@ fn fields(
         .config
         .mounts
         .iter()
-        .filter(|m| m.kind != "tmpfs")
+        .filter(|m| m.kind != crate::container::MountType::Tmpfs)
         .map(|m| m.source.as_str())
         .collect();
     let size = if size {

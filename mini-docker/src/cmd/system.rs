@@ -354,7 +354,7 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             let mut active_vols = 0;
             let mut used_vol_size = 0;
             for v in &vols {
-                if volumes::users(root, &v.name).is_ok_and(|u| !u.is_empty()) {
+                if containers::volume_users(root, &v.name).is_ok_and(|u| !u.is_empty()) {
                     active_vols += 1;
                     used_vol_size += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
                 }
@@ -416,7 +416,9 @@ pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
             let (mut freed, ids) = prune_containers(root)?;
             let mut names = Vec::new();
             if *prune_volumes {
-                let (bytes, gone) = volumes::prune(root, false)?;
+                let (bytes, gone) = volumes::prune(root, false, |v| {
+                    containers::volume_users(root, v).map(|u| !u.is_empty())
+                })?;
                 freed += bytes;
                 names = gone;
             }

@@ -75,7 +75,7 @@ pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
                         let dangling = matches!(v, "true" | "1");
                         let mut kept = Vec::new();
                         for vol in list {
-                            if volumes::users(root, &vol.name)?.is_empty() == dangling {
+                            if containers::volume_users(root, &vol.name)?.is_empty() == dangling {
                                 kept.push(vol);
                             }
                         }
@@ -141,7 +141,9 @@ pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
         VolumeCommand::Rm { names } => {
             let mut status = 0;
             for n in names {
-                match volumes::remove(root, n) {
+                let removed = containers::volume_users(root, n)
+                    .and_then(|users| volumes::remove(root, n, &users));
+                match removed {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
                         eprintln!("Error: {e}");
@@ -152,7 +154,9 @@ pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
             return Ok(status);
         }
         VolumeCommand::Prune { all, force: _ } => {
-            let (reclaimed, names) = volumes::prune(root, *all)?;
+            let (reclaimed, names) = volumes::prune(root, *all, |v| {
+                containers::volume_users(root, v).map(|u| !u.is_empty())
+            })?;
             crate::format::print_prune(&[("Volumes", names)], reclaimed);
         }
     }
