@@ -3,7 +3,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::container::{Config, Container, Status};
+use crate::record::{Config, Container, Status};
 
 /// Every container, newest first (docker's `ps` order).
 pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
@@ -177,7 +177,7 @@ pub fn create(
         init.write(&dir.join("init"))
             .map_err(|e| Error::io("write the init layer in", &dir, e))?;
         let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
-        crate::container::write_atomic(&dir.join("config.json"), &bytes)
+        crate::record::write_atomic(&dir.join("config.json"), &bytes)
     })();
     if let Err(e) = made {
         // The name first, and only if it is still ours (under the lock takeovers use).
@@ -270,7 +270,7 @@ pub fn volume_users(root: &Path, name: &str) -> Result<Vec<String>, Error> {
             c.config
                 .mounts
                 .iter()
-                .any(|m| m.kind == crate::container::MountType::Volume && m.source == name)
+                .any(|m| m.kind == crate::record::MountType::Volume && m.source == name)
         })
         .map(|c| c.config.name)
         .collect())
@@ -278,12 +278,12 @@ pub fn volume_users(root: &Path, name: &str) -> Result<Vec<String>, Error> {
 
 /// Removes a cgroup a dead monitor left behind (killing anything still in it): the explicit
 /// removal of a cgroup this process did not create.
-pub fn release_cgroup(dirs: &[crate::container::CgroupDir]) -> Result<(), Error> {
+pub fn release_cgroup(dirs: &[crate::record::CgroupDir]) -> Result<(), Error> {
     if dirs.is_empty() {
         return Ok(());
     }
     let sys = ch04_unionfs_layers::sys::Kernel::new(false);
-    let dirs = crate::container::cgroup_dirs(dirs);
+    let dirs = crate::record::cgroup_dirs(dirs);
     ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs).remove()?;
     Ok(())
 }
@@ -314,7 +314,7 @@ fn being_created(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::valid_name;
+    use crate::record::valid_name;
 
     #[test]
     fn names_follow_dockers_rules() {

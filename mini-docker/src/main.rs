@@ -17,12 +17,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
-mod container;
 mod containers;
 mod detach;
 mod format;
 mod monitor;
 mod pump;
+mod record;
 mod relay;
 mod runtime;
 mod sys;

@@ -21,8 +21,8 @@ use ch04_unionfs_layers::sys::Kernel;
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 
-use crate::container::{CgroupDir, Container, State, Status, now};
 use crate::pump::{Event, Pump};
+use crate::record::{CgroupDir, Container, State, Status, now};
 use crate::relay::{Ended, Relay};
 use crate::runtime;
 use crate::sys::{WinSize, cloexec, inheritable, inherited_fd, set_window_size, window_size};

@@ -29,7 +29,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use crate::Error;
-use crate::container::{Config, Container, HostConfig, MountType};
+use crate::record::{Config, Container, HostConfig, MountType};
 
 /// The cgroup limits docker's flags ask for. `--memory-swap` unset means twice the memory
 /// (Docker's default); -1 means unlimited swap. Devices of block I/O rates are looked up
@@ -52,7 +52,7 @@ pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
     })
 }
 
-fn io_limits(b: &crate::container::Blkio) -> Result<Vec<IoLimit>, Error> {
+fn io_limits(b: &crate::record::Blkio) -> Result<Vec<IoLimit>, Error> {
     b.entries()
         .map(|(rate, d)| {
             let (major, minor) =

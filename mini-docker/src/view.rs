@@ -13,7 +13,7 @@ use ch04_unionfs_layers::sys::Kernel;
 use nix::sched::CloneFlags;
 
 use crate::Error;
-use crate::container::Container;
+use crate::record::Container;
 
 /// The image's extracted layers, bottom first.
 pub fn image_layers(root: &Path, c: &Container) -> Result<Vec<std::path::PathBuf>, Error> {

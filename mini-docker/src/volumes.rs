@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::container::{now, valid_name, write_atomic};
+use crate::record::{now, valid_name, write_atomic};
 
 /// A volume's record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use clap::Args;
 use nix::unistd::Pid;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::relay::{Ended, Relay};
 use crate::{Error, containers, detach};
 

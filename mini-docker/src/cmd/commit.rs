@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use ch05_image_pull::manifest::Descriptor;
 use ch05_image_pull::store::NewLayer;
 
-use crate::container::{Status, now};
+use crate::record::{Status, now};
 use crate::{Cli, Error, containers};
 
 /// `commit`.

@@ -11,7 +11,7 @@ use ch04_unionfs_layers::sys::Kernel;
 use clap::Args;
 use nix::fcntl::OFlag;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::{Cli, Error, containers};
 
 /// `cp`.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ch04_unionfs_layers::init::InitLayer;
 use clap::Args;
 
-use crate::container::{Config, Container, HostConfig, MountSpec, MountType, now};
+use crate::record::{Config, Container, HostConfig, MountSpec, MountType, now};
 use crate::{Cli, Error, containers, volumes};
 
 /// docker's resource-limit flags, as `run`, `create` and `update` spell them.
@@ -289,7 +289,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     argv.extend(cmd.iter().cloned());
     let id = containers::new_id();
     let name = match &args.name {
-        Some(n) if !crate::container::valid_name(n.trim_start_matches('/')) => {
+        Some(n) if !crate::record::valid_name(n.trim_start_matches('/')) => {
             return Err(Error::Usage(format!(
                 "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -466,8 +466,8 @@ fn create_record(
 
 /// `--device-{read,write}-{bps,iops}`: each `DEVICE:RATE` checked now (the device must be a
 /// block device), kept by path as docker's HostConfig does, and looked up again at start.
-fn blkio(args: &ContainerArgs) -> Result<crate::container::Blkio, Error> {
-    let mut out = crate::container::Blkio::default();
+fn blkio(args: &ContainerArgs) -> Result<crate::record::Blkio, Error> {
+    let mut out = crate::record::Blkio::default();
     for (path, limit) in args.devices.rates().map_err(Error::Usage)? {
         out.push(limit.rate, path, limit.value);
     }

@@ -16,8 +16,8 @@ use nix::sys::signal::{SigSet, Signal};
 
 use nix::unistd::Pid;
 
-use crate::container::Status;
 use crate::pump::{Event, Pump, dup};
+use crate::record::Status;
 use crate::sys::{set_window_size, window_size};
 use crate::{Error, containers};
 
@@ -159,7 +159,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     // 4. Into the container's cgroup, so its limits and accounting cover this process too.
     ch02_cgroups::CgroupHandle::open(
         sys as &dyn ch01_namespaces::Sys,
-        crate::container::cgroup_dirs(&state.cgroup),
+        crate::record::cgroup_dirs(&state.cgroup),
     )
     .add_process(created.pid())?;
     let running = created.start(sys)?;

@@ -9,7 +9,7 @@ use ch05_image_pull::store::NewLayer;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::container::now;
+use crate::record::now;
 use crate::{Cli, Error};
 
 /// The media type of an uncompressed OCI layer.

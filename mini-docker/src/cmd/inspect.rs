@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::container::{Container, MountType, Status};
+use crate::record::{Container, MountType, Status};
 use crate::template::Template;
 use crate::{Error, containers, volumes};
 

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `kill`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `logs`.

@@ -6,7 +6,7 @@ use clap::Args;
 
 use ch04_unionfs_layers::sys::Kernel;
 
-use crate::container::{Container, Status};
+use crate::record::{Container, Status};
 use crate::{Error, containers};
 
 /// `pause` and `unpause`.
@@ -21,7 +21,7 @@ pub struct PauseArgs {
 pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
     let state = c.live_state()?;
     let sys = Kernel::new(false);
-    let dirs = crate::container::cgroup_dirs(&state.cgroup);
+    let dirs = crate::record::cgroup_dirs(&state.cgroup);
     // The container owns its cgroup: a handle, which never removes it.
     let cgroup = ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
     cgroup.freeze(frozen)?;

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::container::{Container, State, Status};
 use crate::format::{Format, command, human_duration, since, table};
+use crate::record::{Container, State, Status};
 use crate::{Error, containers};
 
 /// `ps`.
@@ -84,7 +84,7 @@ fn fields(
         .config
         .mounts
         .iter()
-        .filter(|m| m.kind != crate::container::MountType::Tmpfs)
+        .filter(|m| m.kind != crate::record::MountType::Tmpfs)
         .map(|m| m.source.as_str())
         .collect();
     let size = if size {

@@ -17,7 +17,7 @@ pub struct RenameArgs {
 /// Renames; prints nothing, as docker.
 pub fn main(root: &Path, args: &RenameArgs) -> Result<i32, Error> {
     let new = args.new_name.trim_start_matches('/');
-    if !crate::container::valid_name(new) {
+    if !crate::record::valid_name(new) {
         return Err(Error::Usage(format!(
             "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )));

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::container::Status;
 use crate::monitor;
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `start`.

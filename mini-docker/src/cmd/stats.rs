@@ -9,8 +9,8 @@ use clap::Args;
 
 use ch04_unionfs_layers::sys::Kernel;
 
-use crate::container::{Container, Status, cgroup_dirs};
 use crate::format::{binary_size, short_size, table};
+use crate::record::{Container, Status, cgroup_dirs};
 use crate::{Error, containers};
 
 /// `stats`.

@@ -10,7 +10,7 @@ use clap::Args;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::container::{Container, Status};
+use crate::record::{Container, Status};
 use crate::{Error, containers};
 
 /// `stop` and `restart`.

@@ -7,8 +7,8 @@ use ch05_image_pull::Reference;
 
 use ch04_unionfs_layers::sys::Kernel;
 
-use crate::container::Status;
 use crate::format::{human_size, print_prune, table};
+use crate::record::Status;
 use crate::{Cli, Command, Error, containers, volumes};
 
 /// `container ...`: docker's management command for containers. Each verb is the

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `top`.
@@ -41,7 +41,7 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
     let sys = ch04_unionfs_layers::sys::Kernel::new(false);
     let pids: Vec<String> = ch02_cgroups::CgroupHandle::open(
         &sys as &dyn ch01_namespaces::Sys,
-        crate::container::cgroup_dirs(&state.cgroup),
+        crate::record::cgroup_dirs(&state.cgroup),
     )
     .procs()?
     .iter()

@@ -8,7 +8,7 @@ use clap::Args;
 
 use ch04_unionfs_layers::sys::Kernel;
 
-use crate::container::{Status, cgroup_dirs};
+use crate::record::{Status, cgroup_dirs};
 use crate::{Error, containers};
 
 /// `update`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::container::Status;
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `wait`.
