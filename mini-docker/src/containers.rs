@@ -117,8 +117,34 @@ fn take_name(root: &Path, name: &str, id: &str, locked: bool) -> Result<(), Erro
         }
         Err(e) => Err(Error::io("link", &path, e)),
     };
-    let _ = fs::remove_file(&tmp);
+    // The temp name is ours alone; a failure to remove it is said, not left to pile up.
+    if let Err(e) = remove_file(&tmp) {
+        warn(e);
+    }
     result
+}
+
+/// Removes a file that may be gone already.
+fn remove_file(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a directory tree that may be gone already.
+fn remove_dir_all(path: &Path) -> Result<(), Error> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Says what a cleanup after a successful step could not do: the step stands, the user
+/// learns what is left over (and `system prune` takes it).
+fn warn(e: Error) {
+    // `{:#}` prints the causes too, as `main` does for errors.
+    eprintln!("Warning: {:#}", anyhow::Error::from(e));
 }
 
 /// `names/.lock`, held until dropped: for taking over a stale name, and around a rename.
@@ -166,8 +192,7 @@ pub fn create(
         .and_then(|f| f.lock().map(|()| f))
         .map_err(|e| Error::io("lock", &creating_path, e))?;
     if let Err(e) = take_name(root, &config.name, &config.id, false) {
-        let _ = fs::remove_dir_all(&dir);
-        return Err(e);
+        return Err(e.and_cleanup(remove_dir_all(&dir)));
     }
     let made = (|| {
         for d in ["upper", "work", "merged", "init"] {
@@ -181,17 +206,19 @@ pub fn create(
     })();
     if let Err(e) = made {
         // The name first, and only if it is still ours (under the lock takeovers use).
-        if let Ok(_names) = names_lock(root) {
+        let undo = names_lock(root).and_then(|_names| {
             let name_file = root.join("names").join(&config.name);
             if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == config.id) {
-                let _ = fs::remove_file(&name_file);
+                remove_file(&name_file)?;
             }
-        }
-        let _ = fs::remove_dir_all(&dir);
-        return Err(e);
+            Ok(())
+        });
+        return Err(e.and_cleanup(undo.and_then(|()| remove_dir_all(&dir))));
     }
     drop(creating);
-    let _ = fs::remove_file(&creating_path);
+    if let Err(e) = remove_file(&creating_path) {
+        warn(e);
+    }
     Ok(Container { dir, config })
 }
 
@@ -214,12 +241,13 @@ pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
     let mut config = c.config.clone();
     config.name = new.to_string();
     if let Err(e) = c.save_config(&config) {
-        let _ = fs::remove_file(root.join("names").join(new));
-        return Err(e);
+        return Err(e.and_cleanup(remove_file(&root.join("names").join(new))));
     }
     let old = root.join("names").join(&c.config.name);
-    if fs::read_to_string(&old).is_ok_and(|id| id.trim() == c.id()) {
-        let _ = fs::remove_file(&old);
+    if fs::read_to_string(&old).is_ok_and(|id| id.trim() == c.id())
+        && let Err(e) = remove_file(&old)
+    {
+        warn(e);
     }
     Ok(())
 }
@@ -236,14 +264,17 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
         )));
     }
     release_cgroup(&state.cgroup)?;
+    // The name first: a name left behind would keep the next container from taking it.
     let name_file = root.join("names").join(&c.config.name);
     if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {
-        let _ = fs::remove_file(&name_file);
+        remove_file(&name_file)?;
     }
     if let Ok(store) = crate::store(root)
         && let Ok(digest) = c.config.image_manifest.parse()
+        && let Err(e) = store.unpin(c.id(), &digest)
     {
-        let _ = store.unpin(c.id(), &digest);
+        // The image stays pinned until `system prune`; the container goes.
+        warn(Error::from(e));
     }
     // Renamed first, so a half-removed record is never listed.
     let trash = root
@@ -255,7 +286,12 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
     if volumes {
         for v in &c.config.anonymous_volumes {
             // Still mounted by another container (`--volumes-from`): kept, as docker does.
-            let _ = crate::volumes::remove(root, v, &volume_users(root, v)?);
+            let users = volume_users(root, v)?;
+            if users.is_empty()
+                && let Err(e) = crate::volumes::remove(root, v, &users)
+            {
+                warn(e);
+            }
         }
     }
     Ok(())
@@ -315,6 +351,14 @@ fn being_created(dir: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::record::valid_name;
+
+    #[test]
+    fn a_failed_step_and_a_failed_undo_are_both_said() {
+        let e = Error::Conflict("step".into()).and_cleanup(Err(Error::Usage("undo".into())));
+        assert_eq!(e.to_string(), "step; and undoing it failed: undo");
+        let fine = Error::Conflict("step".into()).and_cleanup(Ok(()));
+        assert_eq!(fine.to_string(), "step");
+    }
 
     #[test]
     fn names_follow_dockers_rules() {

@@ -88,9 +88,29 @@ pub enum Error {
     /// A system call.
     #[error(transparent)]
     Sys(#[from] ch01_namespaces::SysError),
+    /// A step failed, and undoing what it had done failed too: both are said (design.md,
+    /// "if a step and its cleanup both fail, report both").
+    #[error("{error}; and undoing it failed: {cleanup}")]
+    Cleanup {
+        /// The step's failure.
+        error: Box<Error>,
+        /// The cleanup's.
+        cleanup: Box<Error>,
+    },
 }
 
 impl Error {
+    /// `self`, with a failed cleanup after it, if it failed.
+    pub fn and_cleanup(self, cleanup: Result<(), Error>) -> Error {
+        match cleanup {
+            Ok(()) => self,
+            Err(c) => Error::Cleanup {
+                error: Box::new(self),
+                cleanup: Box::new(c),
+            },
+        }
+    }
+
     /// A failed file operation on `path`.
     pub fn io(op: &str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
@@ -107,6 +127,7 @@ impl Error {
             Error::Start { code, .. } => *code,
             Error::Process(e) => e.exit_code(),
             Error::Cgroup(e) => e.exit_code(),
+            Error::Cleanup { error, .. } => error.exit_code(),
             _ => 125,
         }
     }
