@@ -150,12 +150,7 @@ fn warn(e: Error) {
 /// `names/.lock`, held until dropped: for taking over a stale name, and around a rename.
 fn names_lock(root: &Path) -> Result<fs::File, Error> {
     let path = root.join("names").join(".lock");
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
+    let lock = crate::record::lock_file(&path)?;
     lock.lock().map_err(|e| Error::io("lock", &path, e))?;
     Ok(lock)
 }

@@ -44,6 +44,19 @@ pub struct Escape {
     matched: usize,
 }
 
+/// What typed `input` sends: with an `escape` watched, what it lets through (into `out`,
+/// cleared first) and whether the sequence is complete; without one, everything.
+pub fn typed(escape: Option<&mut Escape>, input: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    match escape {
+        Some(e) => e.feed(input, out),
+        None => {
+            out.extend_from_slice(input);
+            false
+        }
+    }
+}
+
 impl Escape {
     /// Watches for `keys` (at least one).
     pub fn new(keys: Vec<u8>) -> Escape {

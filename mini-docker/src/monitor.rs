@@ -126,12 +126,7 @@ pub fn supervise(
     handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
     let lock_path = c.path("monitor.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io("open", &lock_path, e))?;
+    let lock = crate::record::lock_file(&lock_path)?;
     if lock.try_lock().is_err() {
         return Err(Error::Conflict(format!(
             "container {} is already running",

@@ -312,6 +312,17 @@ pub fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// Opens (creating it if need be) a file that exists to be locked with flock(2) (std's
+/// `File::lock`): a lock file's content is never read, and it is never truncated.
+pub fn lock_file(path: &Path) -> Result<fs::File, Error> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
 /// Names docker accepts for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -470,14 +481,9 @@ impl Container {
 
     /// Takes `state.lock` (exclusive) until the returned file is dropped.
     pub fn lock_state(&self) -> Result<fs::File, Error> {
-        let path = self.path("state.lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        f.lock().map_err(|e| Error::io("lock", &path, e))?;
+        let f = lock_file(&self.path("state.lock"))?;
+        f.lock()
+            .map_err(|e| Error::io("lock", &self.path("state.lock"), e))?;
         Ok(f)
     }
 }

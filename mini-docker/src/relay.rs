@@ -124,14 +124,7 @@ impl Relay {
                 }
                 Event::Eof(Slot::Output) => break Ended::Output,
                 Event::Data(Slot::Stdin, bytes) => {
-                    typed.clear();
-                    let detach = match &mut escape {
-                        Some(e) => e.feed(&bytes, &mut typed),
-                        None => {
-                            typed.extend_from_slice(&bytes);
-                            false
-                        }
-                    };
+                    let detach = crate::detach::typed(escape.as_mut(), &bytes, &mut typed);
                     if pump.send(Slot::Input, &typed).unwrap_or(0) > BACKLOG {
                         pump.pause(Slot::Stdin, true);
                     }
