@@ -54,11 +54,6 @@ impl SysError {
             errno,
         }
     }
-
-    fn io(call: String, err: std::io::Error) -> Self {
-        let errno = Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO));
-        SysError { call, errno }
-    }
 }
 
 /// The result of a call through the seam.
@@ -675,17 +670,41 @@ impl Sys for Kernel {
         // O_TRUNC without O_CREAT: kernel files exist already, and a typo in a cgroup file
         // name must fail (ENOENT) instead of creating an ordinary file that limits nothing.
         // Fixture trees in unit tests are plain files that exist, so the same rule holds.
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| SysError::io(describe(), e))?;
-        f.write_all(data.as_bytes())
-            .map_err(|e| SysError::io(describe(), e))
+        let f = nix::fcntl::open(
+            path,
+            OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SysError::new(describe(), e))?;
+        // One write(2), as the kernel's interface files want a value whole (a cgroup file
+        // parses each write on its own); the errno is the kernel's answer to that value.
+        let mut rest = data.as_bytes();
+        while !rest.is_empty() {
+            match nix::unistd::write(&f, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(SysError::new(describe(), errno)),
+            }
+        }
+        Ok(())
     }
 
     fn read_file(&self, path: &Path) -> SysResult<String> {
-        fs::read_to_string(path).map_err(|e| SysError::io(format!("read({path:?})"), e))
+        let call = || format!("read({path:?})");
+        let f = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| SysError::new(call(), e))?;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(&f, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(SysError::new(call(), errno)),
+            }
+        }
+        // Kernel files are ASCII; a stray byte is shown, not turned into a made-up error.
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> SysResult<()> {
@@ -918,9 +937,12 @@ impl Sys for Recorder {
     fn open(&self, path: &Path, flags: OFlag) -> SysResult<OwnedFd> {
         self.record(fmt_call::open(path, flags | OFlag::O_CLOEXEC))?;
         // A real descriptor (of /dev/null), so callers can hold and borrow it as usual.
-        let f =
-            fs::File::open("/dev/null").map_err(|e| SysError::io("open(/dev/null)".into(), e))?;
-        Ok(OwnedFd::from(f))
+        nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SysError::new("open(\"/dev/null\")", e))
     }
 
     fn write_file(&self, path: &Path, data: &str) -> SysResult<()> {
