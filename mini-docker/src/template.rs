@@ -373,122 +373,150 @@ fn text(v: &Value) -> String {
     show(v)
 }
 
+/// Calls the template function `f`, one step per kind: docker's JSON, list, case, width
+/// and printing functions (docs.docker.com/engine/cli/formatting), then Go's builtins.
 fn call(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
-    let want = |n: usize| -> Result<(), TemplateError> {
-        if args.len() == n {
-            Ok(())
-        } else {
-            err(format!(
-                "wrong number of args for {f}: want {n} got {}",
-                args.len()
-            ))
-        }
+    match f {
+        "json" => encode_json(args),
+        "join" | "split" => join_or_split(f, args),
+        "lower" | "upper" | "title" => change_case(f, args),
+        "truncate" | "pad" => fit_width(f, args),
+        "println" => Ok(print_line(args)),
+        "index" | "len" => call_go_builtin(f, args),
+        _ => err(format!("function {f:?} not defined")),
+    }
+}
+
+/// Go checks a call's arity before running it, and words the error this way.
+fn want(f: &str, args: &[Value], n: usize) -> Result<(), TemplateError> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        err(format!(
+            "wrong number of args for {f}: want {n} got {}",
+            args.len()
+        ))
+    }
+}
+
+/// `json`: the value as JSON, a missing field as `null` (what Go's encoder makes of it).
+fn encode_json(args: &[Value]) -> Result<Value, TemplateError> {
+    want("json", args, 1)?;
+    let v = if is_missing(&args[0]) {
+        &Value::Null
+    } else {
+        &args[0]
     };
-    Ok(match f {
-        "json" => {
-            want(1)?;
-            let v = if is_missing(&args[0]) {
-                &Value::Null
-            } else {
-                &args[0]
-            };
-            Value::String(serde_json::to_string(v).unwrap_or_default())
-        }
-        "join" => {
-            want(2)?;
-            let Value::Array(items) = &args[0] else {
-                return err("join: the first argument is not a list");
-            };
-            let items: Vec<String> = items.iter().map(text).collect();
-            Value::String(items.join(&text(&args[1])))
-        }
-        "split" => {
-            want(2)?;
-            let parts = text(&args[0])
-                .split(text(&args[1]).as_str())
-                .map(|s| Value::String(s.to_string()))
-                .collect();
-            Value::Array(parts)
-        }
-        "lower" => {
-            want(1)?;
-            Value::String(text(&args[0]).to_lowercase())
-        }
-        "upper" => {
-            want(1)?;
-            Value::String(text(&args[0]).to_uppercase())
-        }
-        "title" => {
-            // Go's strings.Title: the first letter of every word.
-            want(1)?;
-            let mut out = String::new();
-            let mut start = true;
-            for c in text(&args[0]).chars() {
-                if start && c.is_alphanumeric() {
-                    out.extend(c.to_uppercase());
-                } else {
-                    out.push(c);
-                }
-                start = !c.is_alphanumeric();
-            }
-            Value::String(out)
-        }
-        "truncate" => {
-            want(2)?;
-            let n = args[1].as_u64().unwrap_or(0) as usize;
-            Value::String(text(&args[0]).chars().take(n).collect())
-        }
-        "pad" => {
-            want(3)?;
-            let (l, r) = (
-                args[1].as_u64().unwrap_or(0) as usize,
-                args[2].as_u64().unwrap_or(0) as usize,
-            );
-            Value::String(format!(
-                "{}{}{}",
-                " ".repeat(l),
-                text(&args[0]),
-                " ".repeat(r)
-            ))
-        }
-        "println" => {
-            let items: Vec<String> = args.iter().map(text).collect();
-            Value::String(items.join(" ") + "\n")
-        }
-        "index" => {
-            let Some((first, keys)) = args.split_first() else {
-                return err("wrong number of args for index: want at least 1 got 0");
-            };
-            let mut v = first.clone();
-            for k in keys {
-                v = match (&v, k) {
-                    (Value::Object(m), key) => m
-                        .get(&text(key))
-                        .cloned()
-                        .unwrap_or(Value::String(NO_VALUE.into())),
-                    (Value::Array(a), Value::Number(n)) => {
-                        let i = n.as_u64().unwrap_or(u64::MAX) as usize;
-                        match a.get(i) {
-                            Some(x) => x.clone(),
-                            None => return err(format!("index out of range: {i}")),
-                        }
-                    }
-                    _ => return err(format!("can't index item of type {}", kind(&v))),
-                };
-            }
-            v
-        }
-        "len" => {
-            want(1)?;
-            Value::from(match &args[0] {
-                Value::Array(a) => a.len(),
-                Value::Object(m) => m.len(),
-                Value::String(s) => s.len(),
-                other => return err(format!("len of type {}", kind(other))),
-            })
-        }
-        _ => return err(format!("function {f:?} not defined")),
+    Ok(Value::String(serde_json::to_string(v).unwrap_or_default()))
+}
+
+/// `join LIST SEP` and `split TEXT SEP`: Go's strings.Join and strings.Split.
+fn join_or_split(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
+    want(f, args, 2)?;
+    Ok(if f == "join" {
+        let Value::Array(items) = &args[0] else {
+            return err("join: the first argument is not a list");
+        };
+        let items: Vec<String> = items.iter().map(text).collect();
+        Value::String(items.join(&text(&args[1])))
+    } else {
+        let parts = text(&args[0])
+            .split(text(&args[1]).as_str())
+            .map(|s| Value::String(s.to_string()))
+            .collect();
+        Value::Array(parts)
     })
+}
+
+/// `lower`, `upper` and `title`: Go's strings.ToLower, ToUpper and Title.
+fn change_case(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
+    want(f, args, 1)?;
+    let s = text(&args[0]);
+    Ok(Value::String(match f {
+        "lower" => s.to_lowercase(),
+        "upper" => s.to_uppercase(),
+        _ => title_case(&s),
+    }))
+}
+
+/// Go's strings.Title: the first letter of every word.
+fn title_case(s: &str) -> String {
+    let mut out = String::new();
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphanumeric() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_alphanumeric();
+    }
+    out
+}
+
+/// `truncate TEXT N` and `pad TEXT LEFT RIGHT`: docker's helpers for fixed-width columns.
+fn fit_width(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
+    let count = |v: &Value| v.as_u64().unwrap_or(0) as usize;
+    if f == "truncate" {
+        want(f, args, 2)?;
+        return Ok(Value::String(
+            text(&args[0]).chars().take(count(&args[1])).collect(),
+        ));
+    }
+    want(f, args, 3)?;
+    let (l, r) = (count(&args[1]), count(&args[2]));
+    Ok(Value::String(format!(
+        "{}{}{}",
+        " ".repeat(l),
+        text(&args[0]),
+        " ".repeat(r)
+    )))
+}
+
+/// `println`: Go's fmt.Sprintln, any number of arguments joined by spaces.
+fn print_line(args: &[Value]) -> Value {
+    let items: Vec<String> = args.iter().map(text).collect();
+    Value::String(items.join(" ") + "\n")
+}
+
+/// `index` and `len`: Go's own template functions, not docker's.
+fn call_go_builtin(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
+    if f == "index" {
+        return index_into(args);
+    }
+    want(f, args, 1)?;
+    Ok(Value::from(match &args[0] {
+        Value::Array(a) => a.len(),
+        Value::Object(m) => m.len(),
+        Value::String(s) => s.len(),
+        other => return err(format!("len of type {}", kind(other))),
+    }))
+}
+
+/// `index X K1 K2...`: `X[K1][K2]...`; a missing map key is Go's zero value, shown as
+/// `<no value>`, and a list index past the end an error.
+fn index_into(args: &[Value]) -> Result<Value, TemplateError> {
+    let Some((first, keys)) = args.split_first() else {
+        return err("wrong number of args for index: want at least 1 got 0");
+    };
+    let mut v = first.clone();
+    for k in keys {
+        v = match (&v, k) {
+            (Value::Object(m), key) => m
+                .get(&text(key))
+                .cloned()
+                .unwrap_or(Value::String(NO_VALUE.into())),
+            (Value::Array(a), Value::Number(n)) => {
+                let i = n.as_u64().unwrap_or(u64::MAX) as usize;
+                match a.get(i) {
+                    Some(x) => x.clone(),
+                    None => return err(format!("index out of range: {i}")),
+                }
+            }
+            _ => return err(format!("can't index item of type {}", kind(&v))),
+        };
+    }
+    Ok(v)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -557,6 +585,52 @@ mod tests {
         assert_eq!(render("{{.Name | upper}}", &v), "/WEB");
         assert_eq!(render(r#"{{index .Config.Labels "a"}}"#, &v), "1");
         assert_eq!(render("{{len .Config.Env}}", &v), "2");
+    }
+
+    #[test]
+    fn functions_work_as_docker_and_go_define_them() {
+        let v = json!({"Name": "hello big-world", "L": ["a", "b"], "M": {"k": "v"}});
+        assert_eq!(render(r#"{{split .Name " "}}"#, &v), "[hello big-world]");
+        assert_eq!(render("{{title .Name}}", &v), "Hello Big-World");
+        assert_eq!(render(r#"{{lower "ABC"}}"#, &v), "abc");
+        assert_eq!(render("{{truncate .Name 5}}", &v), "hello");
+        assert_eq!(render("{{pad .L 1 2}}", &v), " [a b]  ");
+        assert_eq!(render("{{println .L .M}}", &v), "[a b] map[k:v]\n");
+        assert_eq!(
+            render("{{index .L 1}} {{index .M \"x\"}}", &v),
+            "b <no value>"
+        );
+        assert_eq!(render("{{len .Name}} {{len .M}}", &v), "15 1");
+        assert_eq!(render("{{json .Nope}}", &v), "null");
+        let e = |src: &str| {
+            Template::parse(src)
+                .unwrap()
+                .render(&v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            e("{{upper}}"),
+            "template: wrong number of args for upper: want 1 got 0"
+        );
+        assert_eq!(
+            e("{{pad .Name 1}}"),
+            "template: wrong number of args for pad: want 3 got 2"
+        );
+        assert_eq!(
+            e("{{join .Name \",\"}}"),
+            "template: join: the first argument is not a list"
+        );
+        assert_eq!(e("{{index .L 5}}"), "template: index out of range: 5");
+        assert_eq!(
+            e("{{index .Name 0}}"),
+            "template: can't index item of type string"
+        );
+        assert_eq!(
+            e("{{index}}"),
+            "template: wrong number of args for index: want at least 1 got 0"
+        );
+        assert_eq!(e("{{len 3}}"), "template: len of type number");
     }
 
     #[test]

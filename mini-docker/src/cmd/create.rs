@@ -278,32 +278,128 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let root = cli.root.as_path();
     let image =
         super::images::ensure_image(cli, &args.image, args.platform.as_deref(), &args.pull)?;
-    let img = image.config.config().clone().unwrap_or_default();
+    let img = ImageDefaults::of(&image);
     let (entrypoint, cmd) = command_line(
-        img.entrypoint().as_deref().unwrap_or_default(),
-        img.cmd().as_deref().unwrap_or_default(),
+        &img.entrypoint,
+        &img.cmd,
         args.entrypoint.as_deref(),
         &args.command,
     )?;
     let mut argv = entrypoint.clone();
     argv.extend(cmd.iter().cloned());
     let id = containers::new_id();
-    let name = match &args.name {
+    let name = container_name(args.name.as_deref(), &id)?;
+    let files = read_env_files(&args.env_file)?;
+    let env = environment(&img.env, &files, &args.env);
+    let mut mounts = collect_mounts(args, &img.volumes)?;
+    let anonymous = prepare_mount_sources(root, &mut mounts)?;
+    let extra_hosts = parse_extra_hosts(&args.add_host)?;
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let host = host_config(args)?;
+    // Refuse what cannot work before anything is written.
+    crate::runtime::namespaces(root, &host)?;
+    let config = Config {
+        id: id.clone(),
+        name,
+        created: now(),
+        image: args.image.clone(),
+        image_id: image.id().to_string(),
+        image_manifest: image.manifest_digest.to_string(),
+        path: argv[0].clone(),
+        args: argv[1..].to_vec(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: args
+            .workdir
+            .clone()
+            .or(img.working_dir)
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        user: args.user.clone().or(img.user).unwrap_or_default(),
+        hostname: hostname.clone(),
+        tty: args.tty,
+        open_stdin: args.interactive,
+        stop_signal: args
+            .stop_signal
+            .clone()
+            .or(img.stop_signal)
+            .unwrap_or_else(|| "SIGTERM".into()),
+        mounts,
+        anonymous_volumes: anonymous,
+        host,
+    };
+    let init = InitLayer {
+        hostname,
+        hosts: extra_hosts,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+    };
+    let c = create_record(root, config, &init, args.name.is_none())?;
+    pin_image(root, c.id(), &image)?;
+    Ok(c)
+}
+
+/// What the image's config gives a container when the flags do not say otherwise.
+struct ImageDefaults {
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    volumes: Vec<String>,
+    working_dir: Option<String>,
+    user: Option<String>,
+    stop_signal: Option<String>,
+}
+
+impl ImageDefaults {
+    /// Reads them from the image's OCI config (an image without one has none of them).
+    fn of(image: &ch05_image_pull::Image) -> ImageDefaults {
+        let img = image.config.config().clone().unwrap_or_default();
+        ImageDefaults {
+            entrypoint: img.entrypoint().clone().unwrap_or_default(),
+            cmd: img.cmd().clone().unwrap_or_default(),
+            env: img.env().clone().unwrap_or_default(),
+            volumes: img
+                .volumes()
+                .as_ref()
+                .map(|v| v.to_vec())
+                .unwrap_or_default(),
+            working_dir: img.working_dir().clone(),
+            user: img.user().clone(),
+            stop_signal: img.stop_signal().clone(),
+        }
+    }
+}
+
+/// `--name`, checked against docker's rule for names (a leading `/` is docker's own
+/// prefix, dropped), or a generated one.
+fn container_name(name: Option<&str>, id: &str) -> Result<String, Error> {
+    Ok(match name {
         Some(n) if !crate::record::valid_name(n.trim_start_matches('/')) => {
             return Err(Error::Usage(format!(
                 "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
         Some(n) => n.trim_start_matches('/').to_string(),
-        None => containers::random_name(&id),
-    };
+        None => containers::random_name(id),
+    })
+}
+
+/// Every `--env-file`'s variables, in order, so that `environment` lets later ones win.
+fn read_env_files(paths: &[PathBuf]) -> Result<Vec<String>, Error> {
     let mut files = Vec::new();
-    for f in &args.env_file {
+    for f in paths {
         files.extend(read_env_file(f)?);
     }
-    let env = environment(img.env().as_deref().unwrap_or_default(), &files, &args.env);
+    Ok(files)
+}
 
-    // Mounts: -v, --mount, and an anonymous volume for each VOLUME of the image not covered.
+/// The mounts: -v, --mount, and an anonymous volume for each VOLUME of the image that
+/// neither covers (docker's rule: the image's VOLUMEs always get a volume).
+fn collect_mounts(args: &ContainerArgs, image_volumes: &[String]) -> Result<Vec<MountSpec>, Error> {
     let mut mounts: Vec<MountSpec> = Vec::new();
     for v in &args.volume {
         mounts.push(parse_volume(v)?);
@@ -311,24 +407,25 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     for m in &args.mount {
         mounts.push(parse_mount(m)?);
     }
-    for dest in img
-        .volumes()
-        .as_ref()
-        .map(|v| v.to_vec())
-        .unwrap_or_default()
-    {
-        if !mounts.iter().any(|m| m.destination == dest) {
+    for dest in image_volumes {
+        if !mounts.iter().any(|m| &m.destination == dest) {
             mounts.push(MountSpec {
                 kind: MountType::Volume,
                 source: String::new(),
-                destination: dest,
+                destination: dest.clone(),
                 read_only: false,
                 no_copy: false,
             });
         }
     }
+    Ok(mounts)
+}
+
+/// Makes what the mounts mount, before the record is written: each volume (an anonymous
+/// one gets a new ID as its name; those names are returned) and each missing bind source.
+fn prepare_mount_sources(root: &Path, mounts: &mut [MountSpec]) -> Result<Vec<String>, Error> {
     let mut anonymous = Vec::new();
-    for m in &mut mounts {
+    for m in mounts {
         match m.kind {
             MountType::Volume if m.source.is_empty() => {
                 m.source = containers::new_id();
@@ -346,8 +443,13 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
             _ => {}
         }
     }
+    Ok(anonymous)
+}
+
+/// `--add-host HOST:IP`s as the init layer's `/etc/hosts` wants them: (ip, host).
+fn parse_extra_hosts(flags: &[String]) -> Result<Vec<(String, String)>, Error> {
     let mut extra_hosts = Vec::new();
-    for h in &args.add_host {
+    for h in flags {
         let Some((host, ip)) = h.split_once(':') else {
             return Err(Error::Usage(format!(
                 "invalid argument {h:?} for \"--add-host\" flag: expected host:ip"
@@ -355,16 +457,18 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         };
         extra_hosts.push((ip.to_string(), host.to_string()));
     }
+    Ok(extra_hosts)
+}
+
+/// docker's HostConfig: the limits, namespace modes, network and DNS flags, as `inspect`
+/// shows them and `start` applies them.
+fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
     let memory_swap = args
         .limits
         .memory_swap
         .as_deref()
         .map_or(Ok(0), memory_swap)?;
-    let hostname = args
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_string());
-    let host = HostConfig {
+    Ok(HostConfig {
         memory: args.limits.memory.unwrap_or(0),
         memory_swap,
         nano_cpus: args.limits.cpus.map_or(0, |c| (c * 1e9) as u64),
@@ -384,55 +488,15 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         dns_search: args.dns_search.clone(),
         extra_hosts: args.add_host.clone(),
         blkio: blkio(args)?,
-    };
-    // Refuse what cannot work before anything is written.
-    crate::runtime::namespaces(root, &host)?;
-    let config = Config {
-        id: id.clone(),
-        name,
-        created: now(),
-        image: args.image.clone(),
-        image_id: image.id().to_string(),
-        image_manifest: image.manifest_digest.to_string(),
-        path: argv[0].clone(),
-        args: argv[1..].to_vec(),
-        entrypoint,
-        cmd,
-        env,
-        working_dir: args
-            .workdir
-            .clone()
-            .or_else(|| img.working_dir().clone())
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into()),
-        user: args
-            .user
-            .clone()
-            .or_else(|| img.user().clone())
-            .unwrap_or_default(),
-        hostname: hostname.clone(),
-        tty: args.tty,
-        open_stdin: args.interactive,
-        stop_signal: args
-            .stop_signal
-            .clone()
-            .or_else(|| img.stop_signal().clone())
-            .unwrap_or_else(|| "SIGTERM".into()),
-        mounts,
-        anonymous_volumes: anonymous,
-        host,
-    };
-    let init = InitLayer {
-        hostname,
-        hosts: extra_hosts,
-        dns: args.dns.clone(),
-        dns_search: args.dns_search.clone(),
-    };
-    let c = create_record(root, config, &init, args.name.is_none())?;
-    // The image stays in the store while a container uses it.
+    })
+}
+
+/// The image stays in the store while a container uses it: a pin named after the
+/// container, which `rm` takes away.
+fn pin_image(root: &Path, id: &str, image: &ch05_image_pull::Image) -> Result<(), Error> {
     let store = crate::store(root)?;
-    store.pin(c.id(), &image.manifest_digest)?;
-    Ok(c)
+    store.pin(id, &image.manifest_digest)?;
+    Ok(())
 }
 
 /// `--memory-swap`: bytes of memory plus swap, or -1 for unlimited swap.

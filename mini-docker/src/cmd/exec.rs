@@ -56,66 +56,136 @@ pub struct ExecArgs {
 pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let c = containers::find(root, &args.container)?;
-    let state = c.live_state()?;
-    match state.status {
-        Status::Running => {}
-        Status::Paused => {
-            return Err(Error::Conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                c.id()
-            )));
-        }
-        _ => {
-            return Err(Error::Conflict(format!(
-                "container {} is not running",
-                c.id()
-            )));
-        }
-    }
-    let target = Pid::from_raw(state.pid);
+    let state = running_state(&c)?;
     // 1. Every namespace the container has, opened while /proc/PID still means it.
     let ns = Namespaces::open(
         sys,
-        target,
+        Pid::from_raw(state.pid),
         &[Kind::Ipc, Kind::Uts, Kind::Net, Kind::Pid, Kind::Mnt],
     )?;
     // 2. The PID namespace is joined here: it applies to the child we clone next.
     ns.enter_pid(sys)?;
-    let env = super::create::environment(&c.config.env, &[], &args.env);
-    let workdir = args
-        .workdir
-        .clone()
-        .unwrap_or_else(|| c.config.working_dir.clone());
-    let user = args.user.clone().unwrap_or_else(|| c.config.user.clone());
+    let spec = ProcessSpec::of(&c, args);
     let pty = if args.tty {
-        // The terminal comes from the container's own devpts, as docker's does.
-        let root = ch03_rootfs_pivot_root::extract::SafeRoot::open(Path::new(&format!(
-            "/proc/{}/root",
-            state.pid
-        )))?;
-        let ptmx = root.resolve(
-            Path::new("dev/pts/ptmx"),
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
-        )?;
-        let (master, slave) = crate::sys::pty_from(ptmx).map_err(|e| {
-            Error::Sys(ch01_namespaces::SysError::new(
-                "ioctl(ptmx, TIOCSPTLCK/TIOCGPTPEER)",
-                e,
-            ))
-        })?;
-        if let Some(size) = window_size(io::stdin().as_fd()) {
-            let _ = set_window_size(master.as_fd(), size);
-        }
-        Some(nix::pty::OpenptyResult { master, slave })
+        Some(open_container_pty(state.pid)?)
     } else {
         None
     };
-    let null = std::fs::File::options()
+    let null = open_dev_null()?;
+    let stdio = choose_stdio(pty.as_ref(), &null, args.detach);
+    // Restored on every way out of this function, early returns included.
+    let _signals = block_child_signals(sys)?;
+    // With -d, or -i -t (Ctrl-P Ctrl-Q may leave it running), the process may outlive us.
+    let interactive_tty = args.tty && args.interactive;
+    let options = ChildOptions {
+        detach: args.detach || interactive_tty,
+        stdio,
+    };
+    // 3. The child joins the other namespaces and the container's root, then becomes the
+    //    command, with the container's user and working directory.
+    let created = process::create(sys, CloneFlags::empty(), options, &mut || {
+        become_command(sys, &ns, &spec)
+    })?;
+    // 4. Into the container's cgroup, so its limits and accounting cover this process too.
+    join_cgroup(sys, &state.cgroup, created.pid())?;
+    // 5. Only then does the child go on to exec the command, inside those limits.
+    let running = created.start(sys)?;
+    if args.detach {
+        // Its terminal must stay open when we go, or it hangs up (SIGHUP): a drain keeps
+        // the master side, as docker's daemon does.
+        if let Some(p) = pty {
+            hand_off(root, p.master)?;
+        }
+        return Ok(0);
+    }
+    match pty {
+        Some(p) => {
+            let escape = interactive_tty.then(|| crate::detach::Escape::new(keys));
+            follow_tty(sys, root, p, &running, escape)
+        }
+        None => Ok(running.wait(sys)?.code()),
+    }
+}
+
+/// The container's state, if it runs: docker refuses to exec into a paused or stopped
+/// container, each with its own message.
+fn running_state(c: &crate::record::Container) -> Result<crate::record::State, Error> {
+    let state = c.live_state()?;
+    match state.status {
+        Status::Running => Ok(state),
+        Status::Paused => Err(Error::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id()
+        ))),
+        _ => Err(Error::Conflict(format!(
+            "container {} is not running",
+            c.id()
+        ))),
+    }
+}
+
+/// What the new process runs as: the container's environment, working directory and user,
+/// each overridden by exec's flags, and the command.
+struct ProcessSpec {
+    env: Vec<String>,
+    workdir: String,
+    user: String,
+    argv: Vec<String>,
+}
+
+impl ProcessSpec {
+    /// Reads it before the clone, so the child only has to use it.
+    fn of(c: &crate::record::Container, args: &ExecArgs) -> ProcessSpec {
+        ProcessSpec {
+            env: super::create::environment(&c.config.env, &[], &args.env),
+            workdir: args
+                .workdir
+                .clone()
+                .unwrap_or_else(|| c.config.working_dir.clone()),
+            user: args.user.clone().unwrap_or_else(|| c.config.user.clone()),
+            argv: args.command.clone(),
+        }
+    }
+}
+
+/// A new terminal from the container's own devpts, as docker's is (a host pty would not
+/// exist inside the container's /dev/pts), sized like ours.
+fn open_container_pty(pid: i32) -> Result<nix::pty::OpenptyResult, Error> {
+    let root =
+        ch03_rootfs_pivot_root::extract::SafeRoot::open(Path::new(&format!("/proc/{pid}/root")))?;
+    let ptmx = root.resolve(
+        Path::new("dev/pts/ptmx"),
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+    )?;
+    let (master, slave) = crate::sys::pty_from(ptmx).map_err(|e| {
+        Error::Sys(ch01_namespaces::SysError::new(
+            "ioctl(ptmx, TIOCSPTLCK/TIOCGPTPEER)",
+            e,
+        ))
+    })?;
+    if let Some(size) = window_size(io::stdin().as_fd()) {
+        let _ = set_window_size(master.as_fd(), size);
+    }
+    Ok(nix::pty::OpenptyResult { master, slave })
+}
+
+/// `/dev/null`, read and write: a detached process's stdio.
+fn open_dev_null() -> Result<std::fs::File, Error> {
+    std::fs::File::options()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
-    let stdio = match (&pty, args.detach) {
+        .map_err(|e| Error::io("open", Path::new("/dev/null"), e))
+}
+
+/// The process's descriptors 0, 1 and 2: its terminal with -t, /dev/null with -d, else
+/// ours.
+fn choose_stdio<'a>(
+    pty: Option<&'a nix::pty::OpenptyResult>,
+    null: &'a std::fs::File,
+    detach: bool,
+) -> Option<Stdio<'a>> {
+    match (pty, detach) {
         (Some(p), _) => Some(Stdio {
             fds: [p.slave.as_fd(), p.slave.as_fd(), p.slave.as_fd()],
             tty: true,
@@ -127,67 +197,71 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
         // Without a tty the process simply shares our stdin, stdout and stderr, and our
         // terminal's process group: Ctrl-C reaches it as it would a local command.
         (None, false) => None,
-    };
+    }
+}
+
+/// Blocks SIGCHLD and SIGWINCH before the child exists: their default action discards
+/// them, and blocked they stay pending until the relay's signalfd reads them.
+fn block_child_signals(sys: &Kernel) -> Result<SignalBlock, Error> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     set.add(Signal::SIGWINCH);
-    // Restored on every way out of this function, early returns included.
-    let _signals = SignalBlock::of(sys, &set)?;
-    // With -d, or -i -t (Ctrl-P Ctrl-Q may leave it running), the process may outlive us.
-    let interactive_tty = args.tty && args.interactive;
-    let options = ChildOptions {
-        detach: args.detach || interactive_tty,
-        stdio,
-    };
-    let argv = args.command.clone();
-    // 3. The child joins the other namespaces and the container's root, then becomes the
-    //    command, with the container's user and working directory.
-    let created = process::create(sys, CloneFlags::empty(), options, &mut || {
-        ns.enter_rest(sys)?;
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-        let u = ch03_rootfs_pivot_root::user::resolve(&user, &passwd, &group)
-            .map_err(ChildError::setup)?;
-        sys.chdir(Path::new(&workdir))?;
-        sys.set_ids(u.uid, u.gid, Some(&u.groups))?;
-        let mut env = env.clone();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!("HOME={}", u.home));
-        }
-        Err(process::exec(sys, &argv, &env))
-    })?;
-    // 4. Into the container's cgroup, so its limits and accounting cover this process too.
+    Ok(SignalBlock::of(sys, &set)?)
+}
+
+/// In the cloned child: the other namespaces and the container's root (chapter 1's
+/// `enter_rest`), then the user as the container's own /etc/passwd names it, the working
+/// directory, and exec.
+fn become_command(
+    sys: &Kernel,
+    ns: &Namespaces,
+    spec: &ProcessSpec,
+) -> Result<std::convert::Infallible, ChildError> {
+    ns.enter_rest(sys)?;
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let u = ch03_rootfs_pivot_root::user::resolve(&spec.user, &passwd, &group)
+        .map_err(ChildError::setup)?;
+    sys.chdir(Path::new(&spec.workdir))?;
+    sys.set_ids(u.uid, u.gid, Some(&u.groups))?;
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", u.home));
+    }
+    Err(process::exec(sys, &spec.argv, &env))
+}
+
+/// Moves the created child into the container's cgroup, through ch02's borrowing
+/// `CgroupHandle` (the cgroup is the container's, not ours to remove).
+fn join_cgroup(sys: &Kernel, cgroup: &[crate::record::CgroupDir], pid: Pid) -> Result<(), Error> {
     ch02_cgroups::CgroupHandle::open(
         sys as &dyn ch01_namespaces::Sys,
-        crate::record::cgroup_dirs(&state.cgroup),
+        crate::record::cgroup_dirs(cgroup),
     )
-    .add_process(created.pid())?;
-    let running = created.start(sys)?;
-    if args.detach {
-        // Its terminal must stay open when we go, or it hangs up (SIGHUP): a drain keeps
-        // the master side, as docker's daemon does.
-        if let Some(p) = pty {
-            hand_off(root, p.master)?;
+    .add_process(pid)?;
+    Ok(())
+}
+
+/// `exec -t` in the foreground: relays the terminal until the process exits (its code),
+/// the detach keys are typed (1, as docker's client, the terminal handed to a drain), or
+/// a signal ends us (128 + its number).
+fn follow_tty(
+    sys: &Kernel,
+    root: &Path,
+    pty: nix::pty::OpenptyResult,
+    running: &process::Running,
+    escape: Option<crate::detach::Escape>,
+) -> Result<i32, Error> {
+    match relay_tty(sys, pty.master.as_fd(), running, escape)? {
+        Relayed::Exited(exit) => Ok(exit.code()),
+        Relayed::Detached => {
+            hand_off(root, pty.master)?;
+            eprintln!("read escape sequence");
+            Ok(1)
         }
-        return Ok(0);
+        // Our side of the terminal closes as we return: the process gets its hangup.
+        Relayed::Signal(s) => Ok(128 + s as i32),
     }
-    let exit = match pty {
-        Some(p) => {
-            let escape = interactive_tty.then(|| crate::detach::Escape::new(keys));
-            match relay_tty(sys, p.master.as_fd(), &running, escape)? {
-                Relayed::Exited(exit) => exit,
-                Relayed::Detached => {
-                    hand_off(root, p.master)?;
-                    eprintln!("read escape sequence");
-                    return Ok(1);
-                }
-                // Our side of the terminal closes as we return: the process gets its hangup.
-                Relayed::Signal(s) => return Ok(128 + s as i32),
-            }
-        }
-        None => running.wait(sys)?,
-    };
-    Ok(exit.code())
 }
 
 /// Hands the master side of a detached process's terminal to `mini-docker __drain`, a

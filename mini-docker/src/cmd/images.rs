@@ -159,7 +159,39 @@ pub fn ensure_image(
 pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     let store = crate::store(&cli.root)?;
     let mut list = store.list()?;
-    for f in &args.filter {
+    apply_filters(&mut list, &args.filter)?;
+    if let Some(repo) = &args.repository {
+        keep_repository(&mut list, repo)?;
+    }
+    if args.quiet {
+        print_ids(&list, args.no_trunc);
+        return Ok(0);
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let rows = ch05_image_pull::images::rows(&list, now);
+    let format = Format::parse(args.format.as_deref())?;
+    let objects = image_objects(&list, &rows);
+    let headers = [
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+    ];
+    match format.render(&objects, &headers)? {
+        Some(out) => print!("{out}"),
+        None if args.digests || args.no_trunc => print!("{}", wide_table(&list, &objects, args)),
+        None => print!("{}", ch05_image_pull::images::table(&rows)),
+    }
+    Ok(0)
+}
+
+/// `--filter dangling=BOOL`, the filter docker's `images` has that mini-docker can apply:
+/// a dangling image is one without a name.
+fn apply_filters(list: &mut Vec<(String, Image)>, filters: &[String]) -> Result<(), Error> {
+    for f in filters {
         let dangling = match f.split_once('=') {
             Some(("dangling", "true" | "1")) => true,
             Some(("dangling", "false" | "0")) => false,
@@ -172,30 +204,40 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
         };
         list.retain(|(name, _)| name.is_empty() == dangling);
     }
-    if let Some(repo) = &args.repository {
-        let wanted = reference(repo)?;
-        list.retain(|(name, _)| Reference::parse(name).is_ok_and(|r| r.name() == wanted.name()));
-    }
-    if args.quiet {
-        let mut seen = Vec::new();
-        for (_, image) in &list {
-            let id = if args.no_trunc {
-                image.config_digest.to_string()
-            } else {
-                image.config_digest.short().to_string()
-            };
-            if !seen.contains(&id) {
-                println!("{id}");
-                seen.push(id);
-            }
+    Ok(())
+}
+
+/// `images REPOSITORY`: the names in that repository, whatever their tags (docker compares
+/// normalised names, so `busybox` finds `docker.io/library/busybox:latest`).
+fn keep_repository(list: &mut Vec<(String, Image)>, repo: &str) -> Result<(), Error> {
+    let wanted = reference(repo)?;
+    list.retain(|(name, _)| Reference::parse(name).is_ok_and(|r| r.name() == wanted.name()));
+    Ok(())
+}
+
+/// `images -q`: each image's ID once, however many names it has, as docker prints them.
+fn print_ids(list: &[(String, Image)], no_trunc: bool) {
+    let mut seen = Vec::new();
+    for (_, image) in list {
+        let id = if no_trunc {
+            image.config_digest.to_string()
+        } else {
+            image.config_digest.short().to_string()
+        };
+        if !seen.contains(&id) {
+            println!("{id}");
+            seen.push(id);
         }
-        return Ok(0);
     }
-    let now = jiff::Timestamp::now().as_second();
-    let rows = ch05_image_pull::images::rows(&list, now);
-    let format = Format::parse(args.format.as_deref())?;
-    let objects: Vec<serde_json::Value> = rows
-        .iter()
+}
+
+/// Each row as the object `--format` templates see, with docker's field names; the digest
+/// and creation time come from the image the row's short ID names.
+fn image_objects(
+    list: &[(String, Image)],
+    rows: &[ch05_image_pull::images::Row],
+) -> Vec<serde_json::Value> {
+    rows.iter()
         .map(|r| {
             let image = list
                 .iter()
@@ -219,50 +261,41 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
                 "Size": r.size,
             })
         })
-        .collect();
-    let headers = [
-        ("Repository", "REPOSITORY"),
-        ("Tag", "TAG"),
-        ("ID", "IMAGE ID"),
-        ("Digest", "DIGEST"),
-        ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"),
-        ("Size", "SIZE"),
-    ];
-    match format.render(&objects, &headers)? {
-        Some(out) => print!("{out}"),
-        None if args.digests || args.no_trunc => {
-            // docker's table with a DIGEST column, or full IDs.
-            let mut header = vec!["REPOSITORY", "TAG"];
-            if args.digests {
-                header.push("DIGEST");
-            }
-            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let cells: Vec<Vec<String>> = objects
-                .iter()
-                .map(|o| {
-                    let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
-                    let mut row = vec![text("Repository"), text("Tag")];
-                    if args.digests {
-                        row.push(text("Digest"));
-                    }
-                    let id = text("ID");
-                    let id = match list
-                        .iter()
-                        .find(|(_, i)| args.no_trunc && i.config_digest.short() == id)
-                    {
-                        Some((_, i)) => i.config_digest.to_string(),
-                        None => id,
-                    };
-                    row.extend([id, text("CreatedSince"), text("Size")]);
-                    row
-                })
-                .collect();
-            print!("{}", crate::format::table(&header, &cells));
-        }
-        None => print!("{}", ch05_image_pull::images::table(&rows)),
+        .collect()
+}
+
+/// docker's table with a DIGEST column (`--digests`), or with full IDs (`--no-trunc`).
+fn wide_table(
+    list: &[(String, Image)],
+    objects: &[serde_json::Value],
+    args: &ImagesArgs,
+) -> String {
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if args.digests {
+        header.push("DIGEST");
     }
-    Ok(0)
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let cells: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| {
+            let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+            let mut row = vec![text("Repository"), text("Tag")];
+            if args.digests {
+                row.push(text("Digest"));
+            }
+            let id = text("ID");
+            let id = match list
+                .iter()
+                .find(|(_, i)| args.no_trunc && i.config_digest.short() == id)
+            {
+                Some((_, i)) => i.config_digest.to_string(),
+                None => id,
+            };
+            row.extend([id, text("CreatedSince"), text("Size")]);
+            row
+        })
+        .collect();
+    crate::format::table(&header, &cells)
 }
 
 /// `rmi`: refuses an image a container uses, as docker does.

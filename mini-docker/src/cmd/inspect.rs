@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::record::{Container, MountType, Status};
+use crate::record::{Config, Container, HostConfig, MountSpec, MountType, State, Status};
 use crate::template::Template;
 use crate::{Error, containers, volumes};
 
@@ -27,49 +27,14 @@ pub struct InspectArgs {
 pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
     let cfg = &c.config;
     let state = c.live_state()?;
-    let mounts: Vec<Value> = cfg
-        .mounts
-        .iter()
-        .map(|m| {
-            let source = if m.kind == MountType::Volume {
-                volumes::data_dir(root, &m.source).display().to_string()
-            } else {
-                m.source.clone()
-            };
-            let mut v = json!({
-                "Type": m.kind.as_str(),
-                "Source": source,
-                "Destination": m.destination,
-                "Mode": if m.kind == MountType::Bind { "" } else { "z" },
-                "RW": !m.read_only,
-                "Propagation": if m.kind == MountType::Bind { "rprivate" } else { "" },
-            });
-            if m.kind == MountType::Volume {
-                v["Name"] = json!(m.source);
-                v["Driver"] = json!("local");
-            }
-            v
-        })
-        .collect();
+    let mounts: Vec<Value> = cfg.mounts.iter().map(|m| mount_json(root, m)).collect();
     let h = &cfg.host;
     Ok(json!({
         "Id": cfg.id,
         "Created": cfg.created,
         "Path": cfg.path,
         "Args": cfg.args,
-        "State": {
-            "Status": state.status.as_str(),
-            "Running": matches!(state.status, Status::Running | Status::Paused),
-            "Paused": state.status == Status::Paused,
-            "Restarting": false,
-            "OOMKilled": state.oom_killed,
-            "Dead": false,
-            "Pid": state.pid,
-            "ExitCode": state.exit_code,
-            "Error": state.error,
-            "StartedAt": if state.started_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.started_at.clone() },
-            "FinishedAt": if state.finished_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.finished_at.clone() },
-        },
+        "State": state_json(&state),
         "Image": cfg.image_id,
         "ResolvConfPath": c.path("init/etc/resolv.conf"),
         "HostnamePath": c.path("init/etc/hostname"),
@@ -78,26 +43,7 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
         "Name": format!("/{}", cfg.name),
         "Driver": "overlay2",
         "Platform": "linux",
-        "HostConfig": {
-            "NetworkMode": h.network_mode,
-            "AutoRemove": h.auto_remove,
-            "PidMode": h.pid_mode,
-            "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
-            "UTSMode": h.uts_mode,
-            "ReadonlyRootfs": h.read_only_rootfs,
-            "Memory": h.memory,
-            "MemorySwap": h.memory_swap,
-            "NanoCpus": h.nano_cpus,
-            "CpusetCpus": h.cpuset_cpus,
-            "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
-            "Dns": h.dns,
-            "DnsSearch": h.dns_search,
-            "ExtraHosts": h.extra_hosts,
-            "BlkioDeviceReadBps": h.blkio.read_bps,
-            "BlkioDeviceWriteBps": h.blkio.write_bps,
-            "BlkioDeviceReadIOps": h.blkio.read_iops,
-            "BlkioDeviceWriteIOps": h.blkio.write_iops,
-        },
+        "HostConfig": host_config_json(h),
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {
@@ -107,24 +53,97 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
             },
         },
         "Mounts": mounts,
-        "Config": {
-            "Hostname": cfg.hostname,
-            "User": cfg.user,
-            "Tty": cfg.tty,
-            "OpenStdin": cfg.open_stdin,
-            "Env": cfg.env,
-            "Cmd": cfg.cmd,
-            "Image": cfg.image,
-            "WorkingDir": cfg.working_dir,
-            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
-            "StopSignal": cfg.stop_signal,
-        },
+        "Config": config_json(cfg),
         "NetworkSettings": {
             "IPAddress": "",
             "Ports": {},
             "Networks": if h.network_mode.is_empty() { json!({}) } else { json!({ h.network_mode.clone(): {"IPAddress": ""} }) },
         },
     }))
+}
+
+/// One of `Mounts`: a volume shows its data directory as the source and its name, as
+/// docker's local driver does; a bind shows the host path and docker's default
+/// propagation.
+fn mount_json(root: &Path, m: &MountSpec) -> Value {
+    let source = if m.kind == MountType::Volume {
+        volumes::data_dir(root, &m.source).display().to_string()
+    } else {
+        m.source.clone()
+    };
+    let mut v = json!({
+        "Type": m.kind.as_str(),
+        "Source": source,
+        "Destination": m.destination,
+        "Mode": if m.kind == MountType::Bind { "" } else { "z" },
+        "RW": !m.read_only,
+        "Propagation": if m.kind == MountType::Bind { "rprivate" } else { "" },
+    });
+    if m.kind == MountType::Volume {
+        v["Name"] = json!(m.source);
+        v["Driver"] = json!("local");
+    }
+    v
+}
+
+/// `State`: a paused container counts as running, as in docker, and a time not yet
+/// reached is Go's zero time.
+fn state_json(state: &State) -> Value {
+    json!({
+        "Status": state.status.as_str(),
+        "Running": matches!(state.status, Status::Running | Status::Paused),
+        "Paused": state.status == Status::Paused,
+        "Restarting": false,
+        "OOMKilled": state.oom_killed,
+        "Dead": false,
+        "Pid": state.pid,
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": if state.started_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.started_at.clone() },
+        "FinishedAt": if state.finished_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { state.finished_at.clone() },
+    })
+}
+
+/// `HostConfig`: the flags that shape the container's sandbox, with docker's defaults
+/// spelled as docker spells them (`private` IPC, a null pids limit).
+fn host_config_json(h: &HostConfig) -> Value {
+    json!({
+        "NetworkMode": h.network_mode,
+        "AutoRemove": h.auto_remove,
+        "PidMode": h.pid_mode,
+        "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
+        "UTSMode": h.uts_mode,
+        "ReadonlyRootfs": h.read_only_rootfs,
+        "Memory": h.memory,
+        "MemorySwap": h.memory_swap,
+        "NanoCpus": h.nano_cpus,
+        "CpusetCpus": h.cpuset_cpus,
+        "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
+        "Dns": h.dns,
+        "DnsSearch": h.dns_search,
+        "ExtraHosts": h.extra_hosts,
+        "BlkioDeviceReadBps": h.blkio.read_bps,
+        "BlkioDeviceWriteBps": h.blkio.write_bps,
+        "BlkioDeviceReadIOps": h.blkio.read_iops,
+        "BlkioDeviceWriteIOps": h.blkio.write_iops,
+    })
+}
+
+/// `Config`: what the process runs as, the image's defaults merged with the flags at
+/// create; no entrypoint is null, as in docker.
+fn config_json(cfg: &Config) -> Value {
+    json!({
+        "Hostname": cfg.hostname,
+        "User": cfg.user,
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "Env": cfg.env,
+        "Cmd": cfg.cmd,
+        "Image": cfg.image,
+        "WorkingDir": cfg.working_dir,
+        "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+        "StopSignal": cfg.stop_signal,
+    })
 }
 
 /// Prints a JSON array with one object per name.

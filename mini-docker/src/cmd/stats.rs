@@ -77,7 +77,25 @@ fn sample(sys: &Kernel, c: &Container) -> Option<(Sample, ch02_cgroups::Stats)> 
 
 /// Prints one table (or refreshes it every second without `--no-stream`).
 pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
-    let chosen: Vec<Container> = if args.containers.is_empty() {
+    let chosen = choose_containers(root, args)?;
+    let total = host_memory();
+    loop {
+        let out = measure(sys, &chosen, total)?;
+        if args.no_stream {
+            print!("{out}");
+            return Ok(0);
+        }
+        // Clear the screen and draw again, as docker stats does on a terminal.
+        print!("\x1b[2J\x1b[H{out}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// The containers named, or without names the running (and paused) ones, every one with
+/// `-a`, as docker's default.
+fn choose_containers(root: &Path, args: &StatsArgs) -> Result<Vec<Container>, Error> {
+    Ok(if args.containers.is_empty() {
         containers::list(root)?
             .into_iter()
             .filter(|c| {
@@ -91,73 +109,83 @@ pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
             .iter()
             .map(|n| containers::find(root, n))
             .collect::<Result<_, _>>()?
-    };
-    let total = host_memory();
-    loop {
-        let first: Vec<Option<(Sample, ch02_cgroups::Stats)>> =
-            chosen.iter().map(|c| sample(sys, c)).collect();
-        std::thread::sleep(Duration::from_millis(500));
-        let mut rows = Vec::new();
-        for (c, before) in chosen.iter().zip(first) {
-            let state = c.live_state()?;
-            let after = sample(sys, c);
-            let row = match (before, after) {
-                (Some((b, _)), Some((a, s))) => {
-                    let dt = a.at.duration_since(b.at).as_secs_f64();
-                    let cpu = (a.cpu.saturating_sub(b.cpu)).as_secs_f64() / dt * 100.0;
-                    let used = s.memory_current.unwrap_or(0);
-                    let limit = s
-                        .memory_limit
-                        .filter(|&l| l > 0 && l < total)
-                        .unwrap_or(total);
-                    let (rx, tx) = net_io(state.pid);
-                    vec![
-                        c.short_id().to_string(),
-                        c.config.name.clone(),
-                        format!("{cpu:.2}%"),
-                        format!("{} / {}", binary_size(used), binary_size(limit)),
-                        format!("{:.2}%", used as f64 / limit.max(1) as f64 * 100.0),
-                        format!("{} / {}", short_size(rx), short_size(tx)),
-                        match (s.io_read_bytes, s.io_write_bytes) {
-                            (Some(r), Some(w)) => format!("{} / {}", short_size(r), short_size(w)),
-                            _ => "--".into(),
-                        },
-                        s.pids_current.map_or("--".into(), |p| p.to_string()),
-                    ]
-                }
-                _ => vec![
-                    c.short_id().to_string(),
-                    c.config.name.clone(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "--".into(),
-                    "0".into(),
-                ],
-            };
-            rows.push(row);
-        }
-        let out = table(
-            &[
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "MEM %",
-                "NET I/O",
-                "BLOCK I/O",
-                "PIDS",
-            ],
-            &rows,
-        );
-        if args.no_stream {
-            print!("{out}");
-            return Ok(0);
-        }
-        // Clear the screen and draw again, as docker stats does on a terminal.
-        print!("\x1b[2J\x1b[H{out}");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+    })
+}
+
+/// One table: every container's counters sampled, half a second apart, twice: CPU time
+/// is a counter, and a percentage needs two readings of it.
+fn measure(sys: &Kernel, chosen: &[Container], total: u64) -> Result<String, Error> {
+    let first: Vec<Option<(Sample, ch02_cgroups::Stats)>> =
+        chosen.iter().map(|c| sample(sys, c)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut rows = Vec::new();
+    for (c, before) in chosen.iter().zip(first) {
+        let state = c.live_state()?;
+        let after = sample(sys, c);
+        rows.push(match (before, after) {
+            (Some((b, _)), Some((a, s))) => usage_row(c, state.pid, &b, &a, &s, total),
+            _ => idle_row(c),
+        });
     }
+    Ok(table(
+        &[
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+        ],
+        &rows,
+    ))
+}
+
+/// A container's row from two samples: CPU time over wall time, memory against its limit
+/// (the host's memory when it has none, as docker shows it), and its network and block I/O.
+fn usage_row(
+    c: &Container,
+    pid: i32,
+    before: &Sample,
+    after: &Sample,
+    s: &ch02_cgroups::Stats,
+    total: u64,
+) -> Vec<String> {
+    let dt = after.at.duration_since(before.at).as_secs_f64();
+    let cpu = (after.cpu.saturating_sub(before.cpu)).as_secs_f64() / dt * 100.0;
+    let used = s.memory_current.unwrap_or(0);
+    let limit = s
+        .memory_limit
+        .filter(|&l| l > 0 && l < total)
+        .unwrap_or(total);
+    let (rx, tx) = net_io(pid);
+    vec![
+        c.short_id().to_string(),
+        c.config.name.clone(),
+        format!("{cpu:.2}%"),
+        format!("{} / {}", binary_size(used), binary_size(limit)),
+        format!("{:.2}%", used as f64 / limit.max(1) as f64 * 100.0),
+        format!("{} / {}", short_size(rx), short_size(tx)),
+        match (s.io_read_bytes, s.io_write_bytes) {
+            (Some(r), Some(w)) => format!("{} / {}", short_size(r), short_size(w)),
+            _ => "--".into(),
+        },
+        s.pids_current.map_or("--".into(), |p| p.to_string()),
+    ]
+}
+
+/// A container with nothing to sample (stopped, or its cgroup gone between samples): zeros,
+/// as docker shows a stopped container.
+fn idle_row(c: &Container) -> Vec<String> {
+    vec![
+        c.short_id().to_string(),
+        c.config.name.clone(),
+        "0.00%".into(),
+        "0B / 0B".into(),
+        "0.00%".into(),
+        "0B / 0B".into(),
+        "--".into(),
+        "0".into(),
+    ]
 }

@@ -8,7 +8,7 @@ use ch05_image_pull::Reference;
 use ch04_unionfs_layers::sys::Kernel;
 
 use crate::format::{human_size, print_prune, table};
-use crate::record::Status;
+use crate::record::{Container, Status};
 use crate::{Cli, Command, Error, containers, volumes};
 
 /// `container ...`: docker's management command for containers. Each verb is the
@@ -306,130 +306,170 @@ pub fn image_prune(cli: &Cli, all: bool) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `system ...`.
+/// `system ...`: one function per subcommand.
 pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
-    let root = cli.root.as_path();
     match cmd {
         SystemCommand::Info => info(cli),
-        SystemCommand::Df => {
-            let store = crate::store(root)?;
-            let images = store.list()?;
-            let all = containers::list(root)?;
-            let used: Vec<String> = all.iter().map(|c| c.config.image_id.clone()).collect();
-            // One size per image, however many names it has.
-            let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
-            for (_, i) in &images {
-                sizes.insert(i.id().to_string(), i.size);
-            }
-            let image_size: u64 = sizes.values().sum();
-            let active_images = sizes.keys().filter(|i| used.contains(i)).count();
-            let used_images: u64 = sizes
-                .iter()
-                .filter(|(id, _)| used.contains(id))
-                .map(|(_, s)| s)
-                .sum();
-            let running = all
-                .iter()
-                .filter(|c| {
-                    c.live_state()
-                        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
-                })
-                .count();
-            let mut container_size = 0;
-            let mut running_size = 0;
-            for c in &all {
-                let size = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
-                container_size += size;
-                if c.live_state()
-                    .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
-                {
-                    running_size += size;
-                }
-            }
-            let vols = volumes::list(root)?;
-            let vol_size: u64 = vols
-                .iter()
-                .map(|v| ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0))
-                .sum();
-            let mut active_vols = 0;
-            let mut used_vol_size = 0;
-            for v in &vols {
-                if containers::volume_users(root, &v.name).is_ok_and(|u| !u.is_empty()) {
-                    active_vols += 1;
-                    used_vol_size += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
-                }
-            }
-            let rows = vec![
-                vec![
-                    "Images".into(),
-                    sizes.len().to_string(),
-                    active_images.to_string(),
-                    human_size(image_size),
-                    reclaimable(image_size, used_images),
-                ],
-                vec![
-                    "Containers".into(),
-                    all.len().to_string(),
-                    running.to_string(),
-                    human_size(container_size),
-                    reclaimable(container_size, running_size),
-                ],
-                vec![
-                    "Local Volumes".into(),
-                    vols.len().to_string(),
-                    active_vols.to_string(),
-                    human_size(vol_size),
-                    reclaimable(vol_size, used_vol_size),
-                ],
-            ];
-            print!(
-                "{}",
-                table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
-            );
-            Ok(0)
-        }
+        SystemCommand::Df => df(&cli.root),
         SystemCommand::Prune {
             all,
-            volumes: prune_volumes,
+            volumes,
             force: _,
-        } => {
-            // Reconcile first: containers whose monitor died, their cgroups, half-written
-            // records, and the cgroups they left.
-            let debris = containers::debris(root);
-            let sys = Kernel::new(false);
-            for (name, dirs) in orphan_cgroups(root, &debris) {
-                let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path.clone()).collect();
-                let cgroup =
-                    ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
-                match cgroup.remove() {
-                    Ok(()) => {
-                        for p in paths {
-                            println!("removed a cgroup left behind: {} ({name})", p.display());
-                        }
-                    }
-                    Err(e) => eprintln!("could not remove the cgroup left behind by {name}: {e}"),
+        } => prune(&cli.root, *all, *volumes),
+    }
+}
+
+/// One size with how much of it is in use: a row of `system df`.
+struct Usage {
+    count: usize,
+    active: usize,
+    size: u64,
+    used: u64,
+}
+
+impl Usage {
+    /// The row as docker prints it: TYPE, TOTAL, ACTIVE, SIZE, RECLAIMABLE.
+    fn row(&self, kind: &str) -> Vec<String> {
+        vec![
+            kind.into(),
+            self.count.to_string(),
+            self.active.to_string(),
+            human_size(self.size),
+            reclaimable(self.size, self.used),
+        ]
+    }
+}
+
+/// `system df`: images, containers and volumes, each with what is in use and what is not.
+fn df(root: &Path) -> Result<i32, Error> {
+    let store = crate::store(root)?;
+    let images = store.list()?;
+    let all = containers::list(root)?;
+    let rows = vec![
+        image_usage(&images, &all).row("Images"),
+        container_usage(&all).row("Containers"),
+        volume_usage(root)?.row("Local Volumes"),
+    ];
+    print!(
+        "{}",
+        table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+    );
+    Ok(0)
+}
+
+/// Images count once however many names they have; one a container uses is active.
+fn image_usage(images: &[(String, ch05_image_pull::Image)], all: &[Container]) -> Usage {
+    let used: Vec<String> = all.iter().map(|c| c.config.image_id.clone()).collect();
+    // One size per image, however many names it has.
+    let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
+    for (_, i) in images {
+        sizes.insert(i.id().to_string(), i.size);
+    }
+    Usage {
+        count: sizes.len(),
+        active: sizes.keys().filter(|i| used.contains(i)).count(),
+        size: sizes.values().sum(),
+        used: sizes
+            .iter()
+            .filter(|(id, _)| used.contains(id))
+            .map(|(_, s)| s)
+            .sum(),
+    }
+}
+
+/// A container's size is its upper directory; a running (or paused) one's is in use.
+fn container_usage(all: &[Container]) -> Usage {
+    let running = all.iter().filter(|c| is_running(c)).count();
+    let mut size = 0;
+    let mut used = 0;
+    for c in all {
+        let upper = ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+        size += upper;
+        if is_running(c) {
+            used += upper;
+        }
+    }
+    Usage {
+        count: all.len(),
+        active: running,
+        size,
+        used,
+    }
+}
+
+/// Whether the container runs now: paused counts, as its processes still exist.
+fn is_running(c: &Container) -> bool {
+    c.live_state()
+        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+}
+
+/// A volume any container mounts is active, whether or not that container runs.
+fn volume_usage(root: &Path) -> Result<Usage, Error> {
+    let vols = volumes::list(root)?;
+    let size: u64 = vols
+        .iter()
+        .map(|v| ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0))
+        .sum();
+    let mut active = 0;
+    let mut used = 0;
+    for v in &vols {
+        if containers::volume_users(root, &v.name).is_ok_and(|u| !u.is_empty()) {
+            active += 1;
+            used += ch05_image_pull::store::dir_size(&v.mountpoint).unwrap_or(0);
+        }
+    }
+    Ok(Usage {
+        count: vols.len(),
+        active,
+        size,
+        used,
+    })
+}
+
+/// `system prune [-a] [--volumes]`: what crashes left first, then containers, since
+/// removing them frees the volumes and images they used.
+fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
+    // Reconcile first: containers whose monitor died, their cgroups, half-written
+    // records, and the cgroups they left.
+    remove_debris(root);
+    let (mut freed, ids) = prune_containers(root)?;
+    let mut names = Vec::new();
+    if prune_volumes {
+        let (bytes, gone) = volumes::prune(root, false, |v| {
+            containers::volume_users(root, v).map(|u| !u.is_empty())
+        })?;
+        freed += bytes;
+        names = gone;
+    }
+    let (bytes, images) = prune_images(root, all)?;
+    freed += bytes;
+    print_prune(
+        &[("Containers", ids), ("Volumes", names), ("Images", images)],
+        freed,
+    );
+    Ok(0)
+}
+
+/// Removes the cgroups and half-removed records that crashed commands left: the cgroups
+/// first, while the half-removed records that name them are still there to say they are
+/// this store's.
+fn remove_debris(root: &Path) {
+    let debris = containers::debris(root);
+    let sys = Kernel::new(false);
+    for (name, dirs) in orphan_cgroups(root, &debris) {
+        let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path.clone()).collect();
+        let cgroup = ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
+        match cgroup.remove() {
+            Ok(()) => {
+                for p in paths {
+                    println!("removed a cgroup left behind: {} ({name})", p.display());
                 }
             }
-            for d in debris {
-                let _ = std::fs::remove_dir_all(&d);
-            }
-            let (mut freed, ids) = prune_containers(root)?;
-            let mut names = Vec::new();
-            if *prune_volumes {
-                let (bytes, gone) = volumes::prune(root, false, |v| {
-                    containers::volume_users(root, v).map(|u| !u.is_empty())
-                })?;
-                freed += bytes;
-                names = gone;
-            }
-            let (bytes, images) = prune_images(root, *all)?;
-            freed += bytes;
-            print_prune(
-                &[("Containers", ids), ("Volumes", names), ("Images", images)],
-                freed,
-            );
-            Ok(0)
+            Err(e) => eprintln!("could not remove the cgroup left behind by {name}: {e}"),
         }
+    }
+    for d in debris {
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
 
@@ -448,6 +488,21 @@ fn check(ok: bool, what: &str, why: &str) -> String {
 /// `info`: what there is, and a preflight of what the host supports.
 pub fn info(cli: &Cli) -> Result<i32, Error> {
     let root = cli.root.as_path();
+    let layout = ch02_cgroups::Layout::detect().ok();
+    let uname = nix::sys::utsname::uname().ok();
+    let mut out = String::new();
+    out.push_str(&describe_store(root));
+    out.push_str(&describe_host(layout.as_ref(), uname.as_ref()));
+    out.push_str(&format!("Mini-docker Root Dir: {}\n", root.display()));
+    out.push_str("Preflight:\n");
+    out.push_str(&check_host_support(layout.as_ref()));
+    out.push_str(&check_kernel_release(uname.as_ref()));
+    print!("{out}");
+    Ok(0)
+}
+
+/// `info`'s first lines: the containers by state, the images, and how they are stored.
+fn describe_store(root: &Path) -> String {
     let all = containers::list(root).unwrap_or_default();
     let states: Vec<Status> = all
         .iter()
@@ -459,33 +514,36 @@ pub fn info(cli: &Cli) -> Result<i32, Error> {
         .and_then(|s| Ok(s.list()?))
         .map(|l| l.len())
         .unwrap_or(0);
-    let layout = ch02_cgroups::Layout::detect().ok();
-    let mode = layout.as_ref().and_then(|l| l.mode());
-    let uname = nix::sys::utsname::uname().ok();
-    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    let mut out = String::new();
-    out.push_str(&format!(
+    let mut out = format!(
         "Containers: {}\n Running: {}\n Paused: {}\n Stopped: {}\n",
         all.len(),
         count(Status::Running),
         count(Status::Paused),
         count(Status::Exited) + count(Status::Created)
-    ));
+    );
     out.push_str(&format!("Images: {images}\n"));
     out.push_str(
         "Storage Driver: overlay2 (overlayfs, mounted inside each container's mount namespace)\n",
     );
     out.push_str("Cgroup Driver: cgroupfs\n");
-    out.push_str(&format!(
+    out
+}
+
+/// `info`'s host lines: the cgroup version found, the kernel, the OS and the CPUs.
+fn describe_host(
+    layout: Option<&ch02_cgroups::Layout>,
+    uname: Option<&nix::sys::utsname::UtsName>,
+) -> String {
+    let mut out = format!(
         "Cgroup Version: {}\n",
-        match mode {
+        match layout.and_then(|l| l.mode()) {
             Some(ch02_cgroups::Mode::Unified) => "2",
             Some(ch02_cgroups::Mode::Legacy) => "1",
             Some(ch02_cgroups::Mode::Hybrid) => "1 (hybrid: v1 controllers plus a cgroup2 mount)",
             None => "none",
         }
-    ));
-    if let Some(u) = &uname {
+    );
+    if let Some(u) = uname {
         out.push_str(&format!(
             "Kernel Version: {}\n",
             u.release().to_string_lossy()
@@ -503,46 +561,48 @@ pub fn info(cli: &Cli) -> Result<i32, Error> {
         "CPUs: {}\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     ));
-    out.push_str(&format!("Mini-docker Root Dir: {}\n", root.display()));
-    out.push_str("Preflight:\n");
-    out.push_str(&check(
-        nix::unistd::geteuid().is_root(),
-        "running as root",
-        "namespaces, mounts and cgroups need root",
-    ));
-    out.push_str(&check(
-        filesystems.contains("overlay"),
-        "overlayfs",
-        "modprobe overlay",
-    ));
-    let memory = layout
-        .as_ref()
-        .and_then(|l| l.locate(ch02_cgroups::Controller::Memory))
-        .is_some();
-    out.push_str(&check(
-        memory,
-        "memory controller",
-        "no cgroup hierarchy has it: --memory will fail",
-    ));
-    let pids = layout
-        .as_ref()
-        .and_then(|l| l.locate(ch02_cgroups::Controller::Pids))
-        .is_some();
-    out.push_str(&check(
-        pids,
-        "pids controller",
-        "no cgroup hierarchy has it: --pids-limit will fail",
-    ));
+    out
+}
+
+/// The preflight's first checks: what namespaces, mounts and cgroups need from this
+/// process and this host, each named with what fails without it.
+fn check_host_support(layout: Option<&ch02_cgroups::Layout>) -> String {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    let has = |c: ch02_cgroups::Controller| layout.and_then(|l| l.locate(c)).is_some();
     let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(1)
         > 0;
-    out.push_str(&check(
-        userns,
-        "user namespaces",
-        "user.max_user_namespaces is 0",
-    ));
+    [
+        check(
+            nix::unistd::geteuid().is_root(),
+            "running as root",
+            "namespaces, mounts and cgroups need root",
+        ),
+        check(
+            filesystems.contains("overlay"),
+            "overlayfs",
+            "modprobe overlay",
+        ),
+        check(
+            has(ch02_cgroups::Controller::Memory),
+            "memory controller",
+            "no cgroup hierarchy has it: --memory will fail",
+        ),
+        check(
+            has(ch02_cgroups::Controller::Pids),
+            "pids controller",
+            "no cgroup hierarchy has it: --pids-limit will fail",
+        ),
+        check(userns, "user namespaces", "user.max_user_namespaces is 0"),
+    ]
+    .concat()
+}
+
+/// The preflight's last checks: system calls and mount options that came with a kernel
+/// release, told from uname's release (`6.1.0-18-amd64` is 6.1).
+fn check_kernel_release(uname: Option<&nix::sys::utsname::UtsName>) -> String {
     let release = uname
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -553,18 +613,19 @@ pub fn info(cli: &Cli) -> Result<i32, Error> {
         .collect();
     let at_least =
         |maj: u32, min: u32| version.len() == 2 && (version[0], version[1]) >= (maj, min);
-    out.push_str(&check(
-        at_least(5, 6),
-        "openat2 (RESOLVE_IN_ROOT) for safe extraction, Linux 5.6",
-        "layers cannot be extracted safely",
-    ));
-    out.push_str(&check(
-        at_least(6, 8),
-        "overlayfs lowerdir+ (Linux 6.8)",
-        "deep images fall back to mount(2)'s one-page option string",
-    ));
-    print!("{out}");
-    Ok(0)
+    [
+        check(
+            at_least(5, 6),
+            "openat2 (RESOLVE_IN_ROOT) for safe extraction, Linux 5.6",
+            "layers cannot be extracted safely",
+        ),
+        check(
+            at_least(6, 8),
+            "overlayfs lowerdir+ (Linux 6.8)",
+            "deep images fall back to mount(2)'s one-page option string",
+        ),
+    ]
+    .concat()
 }
 
 /// `version`.

@@ -54,111 +54,139 @@ pub enum VolumeCommand {
     },
 }
 
-/// Runs a volume command.
+/// Runs a volume command: one function per subcommand.
 pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
     match cmd {
-        VolumeCommand::Create { name } => {
-            let name = name.clone().unwrap_or_else(containers::new_id);
-            let v = volumes::create(root, &name, false)?;
-            println!("{}", v.name);
-        }
+        VolumeCommand::Create { name } => create(root, name.as_deref()),
         VolumeCommand::Ls {
             quiet,
             filter,
             format,
-        } => {
-            let format = crate::format::Format::parse(format.as_deref())?;
-            let mut list = volumes::list(root)?;
-            for f in filter {
-                match f.split_once('=') {
-                    Some(("dangling", v @ ("true" | "false" | "1" | "0"))) => {
-                        let dangling = matches!(v, "true" | "1");
-                        let mut kept = Vec::new();
-                        for vol in list {
-                            if containers::volume_users(root, &vol.name)?.is_empty() == dangling {
-                                kept.push(vol);
-                            }
-                        }
-                        list = kept;
-                    }
-                    Some(("name", part)) => list.retain(|v| v.name.contains(part)),
-                    _ => return Err(Error::Usage(format!("invalid filter '{f}'"))),
-                }
-            }
-            if *quiet {
-                for v in list {
-                    println!("{}", v.name);
-                }
-                return Ok(0);
-            }
-            let objects: Vec<serde_json::Value> = list
-                .iter()
-                .map(|v| {
-                    serde_json::json!({
-                        "Driver": v.driver,
-                        "Name": v.name,
-                        "Mountpoint": v.mountpoint,
-                        "Scope": "local",
-                    })
-                })
-                .collect();
-            let headers = [
-                ("Driver", "DRIVER"),
-                ("Name", "VOLUME NAME"),
-                ("Mountpoint", "MOUNTPOINT"),
-                ("Scope", "SCOPE"),
-            ];
-            match format.render(&objects, &headers)? {
-                Some(out) => print!("{out}"),
-                None => {
-                    let rows: Vec<Vec<String>> =
-                        list.into_iter().map(|v| vec![v.driver, v.name]).collect();
-                    print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
-                }
-            }
+        } => ls(root, *quiet, filter, format.as_deref()),
+        VolumeCommand::Inspect { format, names } => inspect(root, format.as_deref(), names),
+        VolumeCommand::Rm { names } => rm(root, names),
+        VolumeCommand::Prune { all, force: _ } => prune(root, *all),
+    }
+}
+
+/// `volume create [NAME]`: a volume without a name gets a random ID, as docker's does.
+fn create(root: &Path, name: Option<&str>) -> Result<i32, Error> {
+    let name = name.map_or_else(containers::new_id, str::to_string);
+    let v = volumes::create(root, &name, false)?;
+    println!("{}", v.name);
+    Ok(0)
+}
+
+/// `volume ls`: docker's table shows the driver and name only; `--format` sees the
+/// mountpoint and scope too.
+fn ls(root: &Path, quiet: bool, filters: &[String], format: Option<&str>) -> Result<i32, Error> {
+    let format = crate::format::Format::parse(format)?;
+    let list = apply_filters(root, volumes::list(root)?, filters)?;
+    if quiet {
+        for v in list {
+            println!("{}", v.name);
         }
-        VolumeCommand::Inspect { format, names } => {
-            let template = format
-                .as_deref()
-                .map(crate::template::Template::parse)
-                .transpose()
-                .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
-            let mut out = Vec::new();
-            for n in names {
-                out.push(
-                    serde_json::to_value(volumes::inspect(root, n)?).expect("a volume serialises"),
-                );
-            }
-            match template {
-                Some(t) => {
-                    for v in &out {
-                        println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
-                    }
-                }
-                None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
-            }
-        }
-        VolumeCommand::Rm { names } => {
-            let mut status = 0;
-            for n in names {
-                let removed = containers::volume_users(root, n)
-                    .and_then(|users| volumes::remove(root, n, &users));
-                match removed {
-                    Ok(()) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("Error: {e}");
-                        status = 1;
-                    }
-                }
-            }
-            return Ok(status);
-        }
-        VolumeCommand::Prune { all, force: _ } => {
-            let (reclaimed, names) = volumes::prune(root, *all, |v| {
-                containers::volume_users(root, v).map(|u| !u.is_empty())
-            })?;
-            crate::format::print_prune(&[("Volumes", names)], reclaimed);
+        return Ok(0);
+    }
+    let objects: Vec<serde_json::Value> = list
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "Driver": v.driver,
+                "Name": v.name,
+                "Mountpoint": v.mountpoint,
+                "Scope": "local",
+            })
+        })
+        .collect();
+    let headers = [
+        ("Driver", "DRIVER"),
+        ("Name", "VOLUME NAME"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Scope", "SCOPE"),
+    ];
+    match format.render(&objects, &headers)? {
+        Some(out) => print!("{out}"),
+        None => {
+            let rows: Vec<Vec<String>> = list.into_iter().map(|v| vec![v.driver, v.name]).collect();
+            print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
         }
     }
+    Ok(0)
+}
+
+/// `volume ls --filter`: `dangling=BOOL` (no container uses it, running or not) and
+/// `name=PART`, each narrowing what the one before kept.
+fn apply_filters(
+    root: &Path,
+    mut list: Vec<volumes::Volume>,
+    filters: &[String],
+) -> Result<Vec<volumes::Volume>, Error> {
+    for f in filters {
+        match f.split_once('=') {
+            Some(("dangling", v @ ("true" | "false" | "1" | "0"))) => {
+                let dangling = matches!(v, "true" | "1");
+                let mut kept = Vec::new();
+                for vol in list {
+                    if containers::volume_users(root, &vol.name)?.is_empty() == dangling {
+                        kept.push(vol);
+                    }
+                }
+                list = kept;
+            }
+            Some(("name", part)) => list.retain(|v| v.name.contains(part)),
+            _ => return Err(Error::Usage(format!("invalid filter '{f}'"))),
+        }
+    }
+    Ok(list)
+}
+
+/// `volume inspect`: all or nothing, unlike `inspect`: the first missing volume is the
+/// error and nothing is printed (docker prints the others).
+fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, Error> {
+    let template = format
+        .map(crate::template::Template::parse)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
+    let mut out = Vec::new();
+    for n in names {
+        out.push(serde_json::to_value(volumes::inspect(root, n)?).expect("a volume serialises"));
+    }
+    match template {
+        Some(t) => {
+            for v in &out {
+                println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
+    }
+    Ok(0)
+}
+
+/// `volume rm`: each name on its own, a volume a container uses refused; the exit code is
+/// 1 if any failed, as docker's.
+fn rm(root: &Path, names: &[String]) -> Result<i32, Error> {
+    let mut status = 0;
+    for n in names {
+        let removed =
+            containers::volume_users(root, n).and_then(|users| volumes::remove(root, n, &users));
+        match removed {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// `volume prune [-a]`: unused anonymous volumes, with -a unused named ones too, as
+/// docker 23 and later do.
+fn prune(root: &Path, all: bool) -> Result<i32, Error> {
+    let (reclaimed, names) = volumes::prune(root, all, |v| {
+        containers::volume_users(root, v).map(|u| !u.is_empty())
+    })?;
+    crate::format::print_prune(&[("Volumes", names)], reclaimed);
     Ok(0)
 }
