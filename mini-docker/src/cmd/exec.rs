@@ -357,14 +357,7 @@ fn relay_tty(
                 pump.send(Slot::Stdout, &bytes);
             }
             Event::Data(Slot::Stdin, bytes) => {
-                typed.clear();
-                let detach = match &mut escape {
-                    Some(e) => e.feed(&bytes, &mut typed),
-                    None => {
-                        typed.extend_from_slice(&bytes);
-                        false
-                    }
-                };
+                let detach = crate::detach::typed(escape.as_mut(), &bytes, &mut typed);
                 // Queued, not half-written: a pty that takes part of a paste gets the rest
                 // when it has room.
                 pump.send(Slot::Keys, &typed);
