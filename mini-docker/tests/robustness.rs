@@ -192,6 +192,31 @@ fn rm_f_of_a_container_with_a_stuck_client_succeeds() {
     stuck.wait().unwrap();
 }
 
+/// A `create` refused for a bad flag writes nothing: no record, and no anonymous volume
+/// made for the container that never was.
+#[test]
+fn a_refused_create_leaves_no_volume_behind() {
+    let Some(md) = Md::with_busybox() else { return };
+    for bad in [
+        &["--add-host", "no-address-here"][..],
+        &["--pid", "container:nosuch"][..],
+        &["--memory-swap", "lots"][..],
+    ] {
+        let mut args = vec!["create", "-v", "/data"];
+        args.extend_from_slice(bad);
+        args.push("busybox");
+        let out = md.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{bad:?}: {}",
+            testkit::show(&out)
+        );
+        assert_eq!(md.ok(&["volume", "ls", "-q"]), "", "{bad:?} left a volume");
+        assert!(md.ids().is_empty());
+    }
+}
+
 #[test]
 fn twenty_parallel_runs_and_removals_do_not_corrupt_the_store() {
     let Some(md) = Md::with_busybox() else { return };

@@ -292,15 +292,15 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let files = read_env_files(&args.env_file)?;
     let env = environment(&img.env, &files, &args.env);
     let mut mounts = collect_mounts(args, &img.volumes)?;
-    let anonymous = prepare_mount_sources(root, &mut mounts)?;
     let extra_hosts = parse_extra_hosts(&args.add_host)?;
     let hostname = args
         .hostname
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
     let host = host_config(args)?;
-    // Refuse what cannot work before anything is written.
+    // Refuse what cannot work before anything is written: the volumes come after this.
     crate::runtime::namespaces(root, &host)?;
+    let anonymous = prepare_mount_sources(root, &mut mounts)?;
     let config = Config {
         id: id.clone(),
         name,
@@ -329,7 +329,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
             .or(img.stop_signal)
             .unwrap_or_else(|| "SIGTERM".into()),
         mounts,
-        anonymous_volumes: anonymous,
+        anonymous_volumes: anonymous.clone(),
         host,
     };
     let init = InitLayer {
@@ -338,7 +338,16 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
     };
-    let c = create_record(root, config, &init, args.name.is_none())?;
+    let c = match create_record(root, config, &init, args.name.is_none()) {
+        Ok(c) => c,
+        // The anonymous volumes were made for this container alone.
+        Err(e) => {
+            let undo = anonymous
+                .iter()
+                .try_for_each(|v| volumes::remove(root, v, &[]));
+            return Err(e.and_cleanup(undo));
+        }
+    };
     pin_image(root, c.id(), &image)?;
     Ok(c)
 }
