@@ -20,9 +20,8 @@ pub struct KillArgs {
 /// Sends the signal to each container.
 pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
     let signal = super::stop::parse_signal(&args.signal)?;
-    let mut status = 0;
-    for name in &args.containers {
-        let result = containers::find(root, name).and_then(|c| {
+    Ok(super::each_named(&args.containers, |name| {
+        containers::find(root, name).and_then(|c| {
             let state = c.live_state()?;
             if !matches!(state.status, Status::Running | Status::Paused) {
                 return Err(Error::Conflict(format!(
@@ -36,14 +35,6 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
                     e,
                 ))
             })
-        });
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+        })
+    }))
 }

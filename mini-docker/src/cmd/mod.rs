@@ -95,3 +95,20 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
         Command::Drain { fd } => exec::drain_main(*fd),
     }
 }
+
+/// docker's way with a list of names (`rm`, `kill`, `stop`, `pause`, `volume rm`...): each
+/// one done in turn, its name printed when done, `Error: ...` on stderr when not, and the
+/// exit status 1 if any failed.
+pub fn each_named(names: &[String], mut f: impl FnMut(&str) -> Result<(), Error>) -> i32 {
+    let mut status = 0;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
+    }
+    status
+}

@@ -30,9 +30,8 @@ pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
 
 /// Pauses or unpauses each container.
 pub fn main(_sys: &Kernel, root: &Path, args: &PauseArgs, pause: bool) -> Result<i32, Error> {
-    let mut status = 0;
-    for name in &args.containers {
-        let result = containers::find(root, name).and_then(|c| {
+    Ok(super::each_named(&args.containers, |name| {
+        containers::find(root, name).and_then(|c| {
             let _guard = c.lock_state()?;
             let mut state = c.live_state()?;
             match (pause, state.status) {
@@ -63,14 +62,6 @@ pub fn main(_sys: &Kernel, root: &Path, args: &PauseArgs, pause: bool) -> Result
                 Status::Running
             };
             c.save_state(&state)
-        });
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+        })
+    }))
 }

@@ -24,17 +24,9 @@ pub struct RmArgs {
 
 /// Removes each container.
 pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
-    let mut status = 0;
-    for name in &args.containers {
-        match remove(root, name, args.force, args.volumes) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+    Ok(super::each_named(&args.containers, |name| {
+        remove(root, name, args.force, args.volumes)
+    }))
 }
 
 fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Error> {

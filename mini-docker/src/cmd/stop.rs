@@ -87,24 +87,14 @@ pub fn stop(c: &Container, signal: Option<Signal>, timeout: Duration) -> Result<
 /// `stop` / `restart`.
 pub fn main(root: &Path, args: &StopArgs, restart: bool) -> Result<i32, Error> {
     let signal = args.signal.as_deref().map(parse_signal).transpose()?;
-    let mut status = 0;
-    for name in &args.containers {
-        let result = containers::find(root, name).and_then(|c| {
-            stop(&c, signal, Duration::from_secs(args.time))?;
-            if restart {
-                super::start::start_one(root, name)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-            }
+    Ok(super::each_named(&args.containers, |name| {
+        let c = containers::find(root, name)?;
+        stop(&c, signal, Duration::from_secs(args.time))?;
+        if restart {
+            super::start::start_one(root, name)?;
         }
-    }
-    Ok(status)
+        Ok(())
+    }))
 }
 
 #[cfg(test)]

@@ -166,19 +166,9 @@ fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, E
 /// `volume rm`: each name on its own, a volume a container uses refused; the exit code is
 /// 1 if any failed, as docker's.
 fn rm(root: &Path, names: &[String]) -> Result<i32, Error> {
-    let mut status = 0;
-    for n in names {
-        let removed =
-            containers::volume_users(root, n).and_then(|users| volumes::remove(root, n, &users));
-        match removed {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+    Ok(crate::cmd::each_named(names, |n| {
+        volumes::remove(root, n, &containers::volume_users(root, n)?)
+    }))
 }
 
 /// `volume prune [-a]`: unused anonymous volumes, with -a unused named ones too, as
