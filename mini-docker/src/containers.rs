@@ -197,7 +197,12 @@ pub fn create(
         init.write(&dir.join("init"))
             .map_err(|e| Error::io("write the init layer in", &dir, e))?;
         let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
-        crate::record::write_atomic(&dir.join("config.json"), &bytes)
+        // A `--rm` container's record lasts one run: it need not outlive a power cut (its
+        // leftovers are then debris `system prune` takes), and the fsyncs would be on every
+        // `run --rm`'s start.
+        let path = dir.join("config.json");
+        ch05_image_pull::store::atomic_write_as(&path, &bytes, durability(&config))
+            .map_err(|e| Error::io("write", &path, e))
     })();
     if let Err(e) = made {
         // The name first, and only if it is still ours (under the lock takeovers use).
@@ -290,6 +295,15 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// How durably a container's record is written: a `--rm` one's lasts a single run.
+pub fn durability(config: &Config) -> ch05_image_pull::store::Durability {
+    if config.host.auto_remove {
+        ch05_image_pull::store::Durability::Volatile
+    } else {
+        ch05_image_pull::store::Durability::Durable
+    }
 }
 
 /// The names of the containers that mount volume `name`: a question about containers, so

@@ -253,12 +253,6 @@ pub enum Command {
     Monitor {
         /// The container id.
         id: String,
-        /// A client attached from the start (`run -it`): the descriptor of its socket.
-        #[arg(long)]
-        attach_fd: Option<i32>,
-        /// The client's window size, ROWSxCOLS.
-        #[arg(long)]
-        tty_size: Option<String>,
     },
     /// Keeps a detached `exec -t` process's terminal open (started by `exec`).
     #[command(name = "__drain", hide = true)]

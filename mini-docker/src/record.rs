@@ -337,6 +337,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     ch05_image_pull::store::atomic_write(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
+/// [`write_atomic`] without the fsyncs, for `state.json`: runtime state, rewritten at every
+/// start, stop and pause, whose truth a reboot ends anyway (nothing runs after one, and
+/// `monitor.lock`, not this file, says whether a container runs). Still atomic: a reader or
+/// a killed writer sees the old state or the new one.
+pub fn write_state_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    ch05_image_pull::store::atomic_write_volatile(path, bytes)
+        .map_err(|e| Error::io("write", path, e))
+}
+
 /// A container's directory and files.
 #[derive(Debug, Clone)]
 pub struct Container {
@@ -430,7 +439,7 @@ impl Container {
     /// Writes state.json atomically.
     pub fn save_state(&self, state: &State) -> Result<(), Error> {
         let bytes = serde_json::to_vec_pretty(state).expect("a state serialises");
-        write_atomic(&self.path("state.json"), &bytes)
+        write_state_file(&self.path("state.json"), &bytes)
     }
 
     /// The state as it really is: a container recorded as running whose monitor is gone

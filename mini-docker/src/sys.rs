@@ -130,3 +130,21 @@ pub fn inherited_fd(fd: RawFd) -> Result<OwnedFd, Error> {
     .map_err(|e| Error::Sys(ch01_namespaces::SysError::new(&what, e)))?;
     Ok(own_fd(fd))
 }
+
+/// Closes every descriptor of this process but 0, 1, 2 and `keep`: what a cloned child does
+/// before it lives on as another program would (the monitor), since only an exec closes the
+/// close-on-exec ones. The list comes from `/proc/self/fd`, read to the end before any
+/// descriptor is closed (the directory's own is among them).
+pub fn close_all_but(keep: &[RawFd]) -> Result<(), Error> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::io("read", std::path::Path::new("/proc/self/fd"), e))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            // EBADF for the directory's descriptor, already closed: nothing to do.
+            let _ = nix::unistd::close(own_fd(fd));
+        }
+    }
+    Ok(())
+}

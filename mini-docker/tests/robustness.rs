@@ -61,13 +61,14 @@ fn a_killed_monitor_shows_as_exited_and_rm_releases_everything() {
 #[test]
 fn a_killed_foreground_client_leaves_the_container_running_and_attachable() {
     let Some(md) = Md::with_busybox() else { return };
-    let mut cli = md
-        .cmd()
-        .args(["run", "--name", "fg", "busybox", "sleep", "1000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cli = common::KillOnDrop(
+        md.cmd()
+            .args(["run", "--name", "fg", "busybox", "sleep", "1000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     assert!(md.wait_status("fg", "running"));
     let id = md.ids()[0].clone();
     cli.kill().unwrap(); // SIGKILL
@@ -112,14 +113,15 @@ fn a_client_that_never_reads_cannot_stall_the_container_its_log_or_other_clients
         "sleep 2; head -c 100000000 /dev/zero | tr '\\0' x",
     ]);
     // The stuck client: its stdout is a pipe we never read.
-    let mut stuck = md
-        .cmd()
-        .args(["start", "-a", "slow"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stuck = common::KillOnDrop(
+        md.cmd()
+            .args(["start", "-a", "slow"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     assert!(md.wait_status("slow", "running"));
     // A client that reads, attached before the output begins.
     let reader = md
@@ -166,22 +168,23 @@ fn a_client_that_never_reads_cannot_stall_the_container_its_log_or_other_clients
 #[test]
 fn rm_f_of_a_container_with_a_stuck_client_succeeds() {
     let Some(md) = Md::with_busybox() else { return };
-    let mut stuck = md
-        .cmd()
-        .args([
-            "run",
-            "--name",
-            "chatty",
-            "busybox",
-            "sh",
-            "-c",
-            "while :; do echo line; done",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stuck = common::KillOnDrop(
+        md.cmd()
+            .args([
+                "run",
+                "--name",
+                "chatty",
+                "busybox",
+                "sh",
+                "-c",
+                "while :; do echo line; done",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     assert!(md.wait_status("chatty", "running"));
     common::pause(500); // its stdout pipe and socket are full by now
     let started = std::time::Instant::now();

@@ -348,7 +348,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
             return Err(e.and_cleanup(undo));
         }
     };
-    pin_image(root, c.id(), &image)?;
+    pin_image(root, c.id(), &image, containers::durability(&c.config))?;
     Ok(c)
 }
 
@@ -502,9 +502,14 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
 
 /// The image stays in the store while a container uses it: a pin named after the
 /// container, which `rm` takes away.
-fn pin_image(root: &Path, id: &str, image: &ch05_image_pull::Image) -> Result<(), Error> {
+fn pin_image(
+    root: &Path,
+    id: &str,
+    image: &ch05_image_pull::Image,
+    durability: ch05_image_pull::store::Durability,
+) -> Result<(), Error> {
     let store = crate::store(root)?;
-    store.pin(id, &image.manifest_digest)?;
+    store.pin(id, &image.manifest_digest, durability)?;
     Ok(())
 }
 

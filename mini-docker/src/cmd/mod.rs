@@ -87,11 +87,7 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
         Command::System(c) => system::system(cli, c),
         Command::Info => system::info(cli),
         Command::Version => system::version(),
-        Command::Monitor {
-            id,
-            attach_fd,
-            tty_size,
-        } => crate::monitor::monitor_main(&sys, root, id, *attach_fd, tty_size.as_deref()),
+        Command::Monitor { id } => crate::monitor::monitor_main(&sys, root, id),
         Command::Drain { fd } => exec::drain_main(*fd),
     }
 }

@@ -165,3 +165,28 @@ pub fn file(md: &Md, name: &str) -> PathBuf {
 pub fn pause(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
+
+/// A client process the test kills (and reaps) when it ends, even by a failed assertion:
+/// a stuck client must not outlive its test.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // After a wait std sends nothing: the pid may belong to someone else by then.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

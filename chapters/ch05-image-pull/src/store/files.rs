@@ -32,6 +32,35 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// file that holds passwords, which then never exists with a wider mode, not even as the
 /// temp file.
 pub fn atomic_write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, bytes, mode, Durability::Durable)
+}
+
+/// [`atomic_write`] without the two fsyncs (steps 2 and 4): atomic for every reader and
+/// across a killed process, but not promised to survive a power cut. For runtime state
+/// whose truth ends with the machine's uptime anyway: a lease of a process that a reboot
+/// ended, a container's `state.json` (after a reboot nothing runs, whatever it says; runc
+/// keeps its state in tmpfs for the same reason). Each fsync is a journal commit, about a
+/// millisecond on this machine's disk, on a container's start path.
+pub fn atomic_write_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, 0o666, Durability::Volatile)
+}
+
+/// [`atomic_write`] or [`atomic_write_volatile`], as `durability` says.
+pub fn atomic_write_as(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    replace(path, bytes, 0o666, durability)
+}
+
+/// Whether a replaced file must survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file before the rename and the directory after it.
+    Durable,
+    /// Rename only.
+    Volatile,
+}
+
+/// The one implementation of [`atomic_write`] and its variants.
+fn replace(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -57,11 +86,16 @@ pub fn atomic_write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Resul
         .open(&tmp.path)
         .map_err(step("create", &tmp.path))?;
     file.write_all(bytes).map_err(step("write", &tmp.path))?;
-    file.sync_all().map_err(step("fsync", &tmp.path))?;
+    if durability == Durability::Durable {
+        file.sync_all().map_err(step("fsync", &tmp.path))?;
+    }
     drop(file);
     fs::rename(&tmp.path, path).map_err(step("rename into place", path))?;
     tmp.keep = true;
-    sync_dir(dir)
+    match durability {
+        Durability::Durable => sync_dir(dir),
+        Durability::Volatile => Ok(()),
+    }
 }
 
 /// fsync(2) on a directory: makes the renames and removals in it durable.

@@ -31,7 +31,9 @@ impl Store {
             .get_or_insert_with(|| self.root.join("pins").join(format!(".lease-{}", unique())))
             .clone();
         let text: String = lease.digests.iter().map(|d| format!("{d}\n")).collect();
-        write_file(&path, text.as_bytes())
+        // A lease lives as long as its process: after a power cut there is none to keep.
+        super::files::atomic_write_volatile(&path, text.as_bytes())
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     /// Ends the lease (after the image got its name in index.json).
@@ -44,8 +46,15 @@ impl Store {
     }
 
     /// Keeps `manifest` (and its blobs and layers) even when no name points at it, until
-    /// [`Store::unpin`]: mini-docker pins the image of each container.
-    pub fn pin(&self, name: &str, manifest: &Digest) -> Result<(), Error> {
+    /// [`Store::unpin`]: mini-docker pins the image of each container. `durability` says
+    /// whether the pin must outlive a power cut (a `--rm` container's need not: it is gone
+    /// when its run ends).
+    pub fn pin(
+        &self,
+        name: &str,
+        manifest: &Digest,
+        durability: super::Durability,
+    ) -> Result<(), Error> {
         check_pin_name(name)?;
         let _lock = self.lock()?;
         let path = self.root.join("pins").join(name);
@@ -53,7 +62,8 @@ impl Store {
         if !lines.contains(&manifest.to_string()) {
             lines.push(manifest.to_string());
         }
-        write_file(&path, (lines.join("\n") + "\n").as_bytes())
+        super::files::atomic_write_as(&path, (lines.join("\n") + "\n").as_bytes(), durability)
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     /// Removes a pin (the file goes when its last digest does).

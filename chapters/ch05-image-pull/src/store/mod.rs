@@ -61,7 +61,10 @@ mod names;
 #[cfg(test)]
 mod tests;
 
-pub use files::{atomic_write, atomic_write_with_mode, dir_size, remove_tree};
+pub use files::{
+    Durability, atomic_write, atomic_write_as, atomic_write_volatile, atomic_write_with_mode,
+    dir_size, remove_tree,
+};
 pub use gc::Collected;
 pub use layout::{BlobWriter, TempLayer, VerifiedBlob};
 pub use names::Removed;

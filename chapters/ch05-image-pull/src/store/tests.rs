@@ -160,7 +160,7 @@ fn pins_and_live_leases_keep_blobs_that_no_name_needs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let m = image(&store, "pinned", &[("p", "1")]);
-    store.pin("container-1", &m).unwrap();
+    store.pin("container-1", &m, Durability::Durable).unwrap();
     store.remove("pinned").unwrap();
     assert!(store.has_blob(&m), "the pin keeps it");
     // ...and keeps it listed, without a name (docker's image after `rmi -f`).
