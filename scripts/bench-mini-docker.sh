@@ -6,6 +6,8 @@
 #   exec: mini-docker exec C true                            vs  crun exec C true
 #
 # Targets (the mini-docker issue): run <= 1.5 x crun and <= 0.1 x podman; exec <= 2 x crun.
+# BASE=REV (a git revision) also measures mini-docker as built from REV, in the same run
+# and on its own store, so a change is compared with what it replaces ("no regression").
 # crun 1.8 refuses a hybrid cgroup host; it runs in a private mount namespace with the
 # cgroup2 mount detached (the peers' "legacy" rows), which changes nothing it measures.
 set -euo pipefail
@@ -18,39 +20,67 @@ export CONTAINERS_CONF CONTAINERS_STORAGE_CONF
 RUNS=${RUNS:-30}
 cargo build --release -q -p mini-docker
 MD="$PWD/target/release/mini-docker"
+BASE_MD=
+if [ -n "${BASE:-}" ]; then
+    rev=$(git rev-parse --short "$BASE")
+    BASE_MD="$PWD/target/bench-base/$rev/release/mini-docker"
+    if [ ! -x "$BASE_MD" ]; then
+        src=$(mktemp -d /tmp/mdk-bench-base-XXXXXX)
+        git archive "$rev" | tar -C "$src" -x
+        (cd "$src" && cargo build --release -q -p mini-docker --target-dir "$OLDPWD/target/bench-base/$rev")
+        rm -rf "$src"
+    fi
+fi
 R=$(mktemp -d /tmp/mdk-bench-XXXXXX)
+RB=$(mktemp -d /tmp/mdk-bench-base-root-XXXXXX)
 OUT=$(mktemp -d /tmp/mdk-bench-results-XXXXXX)
 cleanup() {
     "$MD" --root "$R" rm -f execbench >/dev/null 2>&1 || true
+    [ -z "$BASE_MD" ] || "$BASE_MD" --root "$RB" rm -f execbench >/dev/null 2>&1 || true
     unshare --mount --propagation private sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; crun kill mdk-bench-exec KILL 2>/dev/null; crun delete -f mdk-bench-exec 2>/dev/null" || true
-    rm -rf "$R" "$OUT"
+    rm -rf "$R" "$RB" "$OUT"
 }
 trap cleanup EXIT
 
 tar -C "$W/rootfs" -cf "$R/rootfs.tar" .
 "$MD" --root "$R" import "$R/rootfs.tar" busybox >/dev/null
+[ -z "$BASE_MD" ] || "$BASE_MD" --root "$RB" import "$R/rootfs.tar" busybox >/dev/null
 # An exec target for crun: the same bundle, running sleep.
 cp -a "$W/bundle" "$R/bundle-sleep"
 jq '.process.args = ["/bin/sleep", "1000"] | .process.terminal = false' "$W/bundle/config.json" > "$R/bundle-sleep/config.json"
 
-mean() { jq -r '.results[0].mean * 1000' "$1"; }
+# The median: a `run` waits for an RCU grace period in the kernel (the first write to a v1
+# cgroup.procs), so a few runs take several times longer and would swing a mean.
+mean() { jq -r '.results[0].median * 1000' "$1"; }
 hf() { hyperfine -N -w 3 -r "$RUNS" --export-json "$1" "$2" >/dev/null 2>&1; }
 legacy() { unshare --mount --propagation private sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; $1"; }
 
 hf "$OUT/md-run.json" "$MD --root $R run --rm --network none busybox true"
+[ -z "$BASE_MD" ] || hf "$OUT/base-run.json" "$BASE_MD --root $RB run --rm --network none busybox true"
 legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-run.json 'crun run -b $W/bundle mdk-bench-crun' >/dev/null 2>&1"
 hf "$OUT/podman-run.json" "podman run --rm --network=none $PEERS_IMAGE true"
 
 "$MD" --root "$R" run -d --name execbench busybox sleep 1000 >/dev/null
 hf "$OUT/md-exec.json" "$MD --root $R exec execbench true"
+if [ -n "$BASE_MD" ]; then
+    "$BASE_MD" --root "$RB" run -d --name execbench busybox sleep 1000 >/dev/null
+    hf "$OUT/base-exec.json" "$BASE_MD --root $RB exec execbench true"
+fi
 legacy "crun run -d -b $R/bundle-sleep mdk-bench-exec >/dev/null && hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-exec.json 'crun exec mdk-bench-exec /bin/true' >/dev/null 2>&1"
 
 md_run=$(mean "$OUT/md-run.json"); crun_run=$(mean "$OUT/crun-run.json"); podman_run=$(mean "$OUT/podman-run.json")
 md_exec=$(mean "$OUT/md-exec.json"); crun_exec=$(mean "$OUT/crun-exec.json")
-printf '%-48s %10s\n' "what" "mean (ms)"
+printf '%-48s %10s\n' "what" "median (ms)"
 printf '%-48s %10.2f\n' "mini-docker run --rm --network none busybox true" "$md_run" "crun run" "$crun_run" "podman run --rm --network=none" "$podman_run" \
     "mini-docker exec C true" "$md_exec" "crun exec C true" "$crun_exec"
 echo
 awk -v a="$md_run" -v b="$crun_run" 'BEGIN { printf "run:  mini-docker / crun   = %.2f (target <= 1.5)\n", a / b }'
 awk -v a="$md_run" -v b="$podman_run" 'BEGIN { printf "run:  mini-docker / podman = %.3f (target <= 0.1)\n", a / b }'
 awk -v a="$md_exec" -v b="$crun_exec" 'BEGIN { printf "exec: mini-docker / crun   = %.2f (target <= 2.0)\n", a / b }'
+if [ -n "$BASE_MD" ]; then
+    base_run=$(mean "$OUT/base-run.json"); base_exec=$(mean "$OUT/base-exec.json")
+    echo
+    printf '%-48s %10.2f\n' "mini-docker at $rev: run --rm" "$base_run" "mini-docker at $rev: exec" "$base_exec"
+    awk -v a="$md_run" -v b="$base_run" -v r="$rev" 'BEGIN { printf "run:  mini-docker / %s = %.2f (no regression: <= 1.0 within noise)\n", r, a / b }'
+    awk -v a="$md_exec" -v b="$base_exec" -v r="$rev" 'BEGIN { printf "exec: mini-docker / %s = %.2f\n", r, a / b }'
+fi
