@@ -25,6 +25,7 @@ mod pump;
 mod record;
 mod relay;
 mod runtime;
+mod security;
 mod sys;
 mod template;
 mod terminal;

@@ -26,7 +26,7 @@ use crate::pump::{Event, Pump};
 use crate::record::{CgroupDir, Container, State, Status, now};
 use crate::relay::{Ended, Relay};
 use crate::runtime;
-use crate::sys::{WinSize, cloexec, set_window_size, window_size};
+use crate::sys::{WinSize, set_window_size, window_size};
 use crate::terminal::forwarded_signals;
 use crate::{Error, containers};
 
@@ -158,16 +158,18 @@ fn run_session(
 ) -> Result<i32, Error> {
     let layers = image_layers(root, c)?;
     let size = handoff.as_ref().and_then(|h| h.size);
-    let io = setup_stdio(c, size)?;
+    let io = setup_stdio(c)?;
     let stdio = Stdio {
         fds: [
             io.theirs[0].as_fd(),
             io.theirs[1].as_fd(),
             io.theirs[2].as_fd(),
         ],
-        tty: c.config.tty,
+        // With -t the terminal comes later, from the container's own devpts.
+        tty: false,
     };
-    let launched = match runtime::launch(sys, root, c, &layers, stdio) {
+    let console = io.console.as_ref().map(|(_, theirs)| theirs.as_fd());
+    let launched = match runtime::launch(sys, root, c, &layers, stdio, console) {
         Ok(l) => l,
         Err(e) => {
             record_start_failure(c, &mut ready, &e);
@@ -179,9 +181,20 @@ fn run_session(
         out,
         err,
         input,
+        console,
     } = io;
     // The container holds its ends now; ours would keep its output open after it exits.
     drop(theirs);
+    let (out, input) = match (console, out) {
+        (Some((ours, theirs)), _) => {
+            drop(theirs);
+            receive_console(c, &ours, size)?
+        }
+        (None, out) => {
+            let out = out.ok_or_else(|| Error::Corrupt(c.dir.clone(), "no stdout".into()))?;
+            (out, input)
+        }
+    };
     publish_state(c, &launched)?;
     let listener = listen(c)?;
     report(&mut ready, &format!("ok {}\n", launched.running.pid()));
@@ -208,14 +221,18 @@ fn image_layers(root: &Path, c: &Container) -> Result<Vec<std::path::PathBuf>, E
 
 /// The container's stdio, both sides.
 struct ContainerIo {
-    /// The container's stdin, stdout and stderr (a pty's slave side thrice, or pipes).
+    /// The container's stdin, stdout and stderr: three pipes, or with `-t` /dev/null until
+    /// its terminal exists.
     theirs: [OwnedFd; 3],
-    /// Where its output comes out (a pty's master side, or stdout's pipe).
-    out: OwnedFd,
+    /// Where its output comes out (stdout's pipe; with `-t`, the terminal's master, which
+    /// arrives through the console socket).
+    out: Option<OwnedFd>,
     /// stderr's pipe (none with a tty: one terminal carries both).
     err: Option<OwnedFd>,
     /// Where its input goes in, with `-i`.
     input: Option<OwnedFd>,
+    /// With `-t`: the console socket, our end and the container's.
+    console: Option<(UnixStream, UnixStream)>,
 }
 
 /// Our ends, once the container has its own.
@@ -225,29 +242,26 @@ struct Ends {
     input: Option<OwnedFd>,
 }
 
-/// A pseudo-terminal (`-t`, sized like the client's), or three pipes; stdin is /dev/null
-/// without `-i`.
-fn setup_stdio(c: &Container, size: Option<WinSize>) -> Result<ContainerIo, Error> {
-    let dup = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map_err(|e| Error::io("dup", Path::new("a stdio descriptor"), e))
+/// Three pipes (stdin is /dev/null without `-i`), or with `-t` the console socket the
+/// container sends its terminal through (see `runtime::launch`).
+fn setup_stdio(c: &Container) -> Result<ContainerIo, Error> {
+    let null = |write: bool| {
+        File::options()
+            .read(true)
+            .write(write)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| Error::io("open", Path::new("/dev/null"), e))
     };
     if c.config.tty {
-        let pty = nix::pty::openpty(None, None)
-            .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("openpty", e)))?;
-        // openpty's descriptors survive exec: the container must not inherit the master.
-        for fd in [&pty.master, &pty.slave] {
-            cloexec(fd.as_fd())?;
-        }
-        if let Some(size) = size {
-            let _ = set_window_size(pty.master.as_fd(), size);
-        }
-        let input = c.config.open_stdin.then(|| dup(&pty.master)).transpose()?;
+        let pair =
+            UnixStream::pair().map_err(|e| Error::io("make the console socket for", &c.dir, e))?;
         return Ok(ContainerIo {
-            theirs: [dup(&pty.slave)?, dup(&pty.slave)?, pty.slave],
-            out: pty.master,
+            theirs: [null(true)?, null(true)?, null(true)?],
+            out: None,
             err: None,
-            input,
+            input: None,
+            console: Some(pair),
         });
     }
     let (out_r, out_w) = pipe()?;
@@ -256,18 +270,60 @@ fn setup_stdio(c: &Container, size: Option<WinSize>) -> Result<ContainerIo, Erro
         let (in_r, in_w) = pipe()?;
         (in_r, Some(in_w))
     } else {
-        let null = File::options()
-            .read(true)
-            .open("/dev/null")
-            .map_err(|e| Error::io("open", Path::new("/dev/null"), e))?;
-        (OwnedFd::from(null), None)
+        (null(false)?, None)
     };
     Ok(ContainerIo {
         theirs: [stdin, out_w, err_w],
-        out: out_r,
+        out: Some(out_r),
         err: Some(err_r),
         input,
+        console: None,
     })
+}
+
+/// The terminal's master, as the container sends it once its pty exists (before it
+/// execs, so by the time `launch` returns it is waiting in the socket); sized like the
+/// client's terminal. Returns (output, input with `-i`).
+fn receive_console(
+    c: &Container,
+    socket: &UnixStream,
+    size: Option<WinSize>,
+) -> Result<(OwnedFd, Option<OwnedFd>), Error> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut byte = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("recvmsg(console socket)", e)))?;
+    let fd = msg
+        .cmsgs()
+        .map_err(|e| Error::Sys(ch01_namespaces::SysError::new("recvmsg(console socket)", e)))?
+        .find_map(|m| match m {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::Corrupt(
+                c.dir.clone(),
+                "the container sent no terminal through its console socket".into(),
+            )
+        })?;
+    let master = crate::sys::own_fd(fd);
+    if let Some(size) = size {
+        let _ = set_window_size(master.as_fd(), size);
+    }
+    let input = c
+        .config
+        .open_stdin
+        .then(|| master.try_clone())
+        .transpose()
+        .map_err(|e| Error::io("dup", Path::new("the terminal"), e))?;
+    Ok((master, input))
 }
 
 /// The start failed: the record and the waiting CLI learn why.

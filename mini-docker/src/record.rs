@@ -129,6 +129,18 @@ pub struct HostConfig {
     /// `--device-{read,write}-{bps,iops}`.
     #[serde(flatten)]
     pub blkio: Blkio,
+    /// `--cap-add`.
+    #[serde(rename = "CapAdd", default)]
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    #[serde(rename = "CapDrop", default)]
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    #[serde(rename = "Privileged", default)]
+    pub privileged: bool,
+    /// `--security-opt`, with a `seccomp=FILE` replaced by the file's JSON (as docker's).
+    #[serde(rename = "SecurityOpt", default)]
+    pub security_opt: Vec<String>,
 }
 
 /// Block I/O rates per device, as docker's HostConfig spells them.

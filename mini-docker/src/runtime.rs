@@ -9,16 +9,22 @@
 //!                                           make mounts private               (ch01)
 //!                                           mount the overlay stack           (ch04)
 //!                                           volumes, pivot_root, /proc /sys /dev (ch03)
+//!                                           with -t: a pty from its devpts, the
+//!                                           master sent to the monitor         (ch03)
+//!                                           mask /proc and /sys's kernel files (ch03)
 //! pid into the cgroup           (ch02)      loopback up, hostname             (ch01)
-//! release ─────────────────────────────▶   user, working directory, exec     (ch03, ch01)
+//! release ─────────────────────────────▶   working directory               (ch03)
+//!                                           capabilities, user, seccomp, exec (ch01)
 //! ```
 //!
 //! The overlay is mounted *inside* the container's mount namespace, so it exists only
 //! there: when the container's last process exits, the kernel unmounts it, and a crash of
 //! anything leaves no mount on the host.
 use std::convert::Infallible;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
+use ch01_namespaces::confine::{self, Confinement};
 use ch01_namespaces::ns::{Kind, Namespaces};
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
 use ch02_cgroups::{Cgroup, Controller, IoLimit, Layout, Limits, Swap};
@@ -28,8 +34,8 @@ use ch04_unionfs_layers::sys::{Kernel, LayerSys};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use crate::Error;
 use crate::record::{Config, Container, HostConfig, MountType};
+use crate::{Error, security};
 
 /// The cgroup limits docker's flags ask for. `--memory-swap` unset means twice the memory
 /// (Docker's default); -1 means unlimited swap. Devices of block I/O rates are looked up
@@ -49,6 +55,7 @@ pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
         pids: (host.pids_limit > 0).then_some(host.pids_limit),
         cpuset: (!host.cpuset_cpus.is_empty()).then(|| host.cpuset_cpus.clone()),
         io: io_limits(&host.blkio)?,
+        devices: (!host.privileged).then(ch02_cgroups::DeviceRule::docker_default),
     })
 }
 
@@ -130,7 +137,16 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
             read_only: m.read_only,
         });
     }
-    out.extend(ch04_unionfs_layers::init::mounts(&c.path("init")));
+    // With --read-only, /etc/hostname, /etc/hosts and /etc/resolv.conf are read-only too,
+    // as docker binds them.
+    out.extend(
+        ch04_unionfs_layers::init::mounts(&c.path("init"))
+            .into_iter()
+            .map(|m| Mount {
+                read_only: m.read_only || c.config.host.read_only_rootfs,
+                ..m
+            }),
+    );
     out
 }
 
@@ -145,13 +161,16 @@ pub struct Launched<'s> {
 }
 
 /// Starts the container's process with `stdio`; `image_layers` are the image's extracted
-/// layers, bottom first.
+/// layers, bottom first. With `console` (`-t`), the process makes its terminal from its own
+/// devpts and sends the master through that socket (runc's console socket); `stdio` then
+/// only covers the steps before.
 pub fn launch<'s>(
     sys: &'s Kernel,
     root: &Path,
     c: &Container,
     image_layers: &[PathBuf],
     stdio: Stdio<'_>,
+    console: Option<BorrowedFd<'_>>,
 ) -> Result<Launched<'s>, Error> {
     let cfg = &c.config;
     // 1. A cgroup of its own, limits set before anything runs in it.
@@ -198,8 +217,12 @@ pub fn launch<'s>(
         rootfs: c.path("merged"),
         mounts: mounts(root, c),
         read_only_root: cfg.host.read_only_rootfs,
+        // A host terminal bound in is chapter 3's way; a container gets a pty of its own.
         console: stdio.tty,
+        kernel_files: security::kernel_files(&cfg.host),
     };
+    // Compiled here, in the parent: the child only installs it.
+    let confinement = security::confinement(&cfg.host)?;
     let created = process::create(
         sys,
         flags,
@@ -207,7 +230,20 @@ pub fn launch<'s>(
             detach: false,
             stdio: Some(stdio),
         },
-        &mut || become_container(sys, &joined, &stack, &plan, flags, cfg),
+        &mut || {
+            become_container(
+                sys,
+                &ChildPlan {
+                    joined: &joined,
+                    stack: &stack,
+                    root: &plan,
+                    flags,
+                    cfg,
+                    confinement: &confinement,
+                    console,
+                },
+            )
+        },
     )?;
     // 4. Into the cgroup before it execs: everything it does is counted and limited.
     cgroup.add_process(created.pid())?;
@@ -215,21 +251,36 @@ pub fn launch<'s>(
     Ok(Launched { running, cgroup })
 }
 
-/// The child's side, in order; ends in exec.
-fn become_container(
-    sys: &dyn LayerSys,
-    joined: &[Namespaces],
-    stack: &Stack,
-    plan: &RootPlan,
+/// Everything the child needs, made in the parent before the clone.
+struct ChildPlan<'a> {
+    /// Namespaces of other containers to join (`--ipc container:X`).
+    joined: &'a [Namespaces],
+    /// The overlay.
+    stack: &'a Stack,
+    /// The mounts around it.
+    root: &'a RootPlan,
+    /// The new namespaces it is in.
     flags: CloneFlags,
-    cfg: &Config,
-) -> Result<Infallible, ChildError> {
-    for ns in joined {
+    /// The container.
+    cfg: &'a Config,
+    /// Its capabilities and seccomp filter.
+    confinement: &'a Confinement,
+    /// Where its terminal's master goes (`-t`).
+    console: Option<BorrowedFd<'a>>,
+}
+
+/// The child's side, in order; ends in exec.
+fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible, ChildError> {
+    let (flags, cfg) = (p.flags, p.cfg);
+    for ns in p.joined {
         ns.enter_rest(sys)?;
     }
     ch01_namespaces::make_mounts_private(sys)?;
-    ch04_unionfs_layers::overlay::mount(sys, stack, &plan.rootfs)?;
-    rootfs::switch_root(sys, plan)?;
+    ch04_unionfs_layers::overlay::mount(sys, p.stack, &p.root.rootfs)?;
+    rootfs::switch_root(sys, p.root)?;
+    if let Some(socket) = p.console {
+        rootfs::new_console(sys, socket)?;
+    }
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         sys.loopback_up()?;
     }
@@ -242,14 +293,19 @@ fn become_container(
         .map_err(ChildError::setup)?;
     // The working directory is made (as root, like Docker) before privileges are dropped.
     ch03_rootfs_pivot_root::enter_workdir(sys, Path::new(&cfg.working_dir))?;
-    sys.set_ids(user.uid, user.gid, Some(&user.groups))?;
     let mut env = cfg.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
     let mut argv = vec![cfg.path.clone()];
     argv.extend(cfg.args.iter().cloned());
-    Err(process::exec(sys, &argv, &env))
+    // The user, the capabilities, the seccomp filter, and exec (chapter 1's `confine`).
+    let ids = confine::Ids {
+        uid: user.uid,
+        gid: user.gid,
+        groups: Some(&user.groups),
+    };
+    Err(confine::exec(sys, p.confinement, ids, &argv, &env))
 }
 
 #[cfg(test)]

@@ -87,21 +87,6 @@ pub fn pty_from(
     Ok((ptmx, own_fd(slave)))
 }
 
-/// Sets close-on-exec on `fd`: what the container execs must not inherit it.
-pub fn cloexec(fd: BorrowedFd<'_>) -> Result<(), Error> {
-    nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map(drop)
-    .map_err(|e| {
-        Error::Sys(ch01_namespaces::SysError::new(
-            "fcntl(F_SETFD, FD_CLOEXEC)",
-            e,
-        ))
-    })
-}
-
 /// Lets a process we start inherit `fd` (clears close-on-exec); the other half of
 /// [`inherited_fd`], which the child calls.
 pub fn inheritable(fd: BorrowedFd<'_>) -> Result<(), Error> {

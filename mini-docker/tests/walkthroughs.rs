@@ -161,8 +161,8 @@ fn run_it_gives_a_terminal_exit_stops_but_keeps_the_container_and_start_runs_it_
     );
     let clean = out.replace("\x1b[6n", "").replace('\r', "");
     assert!(
-        clean.contains("/dev/console"),
-        "the shell's terminal is the container's console:\n{clean}"
+        clean.contains("tty; stty size\n/dev/pts/0\n"),
+        "the shell's terminal comes from the container's own devpts (as docker's):\n{clean}"
     );
     assert!(
         clean.contains("\n33 101\n"),

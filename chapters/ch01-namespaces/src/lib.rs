@@ -17,10 +17,13 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Pid, Uid};
 
+pub mod caps;
 pub mod cli;
+pub mod confine;
 pub mod idmap;
 pub mod ns;
 pub mod process;
+pub mod seccomp;
 pub mod sys;
 
 pub use process::{ChildError, Exit};

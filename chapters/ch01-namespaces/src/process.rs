@@ -394,6 +394,18 @@ impl Running {
 /// command's environment, not ours: inside a container that is the image's `PATH`).
 /// Returns only on failure, with docker's exit codes (127 not found, 126 not executable).
 pub fn exec(sys: &dyn Sys, argv: &[String], env: &[String]) -> ChildError {
+    exec_with(sys, argv, env, &mut || Ok(()))
+}
+
+/// [`exec`], with `last` run between looking the program up and execve(2): the place for
+/// what must come last, such as a seccomp filter that would refuse the look-up's calls
+/// (see [`crate::confine`]). A failure of `last` is the child's setup failure (125).
+pub fn exec_with(
+    sys: &dyn Sys,
+    argv: &[String],
+    env: &[String],
+    last: &mut dyn FnMut() -> Result<(), SysError>,
+) -> ChildError {
     let Some(program) = argv.first() else {
         return ChildError::setup("no command given");
     };
@@ -418,6 +430,9 @@ pub fn exec(sys: &dyn Sys, argv: &[String], env: &[String]) -> ChildError {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let path_c = CString::new(path.as_os_str().as_bytes()).unwrap_or_default();
+    if let Err(e) = last() {
+        return ChildError::setup(e);
+    }
     match sys.execve(&path_c, &argv_c, &env_c) {
         Ok(never) => match never {},
         Err(e) => exec_error(program, &path_c, e),

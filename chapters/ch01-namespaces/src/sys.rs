@@ -144,6 +144,26 @@ pub trait Sys: std::fmt::Debug {
     /// an unprivileged user namespace may not change), then setresuid(2): become `uid:gid`.
     fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()>;
 
+    // --- privileges (capabilities(7), seccomp(2)) ---------------------------------------
+
+    /// prctl(PR_CAPBSET_DROP): capability `cap` leaves the bounding set, for good; not even
+    /// a setuid-root binary gets it back.
+    fn drop_bounding(&self, cap: u8) -> SysResult<()>;
+    /// prctl(PR_SET_KEEPCAPS): keep the permitted set across the switch away from uid 0.
+    fn set_keep_caps(&self, keep: bool) -> SysResult<()>;
+    /// capset(2), version 3: the effective, permitted and inheritable sets.
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult<()>;
+    /// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL).
+    fn clear_ambient(&self) -> SysResult<()>;
+    /// prctl(PR_SET_NO_NEW_PRIVS, 1): execve never grants more (setuid bits and file
+    /// capabilities are ignored), for this process and its children.
+    fn set_no_new_privs(&self) -> SysResult<()>;
+    /// seccomp(SECCOMP_SET_MODE_FILTER, 0, prog): adds a filter to the process's stack.
+    fn seccomp_filter(&self, program: &[seccompiler::sock_filter]) -> SysResult<()>;
+    /// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from `first` up closes
+    /// itself at the next execve (those below are the process's stdio).
+    fn cloexec_from(&self, first: u32) -> SysResult<()>;
+
     // --- mounts ------------------------------------------------------------------------
 
     /// mount(2).
@@ -605,6 +625,155 @@ impl Sys for Kernel {
         )
     }
 
+    fn drop_bounding(&self, cap: u8) -> SysResult<()> {
+        self.call(
+            || format!("prctl(PR_CAPBSET_DROP, {})", cap_name(cap)),
+            zero,
+            || {
+                // SAFETY: PR_CAPBSET_DROP takes an integer and touches no memory of ours.
+                let r = unsafe {
+                    libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0)
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn set_keep_caps(&self, keep: bool) -> SysResult<()> {
+        self.call(
+            || format!("prctl(PR_SET_KEEPCAPS, {})", u8::from(keep)),
+            zero,
+            || nix::sys::prctl::set_keepcaps(keep),
+        )
+    }
+
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult<()> {
+        self.call(
+            || format!("capset({{eff={effective:#x}, prm={permitted:#x}, inh={inheritable:#x}}})"),
+            zero,
+            || {
+                // linux/capability.h, _LINUX_CAPABILITY_VERSION_3: 64-bit sets in two halves.
+                #[repr(C)]
+                struct Header {
+                    version: u32,
+                    pid: i32,
+                }
+                #[repr(C)]
+                #[derive(Clone, Copy)]
+                struct Data {
+                    effective: u32,
+                    permitted: u32,
+                    inheritable: u32,
+                }
+                let half = |v: u64, i: u32| (v >> (32 * i)) as u32;
+                let data: [Data; 2] = [0, 1].map(|i| Data {
+                    effective: half(effective, i),
+                    permitted: half(permitted, i),
+                    inheritable: half(inheritable, i),
+                });
+                let mut header = Header {
+                    version: 0x2008_0522,
+                    pid: 0,
+                };
+                // SAFETY: both structs are laid out as capset(2) reads them (version 3 takes
+                // two Data), live across the call, and the kernel only reads the data.
+                let r = unsafe {
+                    libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr())
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn clear_ambient(&self) -> SysResult<()> {
+        self.call(
+            || "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)".into(),
+            zero,
+            || {
+                // SAFETY: integer arguments only.
+                let r = unsafe {
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                        0,
+                        0,
+                        0,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn set_no_new_privs(&self) -> SysResult<()> {
+        self.call(
+            || "prctl(PR_SET_NO_NEW_PRIVS, 1)".into(),
+            zero,
+            nix::sys::prctl::set_no_new_privs,
+        )
+    }
+
+    fn seccomp_filter(&self, program: &[seccompiler::sock_filter]) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{len={}}})",
+                    program.len()
+                )
+            },
+            zero,
+            || {
+                // linux/filter.h's struct sock_fprog.
+                #[repr(C)]
+                struct Fprog {
+                    len: u16,
+                    filter: *const seccompiler::sock_filter,
+                }
+                let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+                let prog = Fprog {
+                    len,
+                    filter: program.as_ptr(),
+                };
+                // SAFETY: `prog` points at `len` instructions laid out as struct sock_filter
+                // (seccompiler's type is repr(C) for that); the kernel copies them.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &prog as *const Fprog,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn cloexec_from(&self, first: u32) -> SysResult<()> {
+        self.call(
+            || format!("close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"),
+            zero,
+            || {
+                // SAFETY: integer arguments; marking descriptors close-on-exec frees nothing
+                // this process still uses before its execve.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_close_range,
+                        first,
+                        u32::MAX,
+                        libc::CLOSE_RANGE_CLOEXEC,
+                    )
+                };
+                match Errno::result(r) {
+                    Ok(_) => Ok(()),
+                    // Before Linux 5.11: flag each open descriptor by hand.
+                    Err(Errno::EINVAL | Errno::ENOSYS) => cloexec_each(first),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+    }
+
     fn mount(
         &self,
         source: Option<&str>,
@@ -907,6 +1076,39 @@ impl Sys for Recorder {
         self.record(format!("setresuid({uid}, {uid}, {uid})"))
     }
 
+    fn drop_bounding(&self, cap: u8) -> SysResult<()> {
+        self.record(format!("prctl(PR_CAPBSET_DROP, {})", cap_name(cap)))
+    }
+
+    fn set_keep_caps(&self, keep: bool) -> SysResult<()> {
+        self.record(format!("prctl(PR_SET_KEEPCAPS, {})", u8::from(keep)))
+    }
+
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult<()> {
+        self.record(format!(
+            "capset({{eff={effective:#x}, prm={permitted:#x}, inh={inheritable:#x}}})"
+        ))
+    }
+
+    fn clear_ambient(&self) -> SysResult<()> {
+        self.record("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)".into())
+    }
+
+    fn set_no_new_privs(&self) -> SysResult<()> {
+        self.record("prctl(PR_SET_NO_NEW_PRIVS, 1)".into())
+    }
+
+    fn seccomp_filter(&self, program: &[seccompiler::sock_filter]) -> SysResult<()> {
+        self.record(format!(
+            "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{len={}}})",
+            program.len()
+        ))
+    }
+
+    fn cloexec_from(&self, first: u32) -> SysResult<()> {
+        self.record(format!("close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"))
+    }
+
     fn mount(
         &self,
         source: Option<&str>,
@@ -968,6 +1170,29 @@ impl Sys for Recorder {
     fn rmdir(&self, path: &Path) -> SysResult<()> {
         self.record(format!("rmdir({path:?})"))
     }
+}
+
+/// `CAP_SYS_ADMIN` for 21: how capabilities read in a trace.
+fn cap_name(cap: u8) -> String {
+    match crate::caps::NAMES.get(cap as usize) {
+        Some(n) => format!("CAP_{n}"),
+        None => cap.to_string(),
+    }
+}
+
+/// close_range's fallback: FD_CLOEXEC on every open descriptor from `first` up.
+fn cloexec_each(first: u32) -> Result<(), Errno> {
+    let fds: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a number: at worst EBADF (the directory's own descriptor, closed
+        // by now), which is ignored; no memory is touched.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// pipe2(2) with `O_CLOEXEC`: both ends close themselves across execve.

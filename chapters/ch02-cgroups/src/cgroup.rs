@@ -48,6 +48,68 @@ pub struct Limits {
     pub cpuset: Option<String>,
     /// Block I/O rates, per device (`--device-write-bps /dev/vda:1m`).
     pub io: Vec<IoLimit>,
+    /// The device nodes that may be used, `None` for all (`--privileged`). On cgroup v1
+    /// only, for now: v2 needs an eBPF program attached to the cgroup.
+    pub devices: Option<Vec<DeviceRule>>,
+}
+
+/// One line of v1's `devices.allow`: `c 1:3 rwm` (type `a` all, `c` char, `b` block; `*`
+/// any number; access read, write, mknod).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// `a`, `c` or `b`.
+    pub kind: char,
+    /// The major number, `None` for any.
+    pub major: Option<u32>,
+    /// The minor number, `None` for any.
+    pub minor: Option<u32>,
+    /// Some of `rwm`.
+    pub access: String,
+}
+
+impl std::fmt::Display for DeviceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: Option<u32>| v.map_or("*".to_string(), |v| v.to_string());
+        write!(
+            f,
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
+    }
+}
+
+impl DeviceRule {
+    /// Docker's default allow-list, as runc applies it: any node may be *made* (`m`), but
+    /// only these opened: null, zero, full, random, urandom, tty, console, ptmx, the
+    /// container's ptys (136:*) and tun. The host's disks (`b 254:0`, `b 8:0`) are not among
+    /// them: a container that makes the node still cannot read the disk.
+    pub fn docker_default() -> Vec<DeviceRule> {
+        let rule = |kind, major: Option<u32>, minor: Option<u32>, access: &str| DeviceRule {
+            kind,
+            major,
+            minor,
+            access: access.into(),
+        };
+        let mut rules = vec![rule('c', None, None, "m"), rule('b', None, None, "m")];
+        for (major, minor) in [
+            (1, Some(3)),
+            (1, Some(5)),
+            (1, Some(7)),
+            (1, Some(8)),
+            (1, Some(9)),
+            (5, Some(0)),
+            (5, Some(1)),
+            (5, Some(2)),
+            (10, Some(200)),
+            (136, None),
+        ] {
+            rules.push(rule('c', Some(major), minor, "rwm"));
+        }
+        rules
+    }
 }
 
 /// A block I/O rate limit on one device, named by its device numbers (the `MAJ:MIN` of
@@ -128,6 +190,9 @@ impl Limits {
         }
         if !self.io.is_empty() {
             c.extend([Controller::Blkio, Controller::Io]);
+        }
+        if self.devices.is_some() {
+            c.push(Controller::Devices);
         }
         c
     }
@@ -469,6 +534,14 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
         }
         if let (Some(cpus), Some(d)) = (&limits.cpuset, self.dir_of(Controller::Cpuset)) {
             w(d, "cpuset.cpus", cpus.clone())?;
+        }
+        if let (Some(rules), Some(d)) = (&limits.devices, self.dir_of(Controller::Devices)) {
+            // Deny everything, then allow the list: a child cgroup starts with its parent's
+            // rules (all, at the root), and an allow-list is what docker means.
+            w(d, "devices.deny", "a".into())?;
+            for rule in rules {
+                w(d, "devices.allow", rule.to_string())?;
+            }
         }
         if !limits.io.is_empty() {
             let d = self
@@ -860,6 +933,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dockers_device_list_reads_as_devices_list_shows_it() {
+        let lines: Vec<String> = DeviceRule::docker_default()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            lines.join(", "),
+            "c *:* m, b *:* m, c 1:3 rwm, c 1:5 rwm, c 1:7 rwm, c 1:8 rwm, c 1:9 rwm, \
+             c 5:0 rwm, c 5:1 rwm, c 5:2 rwm, c 10:200 rwm, c 136:* rwm"
+        );
+    }
+
+    #[test]
     fn flat_keyed_files_and_limits_parse() {
         assert_eq!(
             keyed("nr_periods 12\nnr_throttled 3\n", "nr_throttled"),
@@ -1046,6 +1132,7 @@ mod v2_tests {
             cpuset: Some("0".into()),
             swap: Swap::None,
             io: Vec::new(),
+            devices: None,
         }
     }
 

@@ -123,6 +123,7 @@ impl LimitArgs {
             pids: self.pids,
             cpuset: self.cpuset.clone(),
             io,
+            devices: None,
         })
     }
 }

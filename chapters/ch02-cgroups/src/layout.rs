@@ -76,6 +76,9 @@ pub enum Controller {
     Blkio,
     /// Block I/O, cgroup v2's controller.
     Io,
+    /// Which device nodes may be opened or made (v1 only: v2 attaches an eBPF program to
+    /// the cgroup instead).
+    Devices,
 }
 
 impl Controller {
@@ -90,11 +93,12 @@ impl Controller {
             Controller::Freezer => "freezer",
             Controller::Blkio => "blkio",
             Controller::Io => "io",
+            Controller::Devices => "devices",
         }
     }
 
     /// Every controller, for turning names back into controllers.
-    pub const ALL: [Controller; 8] = [
+    pub const ALL: [Controller; 9] = [
         Controller::Memory,
         Controller::Cpu,
         Controller::Cpuacct,
@@ -103,6 +107,7 @@ impl Controller {
         Controller::Freezer,
         Controller::Blkio,
         Controller::Io,
+        Controller::Devices,
     ];
 
     /// The controller called `name` in mount options or `cgroup.controllers`.
@@ -121,7 +126,7 @@ impl Controller {
     pub fn v1_only(self) -> bool {
         matches!(
             self,
-            Controller::Cpuacct | Controller::Freezer | Controller::Blkio
+            Controller::Cpuacct | Controller::Freezer | Controller::Blkio | Controller::Devices
         )
     }
 }

@@ -23,7 +23,7 @@ pub mod demo;
 pub mod layout;
 pub mod sys;
 
-pub use cgroup::{Cgroup, CgroupHandle, IoLimit, IoRate, Limits, Stats, Swap};
+pub use cgroup::{Cgroup, CgroupHandle, DeviceRule, IoLimit, IoRate, Limits, Stats, Swap};
 pub use layout::{Controller, Layout, Mode};
 
 use sys::{Sys, SysError};

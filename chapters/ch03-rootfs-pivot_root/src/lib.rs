@@ -177,6 +177,7 @@ pub fn run(sys: &dyn RootfsSys, args: &RunArgs) -> Result<i32, Error> {
             mounts,
             read_only_root: false,
             console: nix::unistd::isatty(std::io::stdin()).unwrap_or(false),
+            kernel_files: rootfs::KernelFiles::unmasked(),
         },
         env: default_env(hostname.as_deref().unwrap_or("localhost")),
         hostname,

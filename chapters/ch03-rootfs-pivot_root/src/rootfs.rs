@@ -3,13 +3,14 @@
 //!
 //! ```text
 //!  make / private ─ bind rootfs onto itself ─ bind volumes into it ─ pivot_root ─ detach
-//!  the old root ─ mount /proc, /sys (ro), /dev (tmpfs + nodes + devpts + shm) ─ exec
+//!  the old root ─ mount /proc, /sys (ro), /dev (tmpfs + nodes + devpts + shm) ─ mask and
+//!  write-protect the kernel's files in /proc and /sys ─ exec
 //! ```
 //!
 //! Every path inside the rootfs is resolved by [`SafeRoot`] (openat2 with
 //! `RESOLVE_IN_ROOT`) and mounted onto through `/proc/self/fd/N`, as runc does: a symlink in
 //! the image (`/data -> /etc`) can then not redirect a volume onto a host directory.
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -103,6 +104,78 @@ pub struct RootPlan {
     pub read_only_root: bool,
     /// Bind the terminal on stdin to `/dev/console` (when there is one).
     pub console: bool,
+    /// What of the kernel's own files the container may not see or change.
+    pub kernel_files: KernelFiles,
+}
+
+/// Docker's masked paths (moby `oci/defaults.go`): files that say too much about the host
+/// (`/proc/kcore` is the kernel's memory, `/proc/keys` every keyring on the machine,
+/// `/proc/timer_list` other processes' timers) are covered with `/dev/null`, directories
+/// with an empty read-only tmpfs.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// Docker's read-only paths: the kernel's settings. `/proc/sys` is not namespaced for the
+/// most part: `kernel/core_pattern` written from a container is the host's, and a pattern
+/// starting with `|` makes the host kernel run a program of the container's choosing, as
+/// host root, at the next crash anywhere on the machine.
+pub const READ_ONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The kernel files a container sees, as docker sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFiles {
+    /// Covered over (see [`MASKED_PATHS`]).
+    pub masked: Vec<PathBuf>,
+    /// Bound read-only onto themselves (see [`READ_ONLY_PATHS`]).
+    pub read_only: Vec<PathBuf>,
+    /// `/sys` read-only.
+    pub sys_read_only: bool,
+}
+
+impl KernelFiles {
+    /// A default container's.
+    pub fn docker_default() -> KernelFiles {
+        KernelFiles {
+            masked: MASKED_PATHS.iter().map(PathBuf::from).collect(),
+            read_only: READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
+            sys_read_only: true,
+        }
+    }
+
+    /// Nothing hidden, `/sys` read-only: this chapter's own `run`, whose command keeps all
+    /// of root's capabilities anyway (mini-docker takes them away, and hides these files).
+    pub fn unmasked() -> KernelFiles {
+        KernelFiles {
+            masked: Vec::new(),
+            read_only: Vec::new(),
+            sys_read_only: true,
+        }
+    }
+
+    /// `--privileged`: nothing hidden, `/sys` writable.
+    pub fn privileged() -> KernelFiles {
+        KernelFiles {
+            masked: Vec::new(),
+            read_only: Vec::new(),
+            sys_read_only: false,
+        }
+    }
 }
 
 /// Parses `HOST:CONTAINER[:ro|:rw]`, the `-v` syntax for bind mounts.
@@ -177,10 +250,12 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     // of the process that mounts it (pid_namespaces(7)), here the child's new one.
     ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
     // After the switch, like /proc; read-only, see mount_sys.
-    mount_sys(sys)?;
+    mount_sys(sys, plan.kernel_files.sys_read_only)?;
     // A tmpfs of the container's own, never the host's /dev; the terminal held above
     // becomes /dev/console.
     mount_dev(sys, console)?;
+    // After /proc, /sys (what it covers) and /dev (the /dev/null it binds).
+    protect_kernel_files(sys, &plan.kernel_files)?;
     // Last: every step above needed to create something in `/`.
     if plan.read_only_root {
         remount_read_only(sys, Path::new("/"))?;
@@ -390,10 +465,84 @@ pub fn pivot(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
     sys.chdir(Path::new("/"))
 }
 
-/// sysfs, read-only: a container may look at the kernel's devices, not reconfigure them.
-pub fn mount_sys(sys: &dyn RootfsSys) -> Result<(), SysError> {
-    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+/// sysfs, read-only unless `--privileged`: a container may look at the kernel's devices,
+/// not reconfigure them.
+pub fn mount_sys(sys: &dyn RootfsSys, read_only: bool) -> Result<(), SysError> {
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if read_only {
+        flags |= MsFlags::MS_RDONLY;
+    }
     sys.mount(Some("sysfs"), Path::new("/sys"), Some("sysfs"), flags, None)
+}
+
+/// Binds each read-only path onto itself and remounts the bind read-only, then covers each
+/// masked path: `/dev/null` bound over a file; over a directory that bind fails with
+/// ENOTDIR, and an empty read-only tmpfs goes there instead (runc's `maskPath`). A path
+/// this kernel does not have is skipped. Without `CAP_SYS_ADMIN` (dropped later) the
+/// container cannot unmount or remount any of it.
+pub fn protect_kernel_files(sys: &dyn RootfsSys, files: &KernelFiles) -> Result<(), SysError> {
+    let absent = |r: Result<(), SysError>| match r {
+        Err(e) if e.errno == nix::errno::Errno::ENOENT => Ok(false),
+        r => r.map(|()| true),
+    };
+    for path in &files.read_only {
+        let source = path.to_string_lossy();
+        if absent(sys.mount(
+            Some(&source),
+            path,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        ))? {
+            // A bind remount sets the mount's flags to exactly these: keep /proc's.
+            let flags = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC;
+            sys.mount(None, path, None, flags, None)?;
+        }
+    }
+    for path in &files.masked {
+        match sys.mount(Some("/dev/null"), path, None, MsFlags::MS_BIND, None) {
+            Err(e) if e.errno == nix::errno::Errno::ENOTDIR => {
+                sys.mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None)?;
+            }
+            r => {
+                absent(r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A terminal of the container's own, as runc's console socket makes it: a pty from the
+/// container's devpts (mounted by [`mount_dev`]), so `tty` inside prints `/dev/pts/0` and
+/// no terminal of the host is reachable; its slave is also bound onto `/dev/console`. The
+/// master goes out through `socket` to whoever copies the terminal's bytes (the monitor);
+/// the slave becomes descriptors 0, 1 and 2 and the controlling terminal of the caller,
+/// which must lead a session of its own.
+pub fn new_console(sys: &dyn RootfsSys, socket: BorrowedFd<'_>) -> Result<(), SysError> {
+    let (master, slave) = sys.open_pty(Path::new("/dev/ptmx"))?;
+    let console = Path::new("/dev/console");
+    // The slave's name in the container (`/dev/pts/0`), what the bind needs as its source.
+    let name = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))
+        .unwrap_or_else(|_| PathBuf::from("/dev/pts/0"));
+    sys.mknod(console, SFlag::S_IFCHR, 0o600, 5, 1)?;
+    sys.mount(
+        Some(&name.to_string_lossy()),
+        console,
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )?;
+    sys.send_fd(socket, master.as_fd())?;
+    drop(master);
+    for (n, what) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+        sys.dup2_stdio(slave.as_fd(), Path::new(what), n as i32)?;
+    }
+    sys.set_controlling_tty()
 }
 
 /// The device nodes every container gets (the OCI runtime spec's default devices).
@@ -565,6 +714,11 @@ mod tests {
             }],
             read_only_root: false,
             console: false,
+            kernel_files: KernelFiles {
+                masked: vec!["/proc/kcore".into()],
+                read_only: vec!["/proc/sys".into()],
+                sys_read_only: true,
+            },
         };
         enter_rootfs(&rec, &plan).unwrap();
         let calls = rec.calls().join("\n");
@@ -617,6 +771,9 @@ mod tests {
         mkdir("/dev/shm", 0o755)
         mount("devpts", "/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
         mount("shm", "/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")
+        mount("/proc/sys", "/proc/sys", NULL, MS_BIND|MS_REC, NULL)
+        mount(NULL, "/proc/sys", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_REMOUNT|MS_BIND, NULL)
+        mount("/dev/null", "/proc/kcore", NULL, MS_BIND, NULL)
         "#);
         // The mount points were made inside the rootfs, not on the host.
         assert!(rootfs.path().join("data").is_dir());

@@ -36,6 +36,13 @@ pub trait RootfsSys: Sys {
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd>;
     /// move_mount(2): attaches a detached mount at `target`.
     fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
+    /// A new pseudo-terminal from the devpts instance of `ptmx` (pts(4)): opens it, unlocks
+    /// the pair (TIOCSPTLCK) and opens the slave from the master (TIOCGPTPEER, no path
+    /// needed). Returns (master, slave), both close-on-exec.
+    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)>;
+    /// sendmsg(2) with one `SCM_RIGHTS` descriptor (unix(7)): hands `fd` to the process at
+    /// the other end of `socket`, which receives its own copy.
+    fn send_fd(&self, socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> SysResult<()>;
 }
 
 /// fsetxattr(2) on a descriptor: sets the extended attribute `name` to `value` (flags 0:
@@ -83,6 +90,67 @@ fn fmt_mknod(path: &Path, kind: SFlag, perm: u32, major: u64, minor: u64) -> Str
 }
 
 impl RootfsSys for Kernel {
+    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)> {
+        let flags =
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC;
+        let master = self.open(ptmx, flags)?;
+        self.call(
+            || format!("ioctl({}, TIOCSPTLCK, 0)", master.as_raw_fd()),
+            |_| "0".into(),
+            || {
+                let unlock: libc::c_int = 0;
+                // SAFETY: TIOCSPTLCK reads one int through the pointer, a live local.
+                Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
+                    .map(drop)
+            },
+        )?;
+        let slave = self.call(
+            || {
+                format!(
+                    "ioctl({}, TIOCGPTPEER, O_RDWR|O_NOCTTY|O_CLOEXEC)",
+                    master.as_raw_fd()
+                )
+            },
+            |fd: &OwnedFd| fd.as_raw_fd().to_string(),
+            || {
+                let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+                // SAFETY: TIOCGPTPEER takes its flags by value and returns a new descriptor.
+                let fd = Errno::result(unsafe {
+                    libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags)
+                })?;
+                // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            },
+        )?;
+        Ok((master, slave))
+    }
+
+    fn send_fd(&self, socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> SysResult<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        self.call(
+            || {
+                format!(
+                    "sendmsg({}, {{SCM_RIGHTS [{}]}})",
+                    socket.as_raw_fd(),
+                    fd.as_raw_fd()
+                )
+            },
+            |_| "1".into(),
+            || {
+                let fds = [fd.as_raw_fd()];
+                let iov = [std::io::IoSlice::new(b"T")];
+                sendmsg::<()>(
+                    socket.as_raw_fd(),
+                    &iov,
+                    &[ControlMessage::ScmRights(&fds)],
+                    MsgFlags::empty(),
+                    None,
+                )
+                .map(drop)
+            },
+        )
+    }
+
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd> {
         self.call(
             || format!("open_tree(AT_FDCWD, {path:?}, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC)"),
@@ -179,6 +247,17 @@ impl RootfsSys for Kernel {
 }
 
 impl RootfsSys for Recorder {
+    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)> {
+        self.record(format!("open({ptmx:?}, O_RDWR|O_NOCTTY|O_CLOEXEC)"))?;
+        self.record("ioctl(master, TIOCSPTLCK, 0)".into())?;
+        self.record("ioctl(master, TIOCGPTPEER, O_RDWR|O_NOCTTY|O_CLOEXEC)".into())?;
+        Ok((placeholder_fd()?, placeholder_fd()?))
+    }
+
+    fn send_fd(&self, _socket: BorrowedFd<'_>, _fd: BorrowedFd<'_>) -> SysResult<()> {
+        self.record("sendmsg(socket, {SCM_RIGHTS [master]})".into())
+    }
+
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd> {
         self.record(format!("open_tree({path:?}, OPEN_TREE_CLONE)"))?;
         placeholder_fd()

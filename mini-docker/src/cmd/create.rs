@@ -88,6 +88,18 @@ pub struct ContainerArgs {
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
+    /// Add Linux capabilities.
+    #[arg(long, value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long, value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security Options (no-new-privileges, seccomp=unconfined|PROFILE.json).
+    #[arg(long, value_name = "list")]
+    pub security_opt: Vec<String>,
     /// Connect a container to a network: none or host (bridges come with chapter 7).
     #[arg(long, alias = "net", default_value = "none")]
     pub network: String,
@@ -300,6 +312,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let host = host_config(args)?;
     // Refuse what cannot work before anything is written: the volumes come after this.
     crate::runtime::namespaces(root, &host)?;
+    crate::security::capabilities(&host)?;
     let anonymous = prepare_mount_sources(root, &mut mounts)?;
     let config = Config {
         id: id.clone(),
@@ -497,6 +510,10 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         dns_search: args.dns_search.clone(),
         extra_hosts: args.add_host.clone(),
         blkio: blkio(args)?,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        privileged: args.privileged,
+        security_opt: crate::security::resolve_files(&args.security_opt)?,
     })
 }
 

@@ -42,6 +42,9 @@ pub struct ExecArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>]).
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    pub privileged: bool,
     /// Override the key sequence for detaching a container.
     #[arg(long, value_name = "string")]
     pub detach_keys: Option<String>,
@@ -65,7 +68,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     )?;
     // 2. The PID namespace is joined here: it applies to the child we clone next.
     ns.enter_pid(sys)?;
-    let spec = ProcessSpec::of(&c, args);
+    let spec = ProcessSpec::of(&c, args)?;
     let pty = if args.tty {
         Some(open_container_pty(state.pid)?)
     } else {
@@ -131,12 +134,16 @@ struct ProcessSpec {
     workdir: String,
     user: String,
     argv: Vec<String>,
+    /// The container's capabilities and seccomp filter (all and none with `--privileged`).
+    confinement: ch01_namespaces::confine::Confinement,
 }
 
 impl ProcessSpec {
     /// Reads it before the clone, so the child only has to use it.
-    fn of(c: &crate::record::Container, args: &ExecArgs) -> ProcessSpec {
-        ProcessSpec {
+    fn of(c: &crate::record::Container, args: &ExecArgs) -> Result<ProcessSpec, Error> {
+        let mut host = c.config.host.clone();
+        host.privileged |= args.privileged;
+        Ok(ProcessSpec {
             env: super::create::environment(&c.config.env, &[], &args.env),
             workdir: args
                 .workdir
@@ -144,7 +151,8 @@ impl ProcessSpec {
                 .unwrap_or_else(|| c.config.working_dir.clone()),
             user: args.user.clone().unwrap_or_else(|| c.config.user.clone()),
             argv: args.command.clone(),
-        }
+            confinement: crate::security::confinement(&host)?,
+        })
     }
 }
 
@@ -223,12 +231,22 @@ fn become_command(
     let u = ch03_rootfs_pivot_root::user::resolve(&spec.user, &passwd, &group)
         .map_err(ChildError::setup)?;
     sys.chdir(Path::new(&spec.workdir))?;
-    sys.set_ids(u.uid, u.gid, Some(&u.groups))?;
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));
     }
-    Err(process::exec(sys, &spec.argv, &env))
+    let ids = ch01_namespaces::confine::Ids {
+        uid: u.uid,
+        gid: u.gid,
+        groups: Some(&u.groups),
+    };
+    Err(ch01_namespaces::confine::exec(
+        sys,
+        &spec.confinement,
+        ids,
+        &spec.argv,
+        &env,
+    ))
 }
 
 /// Moves the created child into the container's cgroup, through ch02's borrowing

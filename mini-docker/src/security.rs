@@ -1,0 +1,182 @@
+//! A container's defences, decided from its HostConfig as docker decides them: which
+//! capabilities it keeps (`--cap-add`, `--cap-drop`, `--privileged`), its seccomp profile
+//! and `no-new-privileges` (`--security-opt`), and which kernel files it may not see or
+//! change. Policy only: the mechanisms are chapter 1's (`confine`, `caps`, `seccomp`) and
+//! chapter 3's (`KernelFiles`).
+use ch01_namespaces::caps;
+use ch01_namespaces::confine::{self, Confinement};
+use ch01_namespaces::seccomp;
+use ch03_rootfs_pivot_root::rootfs::KernelFiles;
+
+use crate::Error;
+use crate::record::HostConfig;
+
+/// `--security-opt`, understood.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityOpts {
+    /// `no-new-privileges`.
+    pub no_new_privs: bool,
+    /// The seccomp profile.
+    pub seccomp: Seccomp,
+}
+
+/// Which seccomp filter a container gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Seccomp {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: none.
+    Unconfined,
+    /// A profile of the user's, as JSON (`seccomp=FILE` is read at `create`, as docker's
+    /// client does, so the container keeps it whatever happens to the file).
+    Profile(String),
+}
+
+/// Parses docker's `--security-opt` values: `no-new-privileges[:true|false]` (or `=`),
+/// `seccomp=unconfined|PROFILE`; `apparmor=` and `label=` are accepted and have no effect
+/// here (neither AppArmor nor SELinux is set up by mini-docker, as on a host without them).
+pub fn parse(opts: &[String]) -> Result<SecurityOpts, Error> {
+    let mut out = SecurityOpts::default();
+    for opt in opts {
+        let (key, value) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt.as_str(), None),
+        };
+        let invalid = || Error::Usage(format!("invalid --security-opt: {opt:?}"));
+        match (key, value) {
+            ("no-new-privileges", None | Some("true")) => out.no_new_privs = true,
+            ("no-new-privileges", Some("false")) => out.no_new_privs = false,
+            ("seccomp", Some("unconfined")) => out.seccomp = Seccomp::Unconfined,
+            ("seccomp", Some(json)) if json.trim_start().starts_with('{') => {
+                seccomp::parse(json).map_err(Error::Usage)?;
+                out.seccomp = Seccomp::Profile(json.to_string());
+            }
+            ("apparmor" | "label", Some(_)) => {}
+            _ => return Err(invalid()),
+        }
+    }
+    Ok(out)
+}
+
+/// `create`'s side of `--security-opt`: a `seccomp=FILE` becomes `seccomp=<its JSON>`, and
+/// everything is checked before the container exists.
+pub fn resolve_files(opts: &[String]) -> Result<Vec<String>, Error> {
+    let out = opts
+        .iter()
+        .map(|opt| match opt.strip_prefix("seccomp=") {
+            Some(path) if path != "unconfined" && !path.trim_start().starts_with('{') => {
+                let json = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Usage(format!("opening seccomp profile ({path}) failed: {e}"))
+                })?;
+                Ok(format!("seccomp={json}"))
+            }
+            _ => Ok(opt.clone()),
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    parse(&out)?;
+    Ok(out)
+}
+
+/// The capabilities `host` keeps. "All" (`--privileged`, `--cap-add ALL`) is all that we
+/// hold ourselves; a capability named on its own that we lack fails at the start, as it
+/// does with docker.
+pub fn capabilities(host: &HostConfig) -> Result<caps::CapSet, Error> {
+    let set = caps::tweak(
+        &host.cap_add,
+        &host.cap_drop,
+        host.privileged,
+        confine::last_cap(),
+    )
+    .map_err(Error::Usage)?;
+    let all = host.privileged || host.cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    Ok(if all {
+        caps::CapSet(set.0 & confine::held().0)
+    } else {
+        set
+    })
+}
+
+/// What the container's processes may do: capabilities, no_new_privs and the compiled
+/// seccomp filter (none with `--privileged`, as docker's).
+pub fn confinement(host: &HostConfig) -> Result<Confinement, Error> {
+    let opts = parse(&host.security_opt)?;
+    let caps = capabilities(host)?;
+    let profile = match (&opts.seccomp, host.privileged) {
+        (_, true) | (Seccomp::Unconfined, _) => None,
+        (Seccomp::Default, false) => Some(seccomp::DOCKER_DEFAULT),
+        (Seccomp::Profile(json), false) => Some(json.as_str()),
+    };
+    let programs = match profile {
+        None => Vec::new(),
+        Some(json) => {
+            let profile = seccomp::parse(json).map_err(Error::Usage)?;
+            let target = seccomp::Target::native(caps).map_err(Error::Usage)?;
+            seccomp::compile(&profile, &target).map_err(Error::Usage)?
+        }
+    };
+    Ok(Confinement {
+        caps,
+        last_cap: confine::last_cap(),
+        no_new_privs: opts.no_new_privs,
+        seccomp: programs,
+    })
+}
+
+/// The kernel files it sees.
+pub fn kernel_files(host: &HostConfig) -> KernelFiles {
+    if host.privileged {
+        KernelFiles::privileged()
+    } else {
+        KernelFiles::docker_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn security_opts_are_dockers() {
+        assert!(parse(&v(&["no-new-privileges"])).unwrap().no_new_privs);
+        assert!(parse(&v(&["no-new-privileges:true"])).unwrap().no_new_privs);
+        assert!(
+            !parse(&v(&["no-new-privileges=false"]))
+                .unwrap()
+                .no_new_privs
+        );
+        assert_eq!(
+            parse(&v(&["seccomp=unconfined"])).unwrap().seccomp,
+            Seccomp::Unconfined
+        );
+        assert_eq!(
+            parse(&v(&["seccomp"])).unwrap_err().to_string(),
+            "invalid --security-opt: \"seccomp\""
+        );
+        assert!(
+            resolve_files(&v(&["seccomp=/nonexistent.json"]))
+                .unwrap_err()
+                .to_string()
+                .starts_with("opening seccomp profile (/nonexistent.json) failed: ")
+        );
+    }
+
+    #[test]
+    fn privileged_means_every_capability_and_no_filter() {
+        let host = HostConfig {
+            privileged: true,
+            ..Default::default()
+        };
+        let c = confinement(&host).unwrap();
+        assert!(c.seccomp.is_empty());
+        let all = caps::CapSet::all(confine::last_cap()).0 & confine::held().0;
+        assert_eq!(c.caps, caps::CapSet(all));
+        let default = confinement(&HostConfig::default()).unwrap();
+        assert_eq!(default.caps, caps::CapSet::docker_default());
+        assert!(!default.seccomp.is_empty());
+    }
+}

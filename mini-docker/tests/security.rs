@@ -1,0 +1,386 @@
+//! A default container does not hand out host root: each of docker's defences, probed from
+//! inside a real container, and the flags that lift them (`--privileged`, `--cap-add`,
+//! `--security-opt`). Every probe is harmless to the host: writes go to keys the
+//! container's own namespaces own (`kernel/hostname`), never to `core_pattern`.
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use common::Md;
+
+/// `run --rm FLAGS busybox sh -c SCRIPT`.
+fn sh(md: &Md, flags: &[&str], script: &str) -> Output {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", script]);
+    md.run(&args)
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The value of `key:` in /proc/self/status as the container's process sees it.
+fn status(md: &Md, flags: &[&str], key: &str) -> String {
+    let o = sh(md, flags, &format!("grep '^{key}:' /proc/self/status"));
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    out(&o)
+        .trim()
+        .strip_prefix(&format!("{key}:"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Our own permitted set: what `--privileged` can give at most.
+fn held() -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn capabilities_are_dockers_default_list_and_the_flags_change_them() {
+    let Some(md) = Md::with_busybox() else { return };
+    for key in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status(&md, &[], key), "00000000a80425fb", "{key}");
+    }
+    assert_eq!(status(&md, &[], "CapInh"), "0000000000000000");
+    assert_eq!(status(&md, &[], "CapAmb"), "0000000000000000");
+    assert_eq!(status(&md, &[], "NoNewPrivs"), "0");
+    assert_eq!(status(&md, &["--privileged"], "CapEff"), held());
+    // NET_ADMIN is bit 12; SYS_ADMIN (21) added to the default list.
+    assert_eq!(
+        status(
+            &md,
+            &["--cap-drop", "ALL", "--cap-add", "net_admin"],
+            "CapBnd"
+        ),
+        "0000000000001000"
+    );
+    assert_eq!(
+        status(&md, &["--cap-add", "CAP_SYS_ADMIN"], "CapEff"),
+        "00000000a82425fb"
+    );
+    assert_eq!(
+        status(&md, &["--cap-drop", "chown"], "CapEff"),
+        "00000000a80425fa"
+    );
+    // A non-root user keeps nothing, as execve would leave it.
+    assert_eq!(
+        status(&md, &["--user", "65534"], "CapEff"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status(&md, &["--user", "65534"], "CapBnd"),
+        "00000000a80425fb"
+    );
+    let bad = md.run(&["create", "--cap-add", "FOO", "busybox"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        err(&bad).contains("unknown capability: \"CAP_FOO\""),
+        "{}",
+        err(&bad)
+    );
+    assert!(md.ids().is_empty(), "a refused create left a container");
+}
+
+#[test]
+fn exec_gets_the_containers_capabilities_and_filter() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    let caps = md.ok(&[
+        "exec",
+        "c",
+        "grep",
+        "-E",
+        "^(CapEff|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert_eq!(caps, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
+    let privileged = md.ok(&[
+        "exec",
+        "--privileged",
+        "c",
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert_eq!(privileged, "Seccomp:\t0\n");
+    let mount = md.run(&["exec", "c", "mount", "-t", "tmpfs", "t", "/mnt"]);
+    assert!(!mount.status.success(), "{}", testkit::show(&mount));
+}
+
+#[test]
+fn seccomp_refuses_what_dockers_profile_refuses() {
+    let Some(md) = Md::with_busybox() else { return };
+    assert_eq!(status(&md, &[], "Seccomp"), "2");
+    // A new user namespace: unshare(CLONE_NEWUSER) is not in the allow-list.
+    let o = sh(&md, &[], "unshare -U true");
+    assert!(
+        err(&o).contains("Operation not permitted"),
+        "{}",
+        testkit::show(&o)
+    );
+    // reboot(2): the filter (and the missing CAP_SYS_BOOT) refuse it. Even if both failed,
+    // in the container's own PID namespace it would only end the container's init.
+    let o = sh(&md, &[], "reboot -f; echo rc=$?");
+    assert!(out(&o).contains("rc=1"), "{}", testkit::show(&o));
+    // With the filter off, the capability still says no: two layers.
+    let o = sh(
+        &md,
+        &["--security-opt", "seccomp=unconfined"],
+        "unshare -U true && echo made",
+    );
+    assert_eq!(
+        status(&md, &["--security-opt", "seccomp=unconfined"], "Seccomp"),
+        "0"
+    );
+    // Unprivileged user namespaces need no capability: unconfined, this one works (as with
+    // docker's seccomp=unconfined).
+    assert_eq!(out(&o), "made\n", "{}", testkit::show(&o));
+    let o = sh(&md, &["--privileged"], "unshare -U true && echo made");
+    assert_eq!(out(&o), "made\n", "{}", testkit::show(&o));
+    // A profile of the user's, in docker's format: refuse mkdir with EACCES (13).
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let o = sh(&md, &["--security-opt", &opt], "mkdir /tmp/x");
+    assert!(
+        err(&o).contains("Permission denied"),
+        "{}",
+        testkit::show(&o)
+    );
+    let bad = md.run(&[
+        "create",
+        "--security-opt",
+        "seccomp=/nonexistent.json",
+        "busybox",
+    ]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(err(&bad).contains("opening seccomp profile (/nonexistent.json) failed"));
+}
+
+#[test]
+fn mounting_anything_is_refused_and_sys_stays_read_only() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = sh(
+        &md,
+        &[],
+        "mount -t tmpfs t /mnt; mount -o remount,rw /sys; touch /sys/x; grep ' /sys ' /proc/self/mountinfo",
+    );
+    assert_eq!(
+        err(&o).matches("permission denied").count(),
+        2,
+        "{}",
+        testkit::show(&o)
+    );
+    assert!(
+        err(&o).contains("Read-only file system"),
+        "{}",
+        testkit::show(&o)
+    );
+    assert!(out(&o).contains(" /sys ro,"), "{}", testkit::show(&o));
+    let o = sh(
+        &md,
+        &["--privileged"],
+        "mount -t tmpfs t /mnt && grep ' /sys ' /proc/self/mountinfo",
+    );
+    assert!(out(&o).contains(" /sys rw,"), "{}", testkit::show(&o));
+}
+
+#[test]
+fn the_kernels_settings_are_read_only_and_its_secrets_masked() {
+    let Some(md) = Md::with_busybox() else { return };
+    // kernel/hostname is the UTS namespace's own: harmless to write, and refused as every
+    // key of /proc/sys is (core_pattern, the one-line escape, among them).
+    let o = sh(
+        &md,
+        &[],
+        "cat /proc/sys/kernel/hostname > /proc/sys/kernel/hostname; grep ' /proc/sys ' /proc/self/mountinfo; \
+         echo h > /proc/sysrq-trigger; echo keys=$(wc -c < /proc/keys); echo firmware=$(ls /sys/firmware | wc -l); \
+         echo timers=$(wc -c < /proc/timer_list)",
+    );
+    assert!(
+        err(&o).contains("kernel/hostname: Read-only file system"),
+        "{}",
+        testkit::show(&o)
+    );
+    assert!(out(&o).contains(" /proc/sys ro,"), "{}", testkit::show(&o));
+    assert!(
+        err(&o).contains("/proc/sysrq-trigger"),
+        "{}",
+        testkit::show(&o)
+    );
+    for masked in ["keys=0", "firmware=0", "timers=0"] {
+        assert!(out(&o).contains(masked), "{masked}: {}", testkit::show(&o));
+    }
+    // /proc/kcore, where the kernel has one, is /dev/null inside.
+    let o = sh(
+        &md,
+        &[],
+        "test -e /proc/kcore && wc -c < /proc/kcore || echo 0",
+    );
+    assert_eq!(out(&o).trim(), "0", "{}", testkit::show(&o));
+    let o = sh(
+        &md,
+        &["--privileged"],
+        "cat /proc/sys/kernel/hostname > /proc/sys/kernel/hostname && echo written; \
+         test $(wc -c < /proc/keys) -gt 0 && echo keys",
+    );
+    assert_eq!(out(&o), "written\nkeys\n", "{}", testkit::show(&o));
+}
+
+/// The host's root disk, from our own mountinfo: `MAJ:MIN` of the mount at `/`.
+fn root_disk() -> (u32, u32) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap();
+    let (major, minor) = line.split(' ').nth(2).unwrap().split_once(':').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
+
+#[test]
+fn device_nodes_outside_dockers_list_cannot_be_opened() {
+    let Some(md) = Md::with_busybox() else { return };
+    let (major, minor) = root_disk();
+    // The node can be made (CAP_MKNOD, `b *:* m`), but not opened: the devices cgroup.
+    // /dev/kmsg (c 1:11) is the control: the host can read it; the container cannot,
+    // unless privileged.
+    let script = format!(
+        "mknod /tmp/disk b {major} {minor} && head -c 1 /tmp/disk; mknod /tmp/kmsg c 1 11 && dd if=/tmp/kmsg bs=8192 count=1 2>&1 >/dev/null | head -1; head -c 1 /dev/zero | wc -c"
+    );
+    let o = sh(&md, &[], &script);
+    assert!(
+        err(&o).contains("/tmp/disk: Operation not permitted"),
+        "{}",
+        testkit::show(&o)
+    );
+    assert!(
+        out(&o).contains("can't open '/tmp/kmsg': Operation not permitted"),
+        "{}",
+        testkit::show(&o)
+    );
+    assert!(
+        out(&o).ends_with("1\n"),
+        "/dev/zero must work: {}",
+        testkit::show(&o)
+    );
+    let o = sh(
+        &md,
+        &["--privileged"],
+        "mknod /tmp/kmsg c 1 11 && dd if=/tmp/kmsg bs=8192 count=1 2>/dev/null | wc -c",
+    );
+    assert_ne!(out(&o).trim(), "0", "{}", testkit::show(&o));
+}
+
+/// The command's own descriptors: `ls` as the container's process itself (`exec`, no
+/// shell with pipes of its own around it), less the one `ls` reads the directory with.
+const OWN_FDS: &str = "exec ls -l /proc/self/fd";
+
+fn fds(listing: &str) -> String {
+    listing
+        .lines()
+        .filter_map(|l| l.split_once(" -> "))
+        .filter(|(_, target)| !target.starts_with("/proc/"))
+        .filter_map(|(head, _)| head.rsplit(' ').next())
+        .map(|fd| format!("{fd} "))
+        .collect()
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = sh(&md, &[], OWN_FDS);
+    assert_eq!(fds(&out(&o)), "0 1 2 ", "{}", testkit::show(&o));
+    let o = md
+        .cmd()
+        .args(["run", "--rm", "-i", "busybox", "sh", "-c", OWN_FDS])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(fds(&out(&o)), "0 1 2 ", "{}", testkit::show(&o));
+    md.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    assert_eq!(fds(&md.ok(&["exec", "c", "sh", "-c", OWN_FDS])), "0 1 2 ");
+    assert_eq!(md.ok(&["exec", "c", "ls", "/proc/1/fd"]), "0\n1\n2\n");
+}
+
+#[test]
+fn a_setuid_binary_gains_nothing_under_no_new_privileges() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let probe = dir.path().join("status");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probes/status.rs");
+    let built = std::process::Command::new("rustc")
+        .args(["-O", "-C", "target-feature=+crt-static", "-o"])
+        .arg(&probe)
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", testkit::show(&built));
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let volume = format!("{}:/probe:ro", dir.path().display());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--user", "65534", "-v", &volume];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "/probe/status"]);
+        md.ok(&args)
+    };
+    // Without it, setuid root works as it does on the host: effective uid 0, and the
+    // container's capabilities (never more: the bounding set caps them).
+    assert_eq!(
+        run(&[]),
+        "Uid:\t65534\t0\t0\t0\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t0\n"
+    );
+    assert_eq!(
+        run(&["--security-opt", "no-new-privileges"]),
+        "Uid:\t65534\t65534\t65534\t65534\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+    );
+}
+
+#[test]
+fn read_only_root_makes_the_init_files_read_only_too() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = sh(
+        &md,
+        &["--read-only"],
+        "for f in /etc/hostname /etc/hosts /etc/resolv.conf /x; do touch $f 2>&1 | grep -c Read-only; done",
+    );
+    assert_eq!(out(&o), "1\n1\n1\n1\n", "{}", testkit::show(&o));
+}
+
+#[test]
+fn paths_out_of_the_container_lead_back_into_it() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let marker = testkit::unique_name("escape");
+    let volume = format!("{}:/data", dir.path().display());
+    let script = format!(
+        "echo x > /data/../../../{marker}; echo x > /proc/1/root/{marker}-root; \
+         echo x > /proc/self/root/../{marker}-self; ls / | grep -c {marker}"
+    );
+    let o = sh(&md, &["-v", &volume], &script);
+    // All three landed in the container's own root (three names), none on the host's.
+    assert_eq!(out(&o), "3\n", "{}", testkit::show(&o));
+    for suffix in ["", "-root", "-self"] {
+        let host = std::path::Path::new("/").join(format!("{marker}{suffix}"));
+        assert!(!host.exists(), "{} escaped", host.display());
+    }
+}
