@@ -8,6 +8,9 @@
 # Targets (the mini-docker issue): run <= 1.5 x crun and <= 0.1 x podman; exec <= 2 x crun.
 # BASE=REV (a git revision) also measures mini-docker as built from REV, in the same run
 # and on its own store, so a change is compared with what it replaces ("no regression").
+# crun's bundle gets the same defences as a default mini-docker container: the peers' bundle
+# has docker's capabilities, masked and read-only paths and a devices rule already; the
+# bench adds docker's default seccomp profile (resolved by scripts/bench/oci-seccomp.jq).
 # crun 1.8 refuses a hybrid cgroup host; it runs in a private mount namespace with the
 # cgroup2 mount detached (the peers' "legacy" rows), which changes nothing it measures.
 set -euo pipefail
@@ -45,9 +48,12 @@ trap cleanup EXIT
 tar -C "$W/rootfs" -cf "$R/rootfs.tar" .
 "$MD" --root "$R" import "$R/rootfs.tar" busybox >/dev/null
 [ -z "$BASE_MD" ] || "$BASE_MD" --root "$RB" import "$R/rootfs.tar" busybox >/dev/null
-# An exec target for crun: the same bundle, running sleep.
-cp -a "$W/bundle" "$R/bundle-sleep"
-jq '.process.args = ["/bin/sleep", "1000"] | .process.terminal = false' "$W/bundle/config.json" > "$R/bundle-sleep/config.json"
+# crun's bundle with docker's seccomp profile; an exec target: the same bundle, running sleep.
+jq -f scripts/bench/oci-seccomp.jq chapters/ch01-namespaces/src/seccomp/docker-default.json > "$R/seccomp.json"
+cp -a "$W/bundle" "$R/bundle"
+jq --slurpfile s "$R/seccomp.json" '.linux.seccomp = $s[0]' "$W/bundle/config.json" > "$R/bundle/config.json"
+cp -a "$R/bundle" "$R/bundle-sleep"
+jq '.process.args = ["/bin/sleep", "1000"] | .process.terminal = false' "$R/bundle/config.json" > "$R/bundle-sleep/config.json"
 
 # The median: a `run` waits for an RCU grace period in the kernel (the first write to a v1
 # cgroup.procs), so a few runs take several times longer and would swing a mean.
@@ -57,7 +63,9 @@ legacy() { unshare --mount --propagation private sh -c "umount -l /sys/fs/cgroup
 
 hf "$OUT/md-run.json" "$MD --root $R run --rm --network none busybox true"
 [ -z "$BASE_MD" ] || hf "$OUT/base-run.json" "$BASE_MD --root $RB run --rm --network none busybox true"
-legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-run.json 'crun run -b $W/bundle mdk-bench-crun' >/dev/null 2>&1"
+legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-run.json 'crun run -b $R/bundle mdk-bench-crun' >/dev/null 2>&1"
+# For comparison: crun without any seccomp filter (doing less than a default container).
+legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-noseccomp.json 'crun run -b $W/bundle mdk-bench-crun' >/dev/null 2>&1"
 hf "$OUT/podman-run.json" "podman run --rm --network=none $PEERS_IMAGE true"
 
 "$MD" --root "$R" run -d --name execbench busybox sleep 1000 >/dev/null
@@ -69,12 +77,15 @@ fi
 legacy "crun run -d -b $R/bundle-sleep mdk-bench-exec >/dev/null && hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-exec.json 'crun exec mdk-bench-exec /bin/true' >/dev/null 2>&1"
 
 md_run=$(mean "$OUT/md-run.json"); crun_run=$(mean "$OUT/crun-run.json"); podman_run=$(mean "$OUT/podman-run.json")
+crun_bare=$(mean "$OUT/crun-noseccomp.json")
 md_exec=$(mean "$OUT/md-exec.json"); crun_exec=$(mean "$OUT/crun-exec.json")
 printf '%-48s %10s\n' "what" "median (ms)"
-printf '%-48s %10.2f\n' "mini-docker run --rm --network none busybox true" "$md_run" "crun run" "$crun_run" "podman run --rm --network=none" "$podman_run" \
+printf '%-48s %10.2f\n' "mini-docker run --rm --network none busybox true" "$md_run" "crun run (docker's seccomp profile)" "$crun_run" \
+    "crun run (no seccomp filter)" "$crun_bare" "podman run --rm --network=none" "$podman_run" \
     "mini-docker exec C true" "$md_exec" "crun exec C true" "$crun_exec"
 echo
 awk -v a="$md_run" -v b="$crun_run" 'BEGIN { printf "run:  mini-docker / crun   = %.2f (target <= 1.5)\n", a / b }'
+awk -v a="$md_run" -v b="$crun_bare" 'BEGIN { printf "run:  mini-docker / crun without seccomp = %.2f (for comparison)\n", a / b }'
 awk -v a="$md_run" -v b="$podman_run" 'BEGIN { printf "run:  mini-docker / podman = %.3f (target <= 0.1)\n", a / b }'
 awk -v a="$md_exec" -v b="$crun_exec" 'BEGIN { printf "exec: mini-docker / crun   = %.2f (target <= 2.0)\n", a / b }'
 if [ -n "$BASE_MD" ]; then
