@@ -28,7 +28,7 @@ use ch01_namespaces::confine::{self, Confinement};
 use ch01_namespaces::ns::{Kind, Namespaces};
 use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
 use ch02_cgroups::{Cgroup, Controller, IoLimit, Layout, Limits, Swap};
-use ch03_rootfs_pivot_root::rootfs::{self, Mount, MountKind, RootPlan};
+use ch03_rootfs_pivot_root::rootfs::{self, CgroupView, KernelFiles, Mount, MountKind, RootPlan};
 use ch04_unionfs_layers::Stack;
 use ch04_unionfs_layers::sys::{Kernel, LayerSys};
 use nix::sched::CloneFlags;
@@ -150,6 +150,29 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
     out
 }
 
+/// The container's cgroup directories as it sees them under `/sys/fs/cgroup`, named after
+/// their hierarchies' mount points (`memory`, `cpu`, `unified`).
+fn cgroup_views(cgroup: &Cgroup<'_>) -> Vec<CgroupView> {
+    cgroup
+        .dirs()
+        .iter()
+        .filter_map(|d| {
+            // mount point / mini-docker / ID
+            let name = d
+                .path
+                .parent()?
+                .parent()?
+                .file_name()?
+                .to_str()?
+                .to_string();
+            Some(CgroupView {
+                name,
+                dir: d.path.clone(),
+            })
+        })
+        .collect()
+}
+
 /// A started container: its process and its cgroup (the caller removes the cgroup when the
 /// process has ended).
 #[derive(Debug)]
@@ -219,7 +242,10 @@ pub fn launch<'s>(
         read_only_root: cfg.host.read_only_rootfs,
         // A host terminal bound in is chapter 3's way; a container gets a pty of its own.
         console: stdio.tty,
-        kernel_files: security::kernel_files(&cfg.host),
+        kernel_files: KernelFiles {
+            cgroups: cgroup_views(&cgroup),
+            ..security::kernel_files(&cfg.host)
+        },
     };
     // Compiled here, in the parent: the child only installs it.
     let confinement = security::confinement(&cfg.host)?;

@@ -384,3 +384,29 @@ fn paths_out_of_the_container_lead_back_into_it() {
         assert!(!host.exists(), "{} escaped", host.display());
     }
 }
+
+#[test]
+fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = sh(
+        &md,
+        &["-m", "64m", "--pids-limit", "50"],
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; \
+         echo 1 > /sys/fs/cgroup/pids/pids.max; mkdir /sys/fs/cgroup/memory/child; \
+         ls /sys/fs/cgroup/memory | grep -c mini-docker",
+    );
+    // Its own limits, its own directory (nothing of the parent's: no mini-docker/ in it).
+    assert_eq!(out(&o), "67108864\n50\n0\n", "{}", testkit::show(&o));
+    assert_eq!(
+        err(&o).matches("Read-only file system").count(),
+        2,
+        "{}",
+        testkit::show(&o)
+    );
+    let o = sh(
+        &md,
+        &["--privileged"],
+        "mkdir /sys/fs/cgroup/pids/child && rmdir /sys/fs/cgroup/pids/child && echo ok",
+    );
+    assert_eq!(out(&o), "ok\n", "{}", testkit::show(&o));
+}

@@ -146,6 +146,22 @@ pub struct KernelFiles {
     pub read_only: Vec<PathBuf>,
     /// `/sys` read-only.
     pub sys_read_only: bool,
+    /// The container's own cgroup directories, shown under `/sys/fs/cgroup` (see
+    /// [`CgroupView`]); empty shows none.
+    pub cgroups: Vec<CgroupView>,
+}
+
+/// One of the container's cgroup directories on the host, and the name it gets under
+/// `/sys/fs/cgroup` inside (`memory`, `cpu`, `unified`): the hierarchy's mount point's
+/// name, as docker shows them on a cgroup v1 host. Only the container's own directory is
+/// bound, read-only, so runtimes that size themselves from it (the JVM, Go, .NET) find
+/// their limits, and nothing above it is visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupView {
+    /// The name under `/sys/fs/cgroup`.
+    pub name: String,
+    /// The host's directory (`/sys/fs/cgroup/memory/mini-docker/ID`).
+    pub dir: PathBuf,
 }
 
 impl KernelFiles {
@@ -155,6 +171,7 @@ impl KernelFiles {
             masked: MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only: READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
             sys_read_only: true,
+            cgroups: Vec::new(),
         }
     }
 
@@ -165,6 +182,7 @@ impl KernelFiles {
             masked: Vec::new(),
             read_only: Vec::new(),
             sys_read_only: true,
+            cgroups: Vec::new(),
         }
     }
 
@@ -174,6 +192,7 @@ impl KernelFiles {
             masked: Vec::new(),
             read_only: Vec::new(),
             sys_read_only: false,
+            cgroups: Vec::new(),
         }
     }
 }
@@ -244,6 +263,8 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     // Before the switch too: the terminal's device is in the host's devpts, which the
     // switch takes away.
     let console = hold_console(sys, plan.console)?;
+    // The same for the container's cgroup directories, which are the host's too.
+    let cgroups = hold_cgroups(sys, &plan.kernel_files.cgroups)?;
     // The switch, with the old root detached: nothing of the host is left above `/`.
     pivot(sys, &plan.rootfs)?;
     // After the switch, so `/proc` is the new root's; a proc mount shows the PID namespace
@@ -251,6 +272,7 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
     // After the switch, like /proc; read-only, see mount_sys.
     mount_sys(sys, plan.kernel_files.sys_read_only)?;
+    mount_cgroups(sys, cgroups, plan.kernel_files.sys_read_only)?;
     // A tmpfs of the container's own, never the host's /dev; the terminal held above
     // becomes /dev/console.
     mount_dev(sys, console)?;
@@ -473,6 +495,47 @@ pub fn mount_sys(sys: &dyn RootfsSys, read_only: bool) -> Result<(), SysError> {
         flags |= MsFlags::MS_RDONLY;
     }
     sys.mount(Some("sysfs"), Path::new("/sys"), Some("sysfs"), flags, None)
+}
+
+/// Detached bind mounts of the container's cgroup directories, held across the switch.
+pub fn hold_cgroups(
+    sys: &dyn RootfsSys,
+    views: &[CgroupView],
+) -> Result<Vec<(String, OwnedFd)>, SysError> {
+    views
+        .iter()
+        .map(|v| Ok((v.name.clone(), sys.open_tree_clone(&v.dir)?)))
+        .collect()
+}
+
+/// `/sys/fs/cgroup` inside: a small tmpfs with one directory per hierarchy, each the
+/// container's own cgroup directory (held by [`hold_cgroups`]); all of it read-only
+/// unless `read_only` is false (`--privileged`).
+pub fn mount_cgroups(
+    sys: &dyn RootfsSys,
+    held: Vec<(String, OwnedFd)>,
+    read_only: bool,
+) -> Result<(), SysError> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let top = Path::new("/sys/fs/cgroup");
+    let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    sys.mount(Some("tmpfs"), top, Some("tmpfs"), locked, Some("mode=755"))?;
+    for (name, tree) in &held {
+        let dir = top.join(name);
+        sys.mkdir(&dir, 0o755)?;
+        sys.move_mount(tree.as_fd(), &dir)?;
+        if read_only {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+            sys.mount(None, &dir, None, flags, None)?;
+        }
+    }
+    if read_only {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+        sys.mount(None, top, None, flags, Some("mode=755"))?;
+    }
+    Ok(())
 }
 
 /// Binds each read-only path onto itself and remounts the bind read-only, then covers each
@@ -718,6 +781,7 @@ mod tests {
                 masked: vec!["/proc/kcore".into()],
                 read_only: vec!["/proc/sys".into()],
                 sys_read_only: true,
+                cgroups: Vec::new(),
             },
         };
         enter_rootfs(&rec, &plan).unwrap();
