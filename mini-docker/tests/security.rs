@@ -364,6 +364,25 @@ fn read_only_root_makes_the_init_files_read_only_too() {
         "for f in /etc/hostname /etc/hosts /etc/resolv.conf /x; do touch $f 2>&1 | grep -c Read-only; done",
     );
     assert_eq!(out(&o), "1\n1\n1\n1\n", "{}", testkit::show(&o));
+    // --tmpfs gives such a container somewhere to write, as docker's does.
+    let o = sh(
+        &md,
+        &["--read-only", "--tmpfs", "/run", "--tmpfs", "/cache:ro"],
+        "touch /run/pid && echo written; touch /cache/x; grep ' /cache ' /proc/self/mountinfo | cut -d' ' -f6",
+    );
+    assert_eq!(
+        out(&o),
+        "written\nro,nosuid,nodev,relatime\n",
+        "{}",
+        testkit::show(&o)
+    );
+    let bad = md.run(&["create", "--tmpfs", "/x:size=1m", "busybox"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        err(&bad).contains("option \"size=1m\" is not supported"),
+        "{}",
+        err(&bad)
+    );
 }
 
 #[test]

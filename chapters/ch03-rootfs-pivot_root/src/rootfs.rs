@@ -352,16 +352,21 @@ pub fn mount_volumes(
                 )?;
             }
             MountKind::Tmpfs => {
+                // Read-only from the start: a bind remount would also drop nosuid, nodev.
+                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                if m.read_only {
+                    flags |= MsFlags::MS_RDONLY;
+                }
                 sys.mount(
                     Some("tmpfs"),
                     &target,
                     Some("tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    flags,
                     Some("mode=755"),
                 )?;
             }
         }
-        if m.read_only {
+        if m.read_only && !matches!(m.kind, MountKind::Tmpfs) {
             // The descriptor names the old, covered directory; resolve again to reach the
             // mount just made on top of it.
             let fresh = root.resolve(&rel(&m.target), OFlag::O_PATH)?;

@@ -70,6 +70,9 @@ pub struct ContainerArgs {
     /// Attach a filesystem mount: type=bind|volume|tmpfs,source=,target=,readonly.
     #[arg(long, value_name = "MOUNT")]
     pub mount: Vec<String>,
+    /// Mount a tmpfs directory: PATH[:ro|rw].
+    #[arg(long, value_name = "PATH")]
+    pub tmpfs: Vec<String>,
     /// PID namespace to use: host, or container:NAME.
     #[arg(long)]
     pub pid: Option<String>,
@@ -429,6 +432,9 @@ fn collect_mounts(args: &ContainerArgs, image_volumes: &[String]) -> Result<Vec<
     for m in &args.mount {
         mounts.push(parse_mount(m)?);
     }
+    for t in &args.tmpfs {
+        mounts.push(parse_tmpfs(t)?);
+    }
     for dest in image_volumes {
         if !mounts.iter().any(|m| &m.destination == dest) {
             mounts.push(MountSpec {
@@ -441,6 +447,36 @@ fn collect_mounts(args: &ContainerArgs, image_volumes: &[String]) -> Result<Vec<
         }
     }
     Ok(mounts)
+}
+
+/// One `--tmpfs PATH[:ro|rw]`. (docker also takes `size=` and `mode=`; mini-docker's tmpfs
+/// mounts have no options yet, and says so rather than ignoring them.)
+pub fn parse_tmpfs(spec: &str) -> Result<MountSpec, Error> {
+    let (dest, opts) = spec.split_once(':').unwrap_or((spec, ""));
+    if !dest.starts_with('/') {
+        return Err(Error::Usage(format!(
+            "invalid --tmpfs {spec:?}: the path must be absolute"
+        )));
+    }
+    let mut read_only = false;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            other => {
+                return Err(Error::Usage(format!(
+                    "invalid --tmpfs {spec:?}: option {other:?} is not supported (only ro and rw)"
+                )));
+            }
+        }
+    }
+    Ok(MountSpec {
+        kind: MountType::Tmpfs,
+        source: String::new(),
+        destination: dest.to_string(),
+        read_only,
+        no_copy: false,
+    })
 }
 
 /// Makes what the mounts mount, before the record is written: each volume (an anonymous
