@@ -429,3 +429,113 @@ fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
     );
     assert_eq!(out(&o), "ok\n", "{}", testkit::show(&o));
 }
+
+/// CVE-2019-5736: a container that gets the runtime's own binary run inside it (its
+/// command is `/proc/self/exe`, or a `#!/proc/self/exe` script) holds it open through
+/// `/proc/PID/exe` and, once that process has exited, writes to it: the host's binary,
+/// which root runs next. Here the victim is a copy of mini-docker used only for `exec`, as
+/// after an upgrade (the container's monitor runs the build's binary, which stays busy:
+/// ETXTBSY; the copy is free once the `exec` is over). If the defence failed, the copy is
+/// what gets written, not the build's binary.
+#[test]
+fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("mini-docker-victim");
+    std::fs::copy(common::BIN, &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root").arg(md.path()).args(args);
+        c
+    };
+    // Our binary is dynamically linked: the container gets the host's libraries, read-only.
+    let started = md.run(&[
+        "run",
+        "-d",
+        "--name",
+        "v",
+        "-v",
+        "/lib:/lib:ro",
+        "-v",
+        "/lib64:/lib64:ro",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert!(started.status.success(), "{}", testkit::show(&started));
+    // The host's binary, run inside the container: `exec` of `/proc/self/exe`, blocked
+    // reading its stdin (`import -`) until we close it.
+    let mut inside = common::KillOnDrop(
+        cli(&[
+            "exec",
+            "-i",
+            "v",
+            "/proc/self/exe",
+            "--root",
+            "/tmp/r",
+            "import",
+            "-",
+            "x",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    // The attacker: find it, hold its binary open, wait for it to exit, write.
+    let attack = r#"
+        while :; do
+          for p in /proc/[0-9]*; do
+            case "$(readlink $p/exe)" in *mini-docker-victim*) pid=${p#/proc/}; break 2;; esac
+          done
+          sleep 0.05
+        done
+        exec 3< /proc/$pid/exe
+        touch /tmp/holding
+        while [ -e /proc/$pid ]; do sleep 0.05; done
+        # While anything still runs the binary, writing it fails with ETXTBSY: try again.
+        n=0
+        until echo pwned 2>/tmp/result >> /proc/self/fd/3; do
+          grep -q busy /tmp/result && [ $n -lt 100 ] || break
+          n=$((n+1)); sleep 0.05
+        done
+        [ -s /tmp/result ] || echo written > /tmp/result
+        touch /tmp/done
+    "#;
+    let a = md.run(&["exec", "-d", "v", "sh", "-c", attack]);
+    assert!(a.status.success(), "{}", testkit::show(&a));
+    let file = |name: &str| md.run(&["exec", "v", "cat", name]);
+    assert!(
+        testkit::wait_until(20, || file("/tmp/holding").status.success()),
+        "the attacker never found the runtime's binary inside the container"
+    );
+    drop(inside.stdin.take()); // `import -` reads end-of-file and exits
+    let _ = inside.wait();
+    assert!(testkit::wait_until(20, || file("/tmp/done")
+        .status
+        .success()));
+    let result = String::from_utf8_lossy(&file("/tmp/result").stdout).into_owned();
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let exe = std::fs::read_link(p.join("exe")).ok()?;
+            exe.to_string_lossy()
+                .contains("mini-docker-victim")
+                .then(|| std::fs::read_to_string(p.join("cmdline")).unwrap_or_default())
+        })
+        .collect();
+    assert!(
+        result.contains("Read-only file system"),
+        "{result}; still running: {running:?}"
+    );
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        original,
+        "the binary was changed"
+    );
+    let _ = cli(&["rm", "-f", "v"]).output();
+}

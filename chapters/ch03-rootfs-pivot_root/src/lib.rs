@@ -37,6 +37,7 @@ use nix::sched::CloneFlags;
 
 pub mod cli;
 pub mod escape;
+pub mod exe;
 pub mod extract;
 pub mod rootfs;
 pub mod sys;

@@ -33,7 +33,24 @@ use crate::{Cli, Command, Error};
 
 /// Runs the command `cli` names; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
+    if puts_processes_in_containers(&cli.command) {
+        // Before anything else: what this command clones into a container must not be able
+        // to reach a writable copy of our binary (CVE-2019-5736, see chapter 3's `exe`).
+        ch03_rootfs_pivot_root::exe::reexec_read_only(&Kernel::new(cli.trace))?;
+    }
     run_command(cli, &cli.command)
+}
+
+/// The commands that start a container's process or join one: `run`, `start`, `restart`,
+/// `exec` (and the monitor, which inherits its read-only binary from them).
+fn puts_processes_in_containers(command: &Command) -> bool {
+    match command {
+        Command::Run(_) | Command::Start(_) | Command::Restart(_) | Command::Exec(_) => true,
+        Command::Container(c) => c
+            .command()
+            .is_some_and(|v| puts_processes_in_containers(&v)),
+        _ => false,
+    }
 }
 
 fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
