@@ -141,6 +141,23 @@ pub struct HostConfig {
     /// `--security-opt`, with a `seccomp=FILE` replaced by the file's JSON (as docker's).
     #[serde(rename = "SecurityOpt", default)]
     pub security_opt: Vec<String>,
+    /// `--device`.
+    #[serde(rename = "Devices", default)]
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// One `--device HOST[:CONTAINER[:PERMISSIONS]]`, as docker's HostConfig spells it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceMapping {
+    /// The host's device node.
+    #[serde(rename = "PathOnHost")]
+    pub path_on_host: String,
+    /// Where it appears inside.
+    #[serde(rename = "PathInContainer")]
+    pub path_in_container: String,
+    /// Some of `rwm`.
+    #[serde(rename = "CgroupPermissions")]
+    pub cgroup_permissions: String,
 }
 
 /// Block I/O rates per device, as docker's HostConfig spells them.

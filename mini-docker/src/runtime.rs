@@ -55,7 +55,7 @@ pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
         pids: (host.pids_limit > 0).then_some(host.pids_limit),
         cpuset: (!host.cpuset_cpus.is_empty()).then(|| host.cpuset_cpus.clone()),
         io: io_limits(&host.blkio)?,
-        devices: (!host.privileged).then(ch02_cgroups::DeviceRule::docker_default),
+        devices: security::device_rules(host)?,
     })
 }
 
@@ -244,7 +244,7 @@ pub fn launch<'s>(
         console: stdio.tty,
         kernel_files: KernelFiles {
             cgroups: cgroup_views(&cgroup),
-            ..security::kernel_files(&cfg.host)
+            ..security::kernel_files(&cfg.host)?
         },
     };
     // Compiled here, in the parent: the child only installs it.

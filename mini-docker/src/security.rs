@@ -6,10 +6,15 @@
 use ch01_namespaces::caps;
 use ch01_namespaces::confine::{self, Confinement};
 use ch01_namespaces::seccomp;
-use ch03_rootfs_pivot_root::rootfs::KernelFiles;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use ch02_cgroups::DeviceRule;
+use ch03_rootfs_pivot_root::rootfs::{DeviceNode, KernelFiles};
+use nix::sys::stat::SFlag;
 
 use crate::Error;
-use crate::record::HostConfig;
+use crate::record::{DeviceMapping, HostConfig};
 
 /// `--security-opt`, understood.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -123,13 +128,129 @@ pub fn confinement(host: &HostConfig) -> Result<Confinement, Error> {
     })
 }
 
-/// The kernel files it sees.
-pub fn kernel_files(host: &HostConfig) -> KernelFiles {
-    if host.privileged {
-        KernelFiles::privileged()
+/// The kernel files it sees, and the device nodes in its `/dev` besides the default ones.
+pub fn kernel_files(host: &HostConfig) -> Result<KernelFiles, Error> {
+    let mut files = if host.privileged {
+        let mut f = KernelFiles::privileged();
+        f.devices = host_devices(Path::new("/dev"));
+        f
     } else {
         KernelFiles::docker_default()
+    };
+    for d in &host.devices {
+        files.devices.push(node(d)?);
     }
+    Ok(files)
+}
+
+/// The devices cgroup's list: docker's defaults and each `--device`; `None` (everything)
+/// with `--privileged`.
+pub fn device_rules(host: &HostConfig) -> Result<Option<Vec<DeviceRule>>, Error> {
+    if host.privileged {
+        return Ok(None);
+    }
+    let mut rules = DeviceRule::docker_default();
+    for d in &host.devices {
+        let n = node(d)?;
+        rules.push(DeviceRule {
+            kind: if n.kind == SFlag::S_IFBLK { 'b' } else { 'c' },
+            major: Some(n.major as u32),
+            minor: Some(n.minor as u32),
+            access: d.cgroup_permissions.clone(),
+        });
+    }
+    Ok(Some(rules))
+}
+
+/// Parses `--device HOST[:CONTAINER[:PERMISSIONS]]` (docker's syntax: the container path
+/// defaults to the host's, the permissions to `rwm`) and checks that HOST is a device.
+pub fn parse_device(spec: &str) -> Result<DeviceMapping, Error> {
+    let bad = |why: &str| Error::Usage(format!("invalid --device {spec:?}: {why}"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, inside, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if perms_ok(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(bad("expected HOST[:CONTAINER[:PERMISSIONS]]")),
+    };
+    if !perms_ok(perms) {
+        return Err(bad("permissions are some of r, w and m"));
+    }
+    if !inside.starts_with('/') {
+        return Err(bad("the container path must be absolute"));
+    }
+    let mapping = DeviceMapping {
+        path_on_host: host.to_string(),
+        path_in_container: inside.to_string(),
+        cgroup_permissions: perms.to_string(),
+    };
+    node(&mapping)?;
+    Ok(mapping)
+}
+
+/// The node to make for `d`, from the host's node as it is now (its numbers can change
+/// between `create` and `start`: a disk re-plugged).
+fn node(d: &DeviceMapping) -> Result<DeviceNode, Error> {
+    let path = Path::new(&d.path_on_host);
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::Usage(format!(
+            "error gathering device information while adding device {:?}: {e}",
+            d.path_on_host
+        ))
+    })?;
+    let kind = if meta.file_type().is_char_device() {
+        SFlag::S_IFCHR
+    } else if meta.file_type().is_block_device() {
+        SFlag::S_IFBLK
+    } else {
+        return Err(Error::Usage(format!(
+            "{:?} is not a device node",
+            d.path_on_host
+        )));
+    };
+    let rdev = meta.rdev();
+    Ok(DeviceNode {
+        path: PathBuf::from(&d.path_in_container),
+        kind,
+        major: nix::sys::stat::major(rdev),
+        minor: nix::sys::stat::minor(rdev),
+        mode: meta.mode() & 0o7777,
+    })
+}
+
+/// Every device node under the host's `dir`, as docker gives a privileged container, less
+/// the directories that are the container's own (`pts`, `shm`, `mqueue`) and the console
+/// (a container's is its own terminal).
+fn host_devices(dir: &Path) -> Vec<DeviceNode> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if ["pts", "shm", "mqueue", "fd", "console"].contains(&name.to_str().unwrap_or("")) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            out.extend(host_devices(&path));
+        } else if meta.file_type().is_char_device() || meta.file_type().is_block_device() {
+            let mapping = DeviceMapping {
+                path_on_host: path.display().to_string(),
+                path_in_container: path.display().to_string(),
+                cgroup_permissions: "rwm".into(),
+            };
+            if let Ok(n) = node(&mapping) {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

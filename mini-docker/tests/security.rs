@@ -539,3 +539,47 @@ fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
     );
     let _ = cli(&["rm", "-f", "v"]).output();
 }
+
+#[test]
+fn device_adds_one_host_device_with_the_permissions_asked_for() {
+    let Some(md) = Md::with_busybox() else { return };
+    // /dev/fuse (c 10:229): openable without any capability, and not on docker's list.
+    testkit::require!(std::path::Path::new("/dev/fuse").exists(), "/dev/fuse");
+    let o = sh(
+        &md,
+        &[],
+        "mknod /tmp/f c 10 229; exec 3<>/tmp/f && echo opened",
+    );
+    assert!(
+        err(&o).contains("Operation not permitted"),
+        "{}",
+        testkit::show(&o)
+    );
+    let o = sh(
+        &md,
+        &["--device", "/dev/fuse"],
+        "exec 3<>/dev/fuse && echo opened",
+    );
+    assert_eq!(out(&o), "opened\n", "{}", testkit::show(&o));
+    let o = sh(
+        &md,
+        &["--device", "/dev/fuse:/dev/f:r"],
+        "exec 3</dev/f && echo read; exec 4<>/dev/f && echo written",
+    );
+    assert_eq!(out(&o), "read\n", "{}", testkit::show(&o));
+    assert!(
+        err(&o).contains("Operation not permitted"),
+        "{}",
+        testkit::show(&o)
+    );
+    let bad = md.run(&["create", "--device", "/etc/passwd", "busybox"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        err(&bad).contains("\"/etc/passwd\" is not a device node"),
+        "{}",
+        err(&bad)
+    );
+    // --privileged: the host's devices are there, and open.
+    let o = sh(&md, &["--privileged"], "exec 3<>/dev/fuse && echo opened");
+    assert_eq!(out(&o), "opened\n", "{}", testkit::show(&o));
+}

@@ -146,9 +146,27 @@ pub struct KernelFiles {
     pub read_only: Vec<PathBuf>,
     /// `/sys` read-only.
     pub sys_read_only: bool,
+    /// Device nodes made in `/dev` besides the default ones (`--device`, and every host
+    /// device with `--privileged`).
+    pub devices: Vec<DeviceNode>,
     /// The container's own cgroup directories, shown under `/sys/fs/cgroup` (see
     /// [`CgroupView`]); empty shows none.
     pub cgroups: Vec<CgroupView>,
+}
+
+/// A device node to make in the container's `/dev` (`docker run --device`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Where, inside (`/dev/fuse`).
+    pub path: PathBuf,
+    /// `S_IFCHR` or `S_IFBLK`.
+    pub kind: SFlag,
+    /// Its numbers.
+    pub major: u64,
+    /// Its numbers.
+    pub minor: u64,
+    /// Permission bits, as on the host.
+    pub mode: u32,
 }
 
 /// One of the container's cgroup directories on the host, and the name it gets under
@@ -171,6 +189,7 @@ impl KernelFiles {
             masked: MASKED_PATHS.iter().map(PathBuf::from).collect(),
             read_only: READ_ONLY_PATHS.iter().map(PathBuf::from).collect(),
             sys_read_only: true,
+            devices: Vec::new(),
             cgroups: Vec::new(),
         }
     }
@@ -182,6 +201,7 @@ impl KernelFiles {
             masked: Vec::new(),
             read_only: Vec::new(),
             sys_read_only: true,
+            devices: Vec::new(),
             cgroups: Vec::new(),
         }
     }
@@ -192,6 +212,7 @@ impl KernelFiles {
             masked: Vec::new(),
             read_only: Vec::new(),
             sys_read_only: false,
+            devices: Vec::new(),
             cgroups: Vec::new(),
         }
     }
@@ -276,6 +297,7 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     // A tmpfs of the container's own, never the host's /dev; the terminal held above
     // becomes /dev/console.
     mount_dev(sys, console)?;
+    make_devices(sys, &plan.kernel_files.devices)?;
     // After /proc, /sys (what it covers) and /dev (the /dev/null it binds).
     protect_kernel_files(sys, &plan.kernel_files)?;
     // Last: every step above needed to create something in `/`.
@@ -613,6 +635,29 @@ pub fn new_console(sys: &dyn RootfsSys, socket: BorrowedFd<'_>) -> Result<(), Sy
     sys.set_controlling_tty()
 }
 
+/// Makes `nodes` in the container's `/dev` (after [`mount_dev`]), with their parent
+/// directories. Whether they can be opened is the devices cgroup's decision.
+pub fn make_devices(sys: &dyn RootfsSys, nodes: &[DeviceNode]) -> Result<(), SysError> {
+    for n in nodes {
+        let mut missing = Vec::new();
+        let mut dir = n.path.parent();
+        while let Some(d) = dir.filter(|d| !d.exists()) {
+            missing.push(d.to_path_buf());
+            dir = d.parent();
+        }
+        for d in missing.iter().rev() {
+            sys.mkdir(d, 0o755)?;
+        }
+        match sys.mknod(&n.path, n.kind, n.mode, n.major, n.minor) {
+            // --privileged copies /dev whole: a default node is there already.
+            Err(e) if e.errno == nix::errno::Errno::EEXIST => continue,
+            r => r?,
+        }
+        sys.chmod(&n.path, n.mode)?;
+    }
+    Ok(())
+}
+
 /// The device nodes every container gets (the OCI runtime spec's default devices).
 pub const DEVICES: &[(&str, u64, u64)] = &[
     ("null", 1, 3),
@@ -786,6 +831,7 @@ mod tests {
                 masked: vec!["/proc/kcore".into()],
                 read_only: vec!["/proc/sys".into()],
                 sys_read_only: true,
+                devices: Vec::new(),
                 cgroups: Vec::new(),
             },
         };

@@ -100,6 +100,9 @@ pub struct ContainerArgs {
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
+    /// Add a host device to the container: HOST[:CONTAINER[:rwm]].
+    #[arg(long, value_name = "list")]
+    pub device: Vec<String>,
     /// Security Options (no-new-privileges, seccomp=unconfined|PROFILE.json).
     #[arg(long, value_name = "list")]
     pub security_opt: Vec<String>,
@@ -550,6 +553,11 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
         security_opt: crate::security::resolve_files(&args.security_opt)?,
+        devices: args
+            .device
+            .iter()
+            .map(|d| crate::security::parse_device(d))
+            .collect::<Result<_, _>>()?,
     })
 }
 
