@@ -68,9 +68,9 @@ yn() { if (eval "$1") >/dev/null 2>&1; then echo "${2:-allowed}"; else echo "${3
 mopt() { awk -v m="$1" '\''$5 == m { split($6, o, ","); r = o[1] } END { print (r == "" ? "none" : r) }'\'' /proc/self/mountinfo; }
 cgmounts() { awk '\''$5 == "/sys/fs/cgroup" || index($5, "/sys/fs/cgroup/") == 1 {
     n++; for (i = 7; $i != "-"; i++) ; if ($(i + 1) !~ /^cgroup2?$/) next
-    v = ($(i + 1) == "cgroup2") ? "v2" : "v1"; split($6, o, ","); if (o[1] == "ro") ro++; else rw++ }
-  END { if (!n) print "absent"; else if (!ro && !rw) print "no-cgroupfs"; else if (!rw) print "ro(" v ")";
-        else if (!ro) print "rw(" v ")"; else print "mixed(" v ")" }'\'' /proc/self/mountinfo; }
+    split($6, o, ","); if (o[1] == "ro") ro++; else rw++ }
+  END { if (!n) print "absent"; else if (!ro && !rw) print "no-cgroupfs"; else if (!rw) print "ro";
+        else if (!ro) print "rw"; else print "mixed" }'\'' /proc/self/mountinfo; }
 '
 
 # ------------------------------------------------------------------ setup, outside the namespace
