@@ -69,24 +69,6 @@ pub fn borrow_fd(fd: std::os::fd::RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// A pseudo-terminal from the devpts instance of a running container, so that the process
-/// `exec -t` starts finds it as `/dev/pts/N` in its own `/dev` (ttyname(3) works, as in
-/// docker). `ptmx` is the container's `/dev/pts/ptmx`, opened through its root. Returns
-/// (master, slave): TIOCSPTLCK unlocks the pair and TIOCGPTPEER opens the slave from the
-/// master without a path, which would mean something else in our mount namespace
-/// (ioctl_tty(2)).
-pub fn pty_from(
-    ptmx: std::os::fd::OwnedFd,
-) -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Errno> {
-    let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads one int through the pointer, a live local.
-    Errno::result(unsafe { libc::ioctl(ptmx.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
-    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: TIOCGPTPEER takes its flags by value and returns a new descriptor.
-    let slave = Errno::result(unsafe { libc::ioctl(ptmx.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
-    Ok((ptmx, own_fd(slave)))
-}
-
 /// Lets a process we start inherit `fd` (clears close-on-exec); the other half of
 /// [`inherited_fd`], which the child calls.
 pub fn inheritable(fd: BorrowedFd<'_>) -> Result<(), Error> {

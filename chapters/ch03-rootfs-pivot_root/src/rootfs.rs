@@ -614,7 +614,11 @@ pub fn protect_kernel_files(sys: &dyn RootfsSys, files: &KernelFiles) -> Result<
 /// the slave becomes descriptors 0, 1 and 2 and the controlling terminal of the caller,
 /// which must lead a session of its own.
 pub fn new_console(sys: &dyn RootfsSys, socket: BorrowedFd<'_>) -> Result<(), SysError> {
-    let (master, slave) = sys.open_pty(Path::new("/dev/ptmx"))?;
+    let ptmx = sys.open(
+        Path::new("/dev/ptmx"),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+    )?;
+    let (master, slave) = sys.pty_pair(ptmx)?;
     let console = Path::new("/dev/console");
     // The slave's name in the container (`/dev/pts/0`), what the bind needs as its source.
     let name = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))

@@ -36,10 +36,11 @@ pub trait RootfsSys: Sys {
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd>;
     /// move_mount(2): attaches a detached mount at `target`.
     fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
-    /// A new pseudo-terminal from the devpts instance of `ptmx` (pts(4)): opens it, unlocks
-    /// the pair (TIOCSPTLCK) and opens the slave from the master (TIOCGPTPEER, no path
-    /// needed). Returns (master, slave), both close-on-exec.
-    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)>;
+    /// The pseudo-terminal pair of `master`, a freshly opened `ptmx` (pts(4)): unlocks it
+    /// (TIOCSPTLCK) and opens the slave from the master (TIOCGPTPEER), without a path, which
+    /// would name another devpts in another mount namespace. Returns (master, slave), the
+    /// slave close-on-exec.
+    fn pty_pair(&self, master: OwnedFd) -> SysResult<(OwnedFd, OwnedFd)>;
     /// sendmsg(2) with one `SCM_RIGHTS` descriptor (unix(7)): hands `fd` to the process at
     /// the other end of `socket`, which receives its own copy.
     fn send_fd(&self, socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> SysResult<()>;
@@ -90,10 +91,7 @@ fn fmt_mknod(path: &Path, kind: SFlag, perm: u32, major: u64, minor: u64) -> Str
 }
 
 impl RootfsSys for Kernel {
-    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)> {
-        let flags =
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC;
-        let master = self.open(ptmx, flags)?;
+    fn pty_pair(&self, master: OwnedFd) -> SysResult<(OwnedFd, OwnedFd)> {
         self.call(
             || format!("ioctl({}, TIOCSPTLCK, 0)", master.as_raw_fd()),
             |_| "0".into(),
@@ -247,11 +245,10 @@ impl RootfsSys for Kernel {
 }
 
 impl RootfsSys for Recorder {
-    fn open_pty(&self, ptmx: &Path) -> SysResult<(OwnedFd, OwnedFd)> {
-        self.record(format!("open({ptmx:?}, O_RDWR|O_NOCTTY|O_CLOEXEC)"))?;
+    fn pty_pair(&self, master: OwnedFd) -> SysResult<(OwnedFd, OwnedFd)> {
         self.record("ioctl(master, TIOCSPTLCK, 0)".into())?;
         self.record("ioctl(master, TIOCGPTPEER, O_RDWR|O_NOCTTY|O_CLOEXEC)".into())?;
-        Ok((placeholder_fd()?, placeholder_fd()?))
+        Ok((master, placeholder_fd()?))
     }
 
     fn send_fd(&self, _socket: BorrowedFd<'_>, _fd: BorrowedFd<'_>) -> SysResult<()> {

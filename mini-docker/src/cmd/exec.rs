@@ -70,7 +70,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     ns.enter_pid(sys)?;
     let spec = ProcessSpec::of(&c, args)?;
     let pty = if args.tty {
-        Some(open_container_pty(state.pid)?)
+        Some(open_container_pty(sys, state.pid)?)
     } else {
         None
     };
@@ -158,19 +158,14 @@ impl ProcessSpec {
 
 /// A new terminal from the container's own devpts, as docker's is (a host pty would not
 /// exist inside the container's /dev/pts), sized like ours.
-fn open_container_pty(pid: i32) -> Result<nix::pty::OpenptyResult, Error> {
+fn open_container_pty(sys: &Kernel, pid: i32) -> Result<nix::pty::OpenptyResult, Error> {
     let root =
         ch03_rootfs_pivot_root::extract::SafeRoot::open(Path::new(&format!("/proc/{pid}/root")))?;
     let ptmx = root.resolve(
         Path::new("dev/pts/ptmx"),
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
     )?;
-    let (master, slave) = crate::sys::pty_from(ptmx).map_err(|e| {
-        Error::Sys(ch01_namespaces::SysError::new(
-            "ioctl(ptmx, TIOCSPTLCK/TIOCGPTPEER)",
-            e,
-        ))
-    })?;
+    let (master, slave) = ch03_rootfs_pivot_root::sys::RootfsSys::pty_pair(sys, ptmx)?;
     if let Some(size) = window_size(io::stdin().as_fd()) {
         let _ = set_window_size(master.as_fd(), size);
     }
