@@ -212,7 +212,9 @@ pub fn launch<'s>(
     if layout.unified().is_none() {
         controllers.push(Controller::Freezer);
     }
-    let cgroup = Cgroup::create(
+    // In every hierarchy, as docker is: cpuset, freezer and name=systemd too, so that no
+    // line of /proc/PID/cgroup leaves it in the host's root cgroup.
+    let cgroup = Cgroup::create_in_every_hierarchy(
         sys as &dyn ch01_namespaces::Sys,
         &layout,
         &cfg.id,

@@ -60,5 +60,5 @@ fn the_security_notes_probes_print_what_the_note_shows() {
     let Some(md) = Md::with_busybox() else { return };
     let bin = Path::new(common::BIN).parent().unwrap();
     let runner = testkit::transcript::Runner::new(bin).env("MINI_DOCKER_ROOT", md.root_text());
-    testkit::transcript::assert_note(&runner, "notes/09-security.md", 12);
+    testkit::transcript::assert_note(&runner, "notes/09-security.md", 13);
 }

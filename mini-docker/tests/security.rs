@@ -430,6 +430,46 @@ fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
     assert_eq!(out(&o), "ok\n", "{}", testkit::show(&o));
 }
 
+#[test]
+fn the_container_is_in_a_cgroup_of_its_own_in_every_hierarchy() {
+    let Some(md) = Md::with_busybox() else { return };
+    // /proc/self/cgroup as the container sees it: one line per hierarchy of the host,
+    // every one naming the container's cgroup (no cgroup namespace on v1, as docker).
+    let o = sh(&md, &["--name", "placed"], "cat /proc/self/cgroup");
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    let lines = out(&o);
+    let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        host.lines().count(),
+        "one line per hierarchy:\n{lines}"
+    );
+    for line in lines.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        // The v2 line of a cgroup namespace reads `/`; every other line names the cgroup.
+        assert!(
+            path.starts_with("/mini-docker/") || (line.starts_with("0::") && path == "/"),
+            "left in the host's cgroup: {line}\n{lines}"
+        );
+    }
+    // Its own directories show in /sys/fs/cgroup inside, cpuset and freezer among them.
+    let o = sh(
+        &md,
+        &[],
+        "cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/freezer/freezer.state",
+    );
+    let cpus = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus");
+    match cpus {
+        Ok(cpus) => assert_eq!(
+            out(&o),
+            format!("{}THAWED\n", cpus),
+            "{}",
+            testkit::show(&o)
+        ),
+        Err(_) => eprintln!("no v1 cpuset hierarchy on this host: its part is not checked"),
+    }
+}
+
 /// CVE-2019-5736: a container that gets the runtime's own binary run inside it (its
 /// command is `/proc/self/exe`, or a `#!/proc/self/exe` script) holds it open through
 /// `/proc/PID/exe` and, once that process has exited, writes to it: the host's binary,

@@ -268,10 +268,46 @@ impl<'s, F: CgroupFs + ?Sized> Cgroup<'s, F> {
         name: &str,
         wanted: &[Controller],
     ) -> Result<Self, Error> {
+        Cgroup::make(sys, plan(layout, wanted)?, name)
+    }
+
+    /// Like [`Cgroup::create`], and also a directory in every other v1 hierarchy of the
+    /// host, `name=systemd` style named ones included, as runc's cgroupfs driver does for
+    /// docker: `/proc/PID/cgroup` then shows the container's path on every line, and each
+    /// controller (cpuset, freezer, devices...) counts it from the start instead of
+    /// leaving it in the host's root cgroup, where `/sys/fs/cgroup` inside would show it
+    /// the host's tree.
+    pub fn create_in_every_hierarchy(
+        sys: &'s F,
+        layout: &Layout,
+        name: &str,
+        wanted: &[Controller],
+    ) -> Result<Self, Error> {
+        let mut planned = plan(layout, wanted)?;
+        for h in layout
+            .hierarchies
+            .iter()
+            .filter(|h| h.version == Version::V1)
+        {
+            if planned.iter().any(|(m, _, _)| *m == h.mount_point) {
+                continue;
+            }
+            let controllers = h
+                .controllers
+                .iter()
+                .filter_map(|c| Controller::from_name(c))
+                .collect();
+            planned.push((h.mount_point.clone(), Version::V1, controllers));
+        }
+        Cgroup::make(sys, planned, name)
+    }
+
+    /// Makes the planned directories, each registered for removal as soon as it exists.
+    fn make(sys: &'s F, planned: Plan, name: &str) -> Result<Self, Error> {
         let mut cgroup = Cgroup {
             handle: CgroupHandle::open(sys, Vec::new()),
         };
-        for (mount, version, controllers) in plan(layout, wanted)? {
+        for (mount, version, controllers) in planned {
             let path = cgroup.make_dir(&mount, version, &controllers, name)?;
             cgroup.handle.dirs.push(Dir {
                 version,
@@ -306,12 +342,13 @@ impl<F: CgroupFs + ?Sized> Drop for Cgroup<'_, F> {
     }
 }
 
+/// Directories to make: the hierarchy's mount point, its version, the controllers used
+/// through it.
+type Plan = Vec<(PathBuf, Version, Vec<Controller>)>;
+
 /// Which hierarchies a cgroup using `wanted` needs a directory in: one per mount point,
 /// with the controllers used through it, plus the v2 mount of a hybrid host.
-fn plan(
-    layout: &Layout,
-    wanted: &[Controller],
-) -> Result<Vec<(PathBuf, Version, Vec<Controller>)>, Error> {
+fn plan(layout: &Layout, wanted: &[Controller]) -> Result<Plan, Error> {
     let mut plan: Vec<(PathBuf, Version, Vec<Controller>)> = Vec::new();
     for &c in wanted {
         let Some(h) = layout.locate(c) else {
