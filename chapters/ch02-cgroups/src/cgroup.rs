@@ -48,8 +48,8 @@ pub struct Limits {
     pub cpuset: Option<String>,
     /// Block I/O rates, per device (`--device-write-bps /dev/vda:1m`).
     pub io: Vec<IoLimit>,
-    /// The device nodes that may be used, `None` for all (`--privileged`). On cgroup v1
-    /// only, for now: v2 needs an eBPF program attached to the cgroup.
+    /// The device nodes that may be used, `None` for all (`--privileged`): v1's devices
+    /// controller, or on v2 an eBPF program attached to the cgroup ([`crate::devices`]).
     pub devices: Option<Vec<DeviceRule>>,
 }
 
@@ -572,12 +572,18 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
         if let (Some(cpus), Some(d)) = (&limits.cpuset, self.dir_of(Controller::Cpuset)) {
             w(d, "cpuset.cpus", cpus.clone())?;
         }
-        if let (Some(rules), Some(d)) = (&limits.devices, self.dir_of(Controller::Devices)) {
-            // Deny everything, then allow the list: a child cgroup starts with its parent's
-            // rules (all, at the root), and an allow-list is what docker means.
-            w(d, "devices.deny", "a".into())?;
-            for rule in rules {
-                w(d, "devices.allow", rule.to_string())?;
+        if let Some(rules) = &limits.devices {
+            if let Some(d) = self.dir_of(Controller::Devices) {
+                // Deny everything, then allow the list: a child cgroup starts with its
+                // parent's rules (all, at the root), and an allow-list is what docker means.
+                w(d, "devices.deny", "a".into())?;
+                for rule in rules {
+                    w(d, "devices.allow", rule.to_string())?;
+                }
+            } else if let Some(d) = self.v2_dir() {
+                // No v1 devices controller: v2's way, an eBPF program on the cgroup.
+                self.sys
+                    .attach_device_program(&d.path, &crate::devices::program(rules))?;
             }
         }
         if !limits.io.is_empty() {
@@ -1027,6 +1033,8 @@ pub(crate) mod fixture {
     pub struct CgroupV2Fixture {
         pub root: tempfile::TempDir,
         pub killed: RefCell<Vec<Pid>>,
+        /// Device programs attached: the directory and the program's length.
+        pub programs: RefCell<Vec<(PathBuf, usize)>>,
     }
 
     impl CgroupV2Fixture {
@@ -1038,6 +1046,7 @@ pub(crate) mod fixture {
             CgroupV2Fixture {
                 root,
                 killed: RefCell::new(Vec::new()),
+                programs: RefCell::new(Vec::new()),
             }
         }
 
@@ -1153,6 +1162,17 @@ pub(crate) mod fixture {
             self.killed.borrow_mut().push(pid);
             Ok(())
         }
+
+        fn attach_device_program(
+            &self,
+            dir: &Path,
+            program: &[crate::devices::Insn],
+        ) -> Result<(), SysError> {
+            self.programs
+                .borrow_mut()
+                .push((dir.to_path_buf(), program.len()));
+            Ok(())
+        }
     }
 }
 
@@ -1171,6 +1191,31 @@ mod v2_tests {
             io: Vec::new(),
             devices: None,
         }
+    }
+
+    #[test]
+    fn on_v2_a_device_list_becomes_a_program_attached_to_the_cgroup() {
+        let fs = CgroupV2Fixture::new("cpuset cpu io memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let listed = Limits {
+            devices: Some(DeviceRule::docker_default()),
+            ..limits()
+        };
+        let cg = Cgroup::create(&fs, &layout, "box", &listed.controllers()).unwrap();
+        cg.apply(&listed).unwrap();
+        let programs = fs.programs.borrow();
+        assert_eq!(programs.len(), 1);
+        assert_eq!(programs[0].0, fs.root.path().join("mini-docker/box"));
+        assert_eq!(
+            programs[0].1,
+            crate::devices::program(&DeviceRule::docker_default()).len()
+        );
+        drop(programs);
+        // No device list (`--privileged`): no program.
+        let free = limits();
+        let cg2 = Cgroup::create(&fs, &layout, "free", &free.controllers()).unwrap();
+        cg2.apply(&free).unwrap();
+        assert_eq!(fs.programs.borrow().len(), 1);
     }
 
     #[test]

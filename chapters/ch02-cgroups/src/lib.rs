@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 pub mod cgroup;
 pub mod cli;
 pub mod demo;
+pub mod devices;
 pub mod layout;
 pub mod sys;
 

@@ -286,3 +286,61 @@ fn a_write_rate_on_the_disk_slows_direct_writes_and_they_are_counted() {
         show(&out)
     );
 }
+
+/// cgroup v2's device allow-list: chapter 2's hand-assembled eBPF program, loaded and
+/// attached to a cgroup in the v2 hierarchy (on a hybrid host the process stays in the v1
+/// devices controller's root, which allows everything: any refusal here is the program's).
+#[test]
+fn on_v2_an_attached_device_program_lets_only_the_listed_devices_be_opened() {
+    require_root!();
+    let layout = Layout::detect().unwrap();
+    require!(layout.unified().is_some(), "a cgroup2 mount");
+    let sys = Kernel::new(false);
+    // `: </dev/X` opens the node for reading and closes it again: harmless, and what the
+    // kernel asks the program about.
+    let probe = |cgroup: &Cgroup<'_, dyn ch02_cgroups::sys::Sys>| {
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "read go; for d in null zero urandom kmsg; do : </dev/$d && echo $d; done",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        cgroup
+            .add_process(nix::unistd::Pid::from_raw(child.id() as i32))
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let name = testkit::unique_name("ch02-devices");
+    let open = Cgroup::create(&sys as &dyn ch02_cgroups::sys::Sys, &layout, &name, &[]).unwrap();
+    let before = probe(&open);
+    assert_eq!(
+        String::from_utf8_lossy(&before.stdout),
+        "null\nzero\nurandom\nkmsg\n",
+        "without a program every device opens: {}",
+        show(&before)
+    );
+    open.apply(&ch02_cgroups::Limits {
+        devices: Some(ch02_cgroups::DeviceRule::docker_default()),
+        ..Default::default()
+    })
+    .unwrap();
+    let after = probe(&open);
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        "null\nzero\nurandom\n",
+        "{}",
+        show(&after)
+    );
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("Operation not permitted"),
+        "{}",
+        show(&after)
+    );
+    open.remove().unwrap();
+    assert!(leaks::cgroups_named(&name).is_empty());
+}
