@@ -155,6 +155,15 @@ pub struct Cli {
     /// Print every system call and registry request made.
     #[arg(long, global = true)]
     pub trace: bool,
+    /// Create containers in a user namespace: root inside is an unprivileged host id
+    /// (default, or USER[:GROUP] from /etc/subuid and /etc/subgid), as dockerd's option.
+    #[arg(
+        long,
+        global = true,
+        env = "MINI_DOCKER_USERNS_REMAP",
+        value_name = "default|USER[:GROUP]"
+    )]
+    pub userns_remap: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -19,6 +19,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use ch01_namespaces::idmap::IdRange;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -144,6 +146,31 @@ pub struct HostConfig {
     /// `--device`.
     #[serde(rename = "Devices", default)]
     pub devices: Vec<DeviceMapping>,
+    /// `--userns`: "" (remapped when `--userns-remap` is on) or `host` (not remapped).
+    #[serde(rename = "UsernsMode", default)]
+    pub userns_mode: String,
+}
+
+/// The id maps of a container's user namespace (`--userns-remap`): ids from 0 inside are
+/// `start` onwards on the host, `count` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMaps {
+    /// The first host uid (what root inside is) and how many.
+    pub uids: (u32, u32),
+    /// The same for gids.
+    pub gids: (u32, u32),
+}
+
+impl IdMaps {
+    /// As chapter 1 writes them to `uid_map` and `gid_map`.
+    pub fn ranges(&self) -> (IdRange, IdRange) {
+        let r = |(outside, count)| IdRange {
+            inside: 0,
+            outside,
+            count,
+        };
+        (r(self.uids), r(self.gids))
+    }
 }
 
 /// One `--device HOST[:CONTAINER[:PERMISSIONS]]`, as docker's HostConfig spells it.
@@ -261,6 +288,9 @@ pub struct Config {
     pub anonymous_volumes: Vec<String>,
     /// Limits and modes.
     pub host: HostConfig,
+    /// Its user namespace's maps, when created under `--userns-remap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_maps: Option<IdMaps>,
 }
 
 /// Where a container is in its life.

@@ -21,7 +21,7 @@
 //! there: when the container's last process exits, the kernel unmounts it, and a crash of
 //! anything leaves no mount on the host.
 use std::convert::Infallible;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ch01_namespaces::confine::{self, Confinement};
@@ -30,7 +30,8 @@ use ch01_namespaces::process::{self, ChildError, ChildOptions, Running, Stdio};
 use ch02_cgroups::{Cgroup, Controller, IoLimit, Layout, Limits, Swap};
 use ch03_rootfs_pivot_root::rootfs::{self, CgroupView, KernelFiles, Mount, MountKind, RootPlan};
 use ch04_unionfs_layers::Stack;
-use ch04_unionfs_layers::sys::{Kernel, LayerSys};
+use ch04_unionfs_layers::sys::{Kernel, LayerSys, RootfsSys};
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
@@ -238,6 +239,12 @@ pub fn launch<'s>(
         lowers,
         upper: Some((c.path("upper"), c.path("work"))),
     };
+    // Under --userns-remap, a user namespace of its own, and the layers seen through it.
+    let (mut flags, mut remapped) = (flags, None);
+    if let Some(maps) = cfg.id_maps {
+        flags |= CloneFlags::CLONE_NEWUSER;
+        remapped = Some(Remapped::prepare(sys, c, &stack, maps)?);
+    }
     let plan = RootPlan {
         rootfs: c.path("merged"),
         mounts: mounts(root, c),
@@ -246,6 +253,8 @@ pub fn launch<'s>(
         console: stdio.tty,
         kernel_files: KernelFiles {
             cgroups: cgroup_views(&cgroup),
+            // A user namespace may not mknod(2) devices: the host's are bound.
+            bind_devices: remapped.is_some(),
             ..security::kernel_files(&cfg.host)?
         },
     };
@@ -269,10 +278,17 @@ pub fn launch<'s>(
                     cfg,
                     confinement: &confinement,
                     console,
+                    remapped: remapped.as_ref(),
                 },
             )
         },
     )?;
+    // A new user namespace has no ids until its parent maps them (chapter 1).
+    if let Some(maps) = cfg.id_maps {
+        let (uids, gids) = maps.ranges();
+        ch01_namespaces::idmap::write_maps(sys, created.pid(), uids, gids)?;
+    }
+    drop(remapped);
     // 4. Into the cgroup before it execs: everything it does is counted and limited.
     cgroup.add_process(created.pid())?;
     let running = created.start(sys)?;
@@ -295,6 +311,88 @@ struct ChildPlan<'a> {
     confinement: &'a Confinement,
     /// Where its terminal's master goes (`-t`).
     console: Option<BorrowedFd<'a>>,
+    /// Its layers seen through its user namespace's maps, to attach (`--userns-remap`).
+    remapped: Option<&'a Remapped>,
+}
+
+/// The root filesystem of a container in a user namespace: its overlay, built on idmapped
+/// mounts of its layers (mount_setattr(2)), so that a file host root owns on disk is seen
+/// as owned by root *of the container*, and what root inside writes is stored as owned by
+/// 0. The store stays as it is (dockerd instead keeps a chowned copy of every image per
+/// id range), and `cp`, `diff` and `commit` read it unchanged. Built here, by the parent,
+/// as a detached mount: only host root may give a mount id maps, and overlayfs's private
+/// `trusted.*` xattrs (opaque directories) are out of reach of a user namespace's root.
+/// The child attaches it in its own mount namespace, where it vanishes with it.
+#[derive(Debug)]
+struct Remapped {
+    /// The overlay, detached.
+    overlay: OwnedFd,
+}
+
+impl Remapped {
+    fn prepare(
+        sys: &Kernel,
+        c: &Container,
+        stack: &Stack,
+        maps: crate::record::IdMaps,
+    ) -> Result<Remapped, Error> {
+        let (uids, gids) = maps.ranges();
+        let userns = ch01_namespaces::idmap::user_namespace(sys, uids, gids)?;
+        let idmapped = |dir: &Path| -> Result<OwnedFd, Error> {
+            let mnt = sys.open_tree_clone(dir)?;
+            sys.set_idmap(mnt.as_fd(), userns.as_fd())?;
+            Ok(mnt)
+        };
+        // The container's directory holds the init layer and the upper and work
+        // directories: one idmapped mount for all three (overlayfs wants upper and work on
+        // the same mount), each opened inside it.
+        let own = idmapped(&c.dir)?;
+        let inside = |p: &Path| -> Result<OwnedFd, Error> {
+            let rel = p.strip_prefix(&c.dir).unwrap_or(p);
+            nix::fcntl::openat(
+                own.as_fd(),
+                rel,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| {
+                Error::Sys(ch01_namespaces::sys::SysError::new(
+                    format!("openat(idmapped {:?}, {rel:?}, O_PATH)", c.dir),
+                    e,
+                ))
+            })
+        };
+        let mut lowers = Vec::new();
+        for lower in &stack.lowers {
+            lowers.push(if lower.starts_with(&c.dir) {
+                inside(lower)?
+            } else {
+                idmapped(lower)?
+            });
+        }
+        let upper = match &stack.upper {
+            Some((upper, work)) => Some((inside(upper)?, inside(work)?)),
+            None => None,
+        };
+        let borrowed: Vec<BorrowedFd<'_>> = lowers.iter().map(|l| l.as_fd()).collect();
+        let overlay = ch04_unionfs_layers::overlay::detached_from_fds(
+            sys,
+            &borrowed,
+            upper.as_ref().map(|(u, w)| (u.as_fd(), w.as_fd())),
+            // Root of the container: the ids the layers' host root is seen as.
+            Some((uids.outside, gids.outside)),
+        )
+        .map_err(|e| {
+            if e.errno == nix::errno::Errno::EINVAL && e.call.contains("FSCONFIG_SET_FD") {
+                Error::Usage(format!(
+                    "--userns-remap needs Linux 6.13 or later (overlayfs layers given as descriptors): {e}"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(Remapped { overlay })
+    }
 }
 
 /// The child's side, in order; ends in exec.
@@ -303,8 +401,16 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
     for ns in p.joined {
         ns.enter_rest(sys)?;
     }
+    if p.remapped.is_some() {
+        // Root of its own user namespace before anything is made (chapter 1).
+        ch01_namespaces::become_root_inside(sys)?;
+    }
     ch01_namespaces::make_mounts_private(sys)?;
-    ch04_unionfs_layers::overlay::mount(sys, p.stack, &p.root.rootfs)?;
+    match p.remapped {
+        // Built by the parent on idmapped layers; attached here, in our mount namespace.
+        Some(r) => sys.move_mount(r.overlay.as_fd(), &p.root.rootfs)?,
+        None => ch04_unionfs_layers::overlay::mount(sys, p.stack, &p.root.rootfs)?,
+    }
     rootfs::switch_root(sys, p.root)?;
     if let Some(socket) = p.console {
         rootfs::new_console(sys, socket)?;

@@ -14,7 +14,7 @@ use ch03_rootfs_pivot_root::rootfs::{DeviceNode, KernelFiles};
 use nix::sys::stat::SFlag;
 
 use crate::Error;
-use crate::record::{DeviceMapping, HostConfig};
+use crate::record::{DeviceMapping, HostConfig, IdMaps};
 
 /// `--security-opt`, understood.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -217,6 +217,7 @@ fn node(d: &DeviceMapping) -> Result<DeviceNode, Error> {
         major: nix::sys::stat::major(rdev),
         minor: nix::sys::stat::minor(rdev),
         mode: meta.mode() & 0o7777,
+        host_path: PathBuf::from(&d.path_on_host),
     })
 }
 
@@ -253,8 +254,129 @@ fn host_devices(dir: &Path) -> Vec<DeviceNode> {
     out
 }
 
+/// The user `--userns-remap=default` means, as dockerd creates it.
+const DEFAULT_REMAP_USER: &str = "dockremap";
+
+/// What `--userns-remap` maps a container's ids to: `default` (the `dockremap` entries of
+/// `/etc/subuid` and `/etc/subgid`, or, where there are none, chapter 1's 100000-165535,
+/// which dockerd would have added there), or `USER[:GROUP]`, by name or number, whose
+/// entries must exist. Docker sets it for the whole daemon; a daemonless tool takes it per
+/// command (and `MINI_DOCKER_USERNS_REMAP`), and a container keeps the maps it was created
+/// with.
+pub fn userns_remap(spec: &str) -> Result<IdMaps, Error> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    remap_from(
+        spec,
+        &read("/etc/passwd"),
+        &read("/etc/group"),
+        &read("/etc/subuid"),
+        &read("/etc/subgid"),
+    )
+}
+
+/// [`userns_remap`] on the files' text.
+pub fn remap_from(
+    spec: &str,
+    passwd: &str,
+    group: &str,
+    subuid: &str,
+    subgid: &str,
+) -> Result<IdMaps, Error> {
+    use ch01_namespaces::idmap::{REMAP_BASE, subordinate_range};
+    // A name and its number: subuid(5) lines may use either.
+    let lookup = |db: &str, who: &str| -> Vec<String> {
+        let mut names = vec![who.to_string()];
+        for line in db.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 2 && (f[0] == who || f[2] == who) {
+                names = vec![f[0].to_string(), f[2].to_string()];
+                break;
+            }
+        }
+        names
+    };
+    let (user, group_name) = match spec {
+        "default" => (DEFAULT_REMAP_USER, DEFAULT_REMAP_USER),
+        _ => match spec.split_once(':') {
+            Some((u, g)) => (u, g),
+            None => (spec, spec),
+        },
+    };
+    if user.is_empty() || group_name.is_empty() {
+        return Err(Error::Usage(format!(
+            "invalid --userns-remap {spec:?}: expected default or USER[:GROUP]"
+        )));
+    }
+    let users = lookup(passwd, user);
+    let groups = lookup(group, group_name);
+    let user_refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let uids = subordinate_range(subuid, &user_refs);
+    let gids = subordinate_range(subgid, &group_refs);
+    let pair = |r: ch01_namespaces::idmap::IdRange| (r.outside, r.count);
+    match (uids, gids) {
+        (Some(u), Some(g)) => Ok(IdMaps {
+            uids: pair(u),
+            gids: pair(g),
+        }),
+        (None, None) if spec == "default" => Ok(IdMaps {
+            uids: (REMAP_BASE, 65536),
+            gids: (REMAP_BASE, 65536),
+        }),
+        (None, _) => Err(Error::Usage(format!(
+            "--userns-remap {spec}: no subordinate uid range for {user:?} in /etc/subuid"
+        ))),
+        (_, None) => Err(Error::Usage(format!(
+            "--userns-remap {spec}: no subordinate gid range for {group_name:?} in /etc/subgid"
+        ))),
+    }
+}
+
+/// What docker refuses with user namespaces on (moby's verifyPlatformContainerSettings):
+/// sharing the host's namespaces or privileges would hand root inside the host's root.
+pub fn check_userns(host: &HostConfig) -> Result<(), Error> {
+    if host.userns_mode == "host" {
+        return Ok(());
+    }
+    if host.privileged {
+        return Err(Error::Usage(
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into(),
+        ));
+    }
+    if host.network_mode == "host" {
+        return Err(Error::Usage(
+            "cannot share the host's network namespace when user namespaces are enabled".into(),
+        ));
+    }
+    if host.pid_mode == "host" {
+        return Err(Error::Usage(
+            "cannot share the host PID namespace when user namespaces are enabled".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn userns_remap_reads_subordinate_ranges_like_dockerd() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        let group = "root:x:0:\nalice:x:1000:\nstaff:x:50:\n";
+        let subuid = "alice:200000:65536\n";
+        let subgid = "1000:300000:65536\n50:400000:1000\n";
+        let m = remap_from("alice", passwd, group, subuid, subgid).unwrap();
+        assert_eq!((m.uids, m.gids), ((200_000, 65536), (300_000, 65536)));
+        let m = remap_from("1000:staff", passwd, group, subuid, subgid).unwrap();
+        assert_eq!(m.gids, (400_000, 1000));
+        // `default` without dockremap entries: the range dockerd would have added.
+        let m = remap_from("default", passwd, group, "", "").unwrap();
+        assert_eq!((m.uids, m.gids), ((100_000, 65536), (100_000, 65536)));
+        let e = remap_from("bob", passwd, group, subuid, subgid).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--userns-remap bob: no subordinate uid range for \"bob\" in /etc/subuid"
+        );
+    }
     use super::*;
 
     fn v(list: &[&str]) -> Vec<String> {

@@ -623,3 +623,123 @@ fn device_adds_one_host_device_with_the_permissions_asked_for() {
     let o = sh(&md, &["--privileged"], "exec 3<>/dev/fuse && echo opened");
     assert_eq!(out(&o), "opened\n", "{}", testkit::show(&o));
 }
+
+/// `--userns-remap`: root inside is uid 100000 outside (or the `dockremap` range of
+/// /etc/subuid), so a host file root owns, bound in, cannot be written; the image's files
+/// still read as root's inside (idmapped layers), and what root writes is stored as 0.
+#[test]
+fn under_userns_remap_root_inside_is_a_stranger_outside() {
+    let Some(md) = Md::with_busybox() else { return };
+    let remap = |args: &[&str]| {
+        let mut all = vec!["--userns-remap", "default"];
+        all.extend_from_slice(args);
+        md.run(&all)
+    };
+    let host = md.path().join("host-dir");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("owned"), "host root's\n").unwrap();
+    let volume = format!("{}:/h", host.display());
+    let o = remap(&[
+        "run",
+        "--rm",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map | tr -s ' '; stat -c '%u %U' /bin/busybox; \
+         cat /h/owned; echo changed >> /h/owned; touch /h/new; echo end",
+    ]);
+    assert_eq!(
+        out(&o),
+        "0\n 0 100000 65536\n0 root\nhost root's\nend\n",
+        "{}",
+        testkit::show(&o)
+    );
+    assert_eq!(
+        err(&o).matches("Permission denied").count(),
+        2,
+        "{}",
+        testkit::show(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("owned")).unwrap(),
+        "host root's\n"
+    );
+    assert!(!host.join("new").exists());
+
+    // A file root makes inside is stored as owned by 0 in the container's layer, and
+    // `exec` joins the same user namespace.
+    md.ok(&[
+        "--userns-remap",
+        "default",
+        "run",
+        "-d",
+        "--name",
+        "remapped",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /made; sleep 60",
+    ]);
+    assert!(testkit::wait_until(5, || md
+        .run(&["exec", "remapped", "cat", "/made"])
+        .status
+        .success()));
+    let o = md.run(&[
+        "exec",
+        "remapped",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map | tr -s ' '",
+    ]);
+    assert_eq!(out(&o), " 0 100000 65536\n", "{}", testkit::show(&o));
+    let id = md.ok(&["inspect", "-f", "{{.Id}}", "remapped"]);
+    let made = md
+        .path()
+        .join("containers")
+        .join(id.trim())
+        .join("upper/made");
+    let meta = std::fs::metadata(&made).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            std::os::unix::fs::MetadataExt::gid(&meta)
+        ),
+        (0, 0)
+    );
+    md.ok(&["rm", "-f", "remapped"]);
+
+    // What docker refuses with user namespaces on, and `--userns host`, which opts out.
+    let before = md.ids();
+    for (flag, message) in [
+        (
+            "--privileged",
+            "privileged mode is incompatible with user namespaces",
+        ),
+        (
+            "--network=host",
+            "cannot share the host's network namespace when user namespaces are enabled",
+        ),
+    ] {
+        let o = remap(&["run", "--rm", flag, "busybox", "true"]);
+        assert_eq!(o.status.code(), Some(125), "{}", testkit::show(&o));
+        assert!(err(&o).contains(message), "{}", testkit::show(&o));
+    }
+    assert_eq!(md.ids(), before, "nothing left behind");
+    let o = remap(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        out(&o).split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"],
+        "{}",
+        testkit::show(&o)
+    );
+}

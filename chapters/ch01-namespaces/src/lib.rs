@@ -169,12 +169,12 @@ pub fn enter(sys: &dyn Sys, plan: &Plan) -> Result<Infallible, ChildError> {
 /// unprivileged host id by now. Until this call the child still runs as the host id it was
 /// cloned with, which the namespace does not map (it reads as 65534, "nobody").
 pub fn become_root_inside(sys: &dyn Sys) -> Result<(), SysError> {
-    // Only a privileged parent may let us change supplementary groups (see idmap).
-    let groups: Option<&[u32]> = if Uid::effective().is_root() {
-        Some(&[])
-    } else {
-        None
-    };
+    // Only a privileged parent may let us change supplementary groups: an unprivileged one
+    // had to write "deny" to our /proc/self/setgroups first (see idmap).
+    let allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(false);
+    let groups: Option<&[u32]> = if allowed { Some(&[]) } else { None };
     sys.set_ids(0, 0, groups)
 }
 

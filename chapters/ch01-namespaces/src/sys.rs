@@ -143,6 +143,10 @@ pub trait Sys: std::fmt::Debug {
     /// setresgid(2) and setgroups(2) (`groups: None` leaves the supplementary groups, which
     /// an unprivileged user namespace may not change), then setresuid(2): become `uid:gid`.
     fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()>;
+    /// setfsgid(2), then setfsuid(2): the ids this thread's file-system operations create
+    /// files as and are checked as, its other ids unchanged. Moving the fsuid away from 0
+    /// drops the file-system capabilities from the effective set (capabilities(7)).
+    fn set_fs_ids(&self, uid: u32, gid: u32) -> SysResult<()>;
 
     // --- privileges (capabilities(7), seccomp(2)) ---------------------------------------
 
@@ -625,6 +629,34 @@ impl Sys for Kernel {
         )
     }
 
+    fn set_fs_ids(&self, uid: u32, gid: u32) -> SysResult<()> {
+        use nix::unistd::{Gid, Uid, setfsgid, setfsuid};
+        // Neither call reports failure except by leaving the id as it was: each is made a
+        // second time, which returns the id now in force.
+        self.call(
+            || format!("setfsgid({gid})"),
+            zero,
+            || {
+                setfsgid(Gid::from_raw(gid));
+                match setfsgid(Gid::from_raw(gid)).as_raw() == gid {
+                    true => Ok(()),
+                    false => Err(nix::errno::Errno::EPERM),
+                }
+            },
+        )?;
+        self.call(
+            || format!("setfsuid({uid})"),
+            zero,
+            || {
+                setfsuid(Uid::from_raw(uid));
+                match setfsuid(Uid::from_raw(uid)).as_raw() == uid {
+                    true => Ok(()),
+                    false => Err(nix::errno::Errno::EPERM),
+                }
+            },
+        )
+    }
+
     fn drop_bounding(&self, cap: u8) -> SysResult<()> {
         self.call(
             || format!("prctl(PR_CAPBSET_DROP, {})", cap_name(cap)),
@@ -1066,6 +1098,11 @@ impl Sys for Recorder {
 
     fn sethostname(&self, name: &str) -> SysResult<()> {
         self.record(format!("sethostname({name:?})"))
+    }
+
+    fn set_fs_ids(&self, uid: u32, gid: u32) -> SysResult<()> {
+        self.record(format!("setfsgid({gid})"))?;
+        self.record(format!("setfsuid({uid})"))
     }
 
     fn set_ids(&self, uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()> {

@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// The working directory inside (created if missing).
     #[arg(short, long, value_name = "DIR", default_value = "/")]
     pub workdir: PathBuf,
+    /// A user namespace too (and a network namespace, for sysfs): root inside is you
+    /// outside, or uid 100000 when run as root. Works without root, on a rootfs you own.
+    #[arg(long)]
+    pub user: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -19,7 +19,8 @@
 //! 5. **Ownership before mode**: chown(2) clears setuid and setgid, so the mode is set after
 //!    it; setuid/setgid bits are kept exactly as in the archive when its owner could be
 //!    applied, and dropped when not (an unprivileged extraction).
-//! 6. **Overlay's private xattrs are ignored** (`trusted.overlay.*`): in an archive they
+//! 6. **Overlay's private xattrs are ignored** (`trusted.overlay.*`, and `user.overlay.*` of an
+//!    overlay mounted in a user namespace): in an archive they
 //!    would forge whiteouts. Layers say "deleted" with `.wh.` entries (chapter 4).
 //!
 //! Directories get their final mode, owner and times at the end, deepest first, so that a
@@ -722,6 +723,7 @@ fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String,
             let ext = ext?;
             if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
                 && !name.starts_with("trusted.overlay.")
+                && !name.starts_with("user.overlay.")
             {
                 out.push((name.to_string(), ext.value_bytes().to_vec()));
             }

@@ -144,6 +144,8 @@ pub struct Plan {
     pub argv: Vec<String>,
     /// Its environment: a container's, not ours.
     pub env: Vec<String>,
+    /// In a user namespace of its own (`--user`).
+    pub user: bool,
 }
 
 /// The environment a container starts with (Docker's defaults): a standard PATH, HOME,
@@ -178,28 +180,49 @@ pub fn run(sys: &dyn RootfsSys, args: &RunArgs) -> Result<i32, Error> {
             mounts,
             read_only_root: false,
             console: nix::unistd::isatty(std::io::stdin()).unwrap_or(false),
-            kernel_files: rootfs::KernelFiles::unmasked(),
+            kernel_files: rootfs::KernelFiles {
+                // A user namespace's root may not make device nodes: the host's are bound.
+                bind_devices: args.user,
+                ..rootfs::KernelFiles::unmasked()
+            },
         },
         env: default_env(hostname.as_deref().unwrap_or("localhost")),
         hostname,
         workdir: args.workdir.clone(),
         argv: args.command.clone(),
+        user: args.user,
     };
-    // 1. A child in new mount, PID, UTS and IPC namespaces.
-    let flags = CloneFlags::CLONE_NEWNS
+    // 1. A child in new mount, PID, UTS and IPC namespaces; with --user, in a new user
+    // namespace that owns them, and a network namespace (sysfs may be mounted only by a
+    // user namespace that owns the network namespace it shows).
+    let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
+    if args.user {
+        flags |= CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET;
+    }
     let created = process::create(sys, flags, ChildOptions::default(), &mut || {
         enter(sys, &plan)
     })?;
-    // 2. It builds its root and execs (see `enter`); we wait.
+    // 2. Its ids, as chapter 1 maps them.
+    if args.user {
+        let (uids, gids) = ch01_namespaces::idmap::root_mapping(
+            nix::unistd::Uid::effective(),
+            nix::unistd::Gid::effective(),
+        );
+        ch01_namespaces::idmap::write_maps(sys, created.pid(), uids, gids)?;
+    }
+    // 3. It builds its root and execs (see `enter`); we wait.
     let running = created.start(sys)?;
     Ok(running.wait(sys)?.code())
 }
 
 /// What the child does before becoming the command.
 pub fn enter(sys: &dyn RootfsSys, plan: &Plan) -> Result<Infallible, ChildError> {
+    if plan.user {
+        ch01_namespaces::become_root_inside(sys)?;
+    }
     rootfs::enter_rootfs(sys, &plan.root)?;
     if let Some(name) = &plan.hostname {
         ch01_namespaces::set_hostname(sys, name)?;

@@ -152,6 +152,9 @@ pub struct KernelFiles {
     /// The container's own cgroup directories, shown under `/sys/fs/cgroup` (see
     /// [`CgroupView`]); empty shows none.
     pub cgroups: Vec<CgroupView>,
+    /// Bind the host's device nodes instead of making them: in a user namespace mknod(2)
+    /// of a device is refused (EPERM) even to its root, so runc binds them there too.
+    pub bind_devices: bool,
 }
 
 /// A device node to make in the container's `/dev` (`docker run --device`).
@@ -167,6 +170,8 @@ pub struct DeviceNode {
     pub minor: u64,
     /// Permission bits, as on the host.
     pub mode: u32,
+    /// The host's node, bound instead of made when [`KernelFiles::bind_devices`] is set.
+    pub host_path: PathBuf,
 }
 
 /// One of the container's cgroup directories on the host, and the name it gets under
@@ -191,6 +196,7 @@ impl KernelFiles {
             sys_read_only: true,
             devices: Vec::new(),
             cgroups: Vec::new(),
+            bind_devices: false,
         }
     }
 
@@ -203,6 +209,7 @@ impl KernelFiles {
             sys_read_only: true,
             devices: Vec::new(),
             cgroups: Vec::new(),
+            bind_devices: false,
         }
     }
 
@@ -214,6 +221,7 @@ impl KernelFiles {
             sys_read_only: false,
             devices: Vec::new(),
             cgroups: Vec::new(),
+            bind_devices: false,
         }
     }
 }
@@ -286,18 +294,26 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     let console = hold_console(sys, plan.console)?;
     // The same for the container's cgroup directories, which are the host's too.
     let cgroups = hold_cgroups(sys, &plan.kernel_files.cgroups)?;
+    // And the host's device nodes, where they are bound rather than made.
+    let mut nodes = hold_device_nodes(sys, &plan.kernel_files)?;
+    // A proc mount shows the PID namespace of the process that mounts it (see
+    // pid_namespaces(7)), here the child's new one. Before the switch, as runc does: in a
+    // user namespace the kernel allows a new proc or sysfs only while a fully visible one
+    // is in the mount namespace (the host's, until the switch; "mount_too_revealing").
+    ch01_namespaces::mount_proc(sys, &plan.rootfs.join("proc"))?;
+    // Read-only, see mount_sys.
+    mount_sys(
+        sys,
+        &plan.rootfs.join("sys"),
+        plan.kernel_files.sys_read_only,
+    )?;
     // The switch, with the old root detached: nothing of the host is left above `/`.
     pivot(sys, &plan.rootfs)?;
-    // After the switch, so `/proc` is the new root's; a proc mount shows the PID namespace
-    // of the process that mounts it (pid_namespaces(7)), here the child's new one.
-    ch01_namespaces::mount_proc(sys, Path::new("/proc"))?;
-    // After the switch, like /proc; read-only, see mount_sys.
-    mount_sys(sys, plan.kernel_files.sys_read_only)?;
     mount_cgroups(sys, cgroups, plan.kernel_files.sys_read_only)?;
     // A tmpfs of the container's own, never the host's /dev; the terminal held above
     // becomes /dev/console.
-    mount_dev(sys, console)?;
-    make_devices(sys, &plan.kernel_files.devices)?;
+    mount_dev(sys, console, &mut nodes)?;
+    make_devices(sys, &plan.kernel_files.devices, &mut nodes)?;
     // After /proc, /sys (what it covers) and /dev (the /dev/null it binds).
     protect_kernel_files(sys, &plan.kernel_files)?;
     // Last: every step above needed to create something in `/`.
@@ -516,12 +532,12 @@ pub fn pivot(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
 
 /// sysfs, read-only unless `--privileged`: a container may look at the kernel's devices,
 /// not reconfigure them.
-pub fn mount_sys(sys: &dyn RootfsSys, read_only: bool) -> Result<(), SysError> {
+pub fn mount_sys(sys: &dyn RootfsSys, target: &Path, read_only: bool) -> Result<(), SysError> {
     let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if read_only {
         flags |= MsFlags::MS_RDONLY;
     }
-    sys.mount(Some("sysfs"), Path::new("/sys"), Some("sysfs"), flags, None)
+    sys.mount(Some("sysfs"), target, Some("sysfs"), flags, None)
 }
 
 /// Detached bind mounts of the container's cgroup directories, held across the switch.
@@ -623,7 +639,8 @@ pub fn new_console(sys: &dyn RootfsSys, socket: BorrowedFd<'_>) -> Result<(), Sy
     // The slave's name in the container (`/dev/pts/0`), what the bind needs as its source.
     let name = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))
         .unwrap_or_else(|_| PathBuf::from("/dev/pts/0"));
-    sys.mknod(console, SFlag::S_IFCHR, 0o600, 5, 1)?;
+    // The mount point: a regular file, which needs no CAP_MKNOD (none in a user namespace).
+    sys.mknod(console, SFlag::S_IFREG, 0o600, 0, 0)?;
     sys.mount(
         Some(&name.to_string_lossy()),
         console,
@@ -639,9 +656,53 @@ pub fn new_console(sys: &dyn RootfsSys, socket: BorrowedFd<'_>) -> Result<(), Sy
     sys.set_controlling_tty()
 }
 
+/// Host device nodes held as detached bind mounts (open_tree(2)) across the root switch,
+/// by the path they take inside: what [`mount_dev`] and [`make_devices`] bind where they
+/// cannot make a node (see [`KernelFiles::bind_devices`]). Empty when nodes are made.
+pub type HeldNodes = Vec<(PathBuf, OwnedFd)>;
+
+/// Takes hold of the host's nodes for the default devices and `files.devices`, if they are
+/// to be bound.
+pub fn hold_device_nodes(sys: &dyn RootfsSys, files: &KernelFiles) -> Result<HeldNodes, SysError> {
+    if !files.bind_devices {
+        return Ok(Vec::new());
+    }
+    let dev = Path::new("/dev");
+    let mut held = Vec::new();
+    for (name, _, _) in DEVICES {
+        held.push((dev.join(name), sys.open_tree_clone(&dev.join(name))?));
+    }
+    for n in &files.devices {
+        held.push((n.path.clone(), sys.open_tree_clone(&n.host_path)?));
+    }
+    Ok(held)
+}
+
+/// Makes the device node at `path`, or, where the host's is held in `held`, an empty file
+/// with the host's node bound onto it.
+fn device_node(
+    sys: &dyn RootfsSys,
+    held: &mut HeldNodes,
+    path: &Path,
+    (kind, mode, major, minor): (SFlag, u32, u64, u64),
+) -> Result<(), SysError> {
+    if let Some(i) = held.iter().position(|(p, _)| p == path) {
+        let (_, node) = held.swap_remove(i);
+        // A regular file is a mount point for a file, and needs no CAP_MKNOD.
+        sys.mknod(path, SFlag::S_IFREG, 0o600, 0, 0)?;
+        return sys.move_mount(node.as_fd(), path);
+    }
+    sys.mknod(path, kind, mode, major, minor)?;
+    sys.chmod(path, mode)
+}
+
 /// Makes `nodes` in the container's `/dev` (after [`mount_dev`]), with their parent
 /// directories. Whether they can be opened is the devices cgroup's decision.
-pub fn make_devices(sys: &dyn RootfsSys, nodes: &[DeviceNode]) -> Result<(), SysError> {
+pub fn make_devices(
+    sys: &dyn RootfsSys,
+    nodes: &[DeviceNode],
+    held: &mut HeldNodes,
+) -> Result<(), SysError> {
     for n in nodes {
         let mut missing = Vec::new();
         let mut dir = n.path.parent();
@@ -652,12 +713,11 @@ pub fn make_devices(sys: &dyn RootfsSys, nodes: &[DeviceNode]) -> Result<(), Sys
         for d in missing.iter().rev() {
             sys.mkdir(d, 0o755)?;
         }
-        match sys.mknod(&n.path, n.kind, n.mode, n.major, n.minor) {
+        match device_node(sys, held, &n.path, (n.kind, n.mode, n.major, n.minor)) {
             // --privileged copies /dev whole: a default node is there already.
             Err(e) if e.errno == nix::errno::Errno::EEXIST => continue,
             r => r?,
         }
-        sys.chmod(&n.path, n.mode)?;
     }
     Ok(())
 }
@@ -675,8 +735,13 @@ pub const DEVICES: &[(&str, u64, u64)] = &[
 /// A minimal `/dev`: a tmpfs with the default device nodes, the usual symlinks, a devpts
 /// instance of its own (`newinstance`: the container's ptys are not the host's), and a
 /// tmpfs for POSIX shared memory. With `console` (a detached bind mount of the terminal
-/// on stdin), the terminal appears as `/dev/console`.
-pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), SysError> {
+/// on stdin), the terminal appears as `/dev/console`. Nodes found in `held` are bound
+/// from the host instead of made.
+pub fn mount_dev(
+    sys: &dyn RootfsSys,
+    console: Option<OwnedFd>,
+    held: &mut HeldNodes,
+) -> Result<(), SysError> {
     let dev = Path::new("/dev");
     sys.mount(
         Some("tmpfs"),
@@ -686,8 +751,8 @@ pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), Sy
         Some("mode=755,size=65536k"),
     )?;
     for (name, major, minor) in DEVICES {
-        sys.mknod(&dev.join(name), SFlag::S_IFCHR, 0o666, *major, *minor)?;
-        sys.chmod(&dev.join(name), 0o666)?;
+        let node = (SFlag::S_IFCHR, 0o666, *major, *minor);
+        device_node(sys, held, &dev.join(name), node)?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -701,12 +766,19 @@ pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), Sy
     for dir in ["pts", "shm"] {
         sys.mkdir(&dev.join(dir), 0o755)?;
     }
+    // Terminals belong to the `tty` group (5), where the user namespace has a group 5:
+    // a rootless one maps only its user's own group.
+    let options = if ch01_namespaces::idmap::gid_is_mapped(5) {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620"
+    };
     sys.mount(
         Some("devpts"),
         &dev.join("pts"),
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Some(options),
     )?;
     sys.mount(
         Some("shm"),
@@ -716,8 +788,9 @@ pub fn mount_dev(sys: &dyn RootfsSys, console: Option<OwnedFd>) -> Result<(), Sy
         Some("mode=1777,size=65536k"),
     )?;
     if let Some(tty) = console {
+        // A mount point for the terminal: a regular file serves, and needs no CAP_MKNOD.
         let path = dev.join("console");
-        sys.mknod(&path, SFlag::S_IFCHR, 0o600, 5, 1)?;
+        sys.mknod(&path, SFlag::S_IFREG, 0o600, 0, 0)?;
         sys.move_mount(tty.as_fd(), &path)?;
     }
     Ok(())
@@ -818,7 +891,7 @@ mod tests {
     }
 
     #[test]
-    fn the_mount_sequence_switches_root_before_mounting_proc_sys_and_dev() {
+    fn the_mount_sequence_mounts_proc_and_sys_in_the_new_root_switches_then_makes_dev() {
         let rootfs = tempfile::tempdir().unwrap();
         let volume = tempfile::tempdir().unwrap();
         let rec = Recorder::new();
@@ -837,6 +910,7 @@ mod tests {
                 sys_read_only: true,
                 devices: Vec::new(),
                 cgroups: Vec::new(),
+                bind_devices: false,
             },
         };
         enter_rootfs(&rec, &plan).unwrap();
@@ -860,14 +934,14 @@ mod tests {
         mount("ROOTFS", "ROOTFS", NULL, MS_BIND|MS_REC, NULL)
         mount("VOLUME", "/proc/self/fd/N", NULL, MS_BIND|MS_REC, NULL)
         mount(NULL, "/proc/self/fd/N", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_REC, NULL)
+        mount("proc", "ROOTFS/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
+        mount("sysfs", "ROOTFS/sys", "sysfs", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
         open("ROOTFS", O_RDONLY|O_CLOEXEC|O_DIRECTORY)
         fchdir("ROOTFS")
         pivot_root(".", ".")
         mount(NULL, ".", NULL, MS_REC|MS_SLAVE, NULL)
         umount2(".", MNT_DETACH)
         chdir("/")
-        mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
-        mount("sysfs", "/sys", "sysfs", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
         mount("tmpfs", "/dev", "tmpfs", MS_NOSUID|MS_STRICTATIME, "mode=755,size=65536k")
         mknod("/dev/null", S_IFCHR|0o666, makedev(1, 3))
         chmod("/dev/null", 0o666)

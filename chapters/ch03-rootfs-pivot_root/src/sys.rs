@@ -20,6 +20,16 @@ use nix::sys::stat::{Mode, SFlag};
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// `struct mount_attr` (mount_setattr(2)).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
 
 /// The calls this chapter adds to chapter 1's.
 pub trait RootfsSys: Sys {
@@ -36,6 +46,11 @@ pub trait RootfsSys: Sys {
     fn open_tree_clone(&self, path: &Path) -> SysResult<OwnedFd>;
     /// move_mount(2): attaches a detached mount at `target`.
     fn move_mount(&self, mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()>;
+    /// mount_setattr(2) with `MOUNT_ATTR_IDMAP`: the detached mount `mnt` shows its files'
+    /// owners through the id maps of the user namespace `userns` (an idmapped mount, Linux
+    /// 5.12+): a file owned by 0 on disk reads as the id 0 maps to, and is written back as
+    /// 0. Only a detached, not yet attached mount can be given maps.
+    fn set_idmap(&self, mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> SysResult<()>;
     /// The pseudo-terminal pair of `master`, a freshly opened `ptmx` (pts(4)): unlocks it
     /// (TIOCSPTLCK) and opens the slave from the master (TIOCGPTPEER), without a path, which
     /// would name another devpts in another mount namespace. Returns (master, slave), the
@@ -84,6 +99,8 @@ fn cpath(p: &Path) -> Result<CString, Errno> {
 fn fmt_mknod(path: &Path, kind: SFlag, perm: u32, major: u64, minor: u64) -> String {
     let kind = if kind == SFlag::S_IFBLK {
         "S_IFBLK"
+    } else if kind == SFlag::S_IFREG {
+        return format!("mknod({path:?}, S_IFREG|{perm:#o}, 0)");
     } else {
         "S_IFCHR"
     };
@@ -201,6 +218,42 @@ impl RootfsSys for Kernel {
         )
     }
 
+    fn set_idmap(&self, mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "mount_setattr({}, \"\", AT_EMPTY_PATH, {{MOUNT_ATTR_IDMAP, userns_fd={}}})",
+                    mnt.as_raw_fd(),
+                    userns.as_raw_fd()
+                )
+            },
+            |_| "0".into(),
+            || {
+                let empty = cpath(Path::new(""))?;
+                let mut attr = MountAttr {
+                    attr_set: MOUNT_ATTR_IDMAP,
+                    attr_clr: 0,
+                    propagation: 0,
+                    userns_fd: userns.as_raw_fd() as u64,
+                };
+                // SAFETY: `mnt` is an open mount descriptor, `empty` a valid C string and
+                // `attr` a live `struct mount_attr` whose size is passed; the kernel only
+                // reads them during the call.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_mount_setattr,
+                        mnt.as_raw_fd(),
+                        empty.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                        &mut attr as *mut MountAttr,
+                        std::mem::size_of::<MountAttr>(),
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult<()> {
         self.call(
             || format!("pivot_root({new_root:?}, {put_old:?})"),
@@ -262,6 +315,10 @@ impl RootfsSys for Recorder {
 
     fn move_mount(&self, _mnt: BorrowedFd<'_>, target: &Path) -> SysResult<()> {
         self.record(format!("move_mount({target:?}, MOVE_MOUNT_F_EMPTY_PATH)"))
+    }
+
+    fn set_idmap(&self, _mnt: BorrowedFd<'_>, _userns: BorrowedFd<'_>) -> SysResult<()> {
+        self.record("mount_setattr(mnt, \"\", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP})".into())
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult<()> {

@@ -38,6 +38,17 @@ pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// The xattr overlayfs reads to treat a directory of an upper or lower layer as opaque.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
+/// The same mark where overlayfs is mounted with `userxattr` (in a user namespace, whose
+/// root may not write `trusted.*`).
+pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// Whether overlayfs marked the directory `path` opaque, with either xattr.
+pub fn is_opaque(path: &Path) -> bool {
+    [OPAQUE_XATTR, USER_OPAQUE_XATTR]
+        .into_iter()
+        .any(|x| xattr::get(path, x).ok().flatten().as_deref() == Some(b"y"))
+}
+
 /// Errors are chapter 3's: the entry, and what was wrong with it or which call failed.
 pub type ApplyError = ExtractError;
 

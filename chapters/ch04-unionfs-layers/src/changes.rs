@@ -21,7 +21,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::apply::OPAQUE_XATTR;
+use crate::apply::is_opaque;
 
 /// The kind of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,10 +118,6 @@ fn is_whiteout(md: &fs::Metadata) -> bool {
     md.file_type().is_char_device() && md.rdev() == 0
 }
 
-fn is_opaque(path: &Path) -> bool {
-    xattr::get(path, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y")
-}
-
 /// The layers (top first) whose entry makes up `rel` in the merged view of `lowers`: the
 /// directories merged there, or the one layer whose non-directory wins; empty if the
 /// path does not exist below.
@@ -207,7 +203,7 @@ mod tests {
                 .unwrap(),
                 'o' => {
                     fs::create_dir_all(&path).unwrap();
-                    xattr::set(&path, OPAQUE_XATTR, b"y").unwrap();
+                    xattr::set(&path, crate::apply::OPAQUE_XATTR, b"y").unwrap();
                 }
                 _ => unreachable!(),
             }

@@ -13,7 +13,7 @@ use ch01_namespaces::process::{self, ChildError, ChildOptions};
 use nix::sched::CloneFlags;
 
 use crate::Error;
-use crate::apply::OPAQUE_XATTR;
+use crate::apply::{OPAQUE_XATTR, USER_OPAQUE_XATTR};
 use crate::overlay::{self, Stack};
 use crate::sys::{LayerSys, SysError};
 
@@ -43,11 +43,13 @@ fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) {
                 rel.display()
             ));
         } else if ft.is_dir() {
-            let opaque = xattr::get(&path, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y");
-            let note = if opaque {
-                "  (opaque: trusted.overlay.opaque=y, nothing below shows through)"
-            } else {
-                ""
+            // `user.overlay.opaque` where overlayfs was mounted in a user namespace.
+            let opaque = [OPAQUE_XATTR, USER_OPAQUE_XATTR]
+                .into_iter()
+                .find(|x| xattr::get(&path, x).ok().flatten().as_deref() == Some(b"y"));
+            let note = match opaque {
+                Some(x) => format!("  (opaque: {x}=y, nothing below shows through)"),
+                None => String::new(),
             };
             out.push(format!("dir       {}{note}", rel.display()));
             walk(&path, &rel, out);
@@ -99,17 +101,29 @@ pub fn demo(sys: &dyn LayerSys, scratch: &Path) -> Result<i32, Error> {
         fs::write(&path, text).map_err(|e| Error::Io(format!("write {}", path.display()), e))?;
     }
     let [lower, upper, work, merged] = dirs;
-    let created = process::create(
-        sys,
-        CloneFlags::CLONE_NEWNS,
-        ChildOptions::default(),
-        &mut || {
-            // The child reports its failure as text: the whole chain of causes.
-            steps(sys, &lower, &upper, &work, &merged)
-                .map_err(|e| ChildError::setup(format!("{:#}", anyhow::Error::from(e))))?;
-            std::process::exit(0)
-        },
-    )?;
+    // Without root, in a user namespace of its own too: its root may mount an overlay
+    // (Linux 5.11+), though only over files the user owns.
+    let rootless = !nix::unistd::Uid::effective().is_root();
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    if rootless {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
+    let created = process::create(sys, flags, ChildOptions::default(), &mut || {
+        if rootless {
+            ch01_namespaces::become_root_inside(sys)?;
+        }
+        // The child reports its failure as text: the whole chain of causes.
+        steps(sys, &lower, &upper, &work, &merged)
+            .map_err(|e| ChildError::setup(format!("{:#}", anyhow::Error::from(e))))?;
+        std::process::exit(0)
+    })?;
+    if rootless {
+        let (uids, gids) = ch01_namespaces::idmap::root_mapping(
+            nix::unistd::Uid::effective(),
+            nix::unistd::Gid::effective(),
+        );
+        ch01_namespaces::idmap::write_maps(sys, created.pid(), uids, gids)?;
+    }
     let running = created.start(sys)?;
     Ok(running.wait(sys)?.code())
 }

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::apply::{OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::apply::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,7 @@ impl<W: Write> Writer<W> {
             .append_data(&mut h, rel, io::empty())
             .map_err(DiffError::Write)?;
         self.stats.entries += 1;
-        if xattr::get(path, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
+        if crate::apply::is_opaque(path) {
             self.append_marker(md, &rel.join(OPAQUE_MARKER))?;
             self.stats.opaque += 1;
         }
@@ -275,7 +275,11 @@ impl<W: Write> Writer<W> {
         };
         for name in names {
             let name = name.to_string_lossy().into_owned();
-            if let Some(attr) = name.strip_prefix("trusted.overlay.") {
+            // `user.overlay.*` where overlayfs ran in a user namespace (`userxattr`).
+            if let Some(attr) = name
+                .strip_prefix("trusted.overlay.")
+                .or_else(|| name.strip_prefix("user.overlay."))
+            {
                 if matches!(attr, "redirect" | "metacopy") {
                     return Err(DiffError::Unsupported {
                         path: path.to_path_buf(),

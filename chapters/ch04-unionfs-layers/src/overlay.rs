@@ -20,7 +20,7 @@
 //!   limit; overlayfs's own limit of 500 lower layers remains.
 //!
 //! This chapter uses the new API, and falls back to mount(2) on kernels without it.
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -106,10 +106,51 @@ pub fn mount_with_fsconfig(
         sys.fsconfig_set(fs.as_fd(), "upperdir", &upper.to_string_lossy())?;
         sys.fsconfig_set(fs.as_fd(), "workdir", &work.to_string_lossy())?;
     }
-    sys.fsconfig_set(fs.as_fd(), "redirect_dir", "off")?;
+    if ch01_namespaces::idmap::in_initial_user_namespace() {
+        sys.fsconfig_set(fs.as_fd(), "redirect_dir", "off")?;
+    } else {
+        // Root of a user namespace may not use `trusted.*` xattrs: overlayfs keeps its
+        // opaque marks in `user.overlay.*` instead, and then creates no redirects at all
+        // (so refuses a redirect_dir option; Linux 5.11+, overlayfs.rst).
+        sys.fsconfig_set_flag(fs.as_fd(), "userxattr")?;
+    }
     sys.fsconfig_create(fs.as_fd())?;
     let mnt = sys.fsmount(fs.as_fd())?;
     sys.move_mount(mnt.as_fd(), target)
+}
+
+/// An overlay whose layers are given as descriptors (`FSCONFIG_SET_FD`, Linux 6.13+),
+/// returned as a detached mount for whoever attaches it (move_mount(2)). The layers need
+/// no path: they can be detached mounts themselves, idmapped ones for a container in a
+/// user namespace. `lowers` top first, as [`Stack::lowers`].
+///
+/// overlayfs keeps the credentials of whoever makes its superblock (`FSCONFIG_CMD_CREATE`)
+/// as its "creator", which makes its work directory and copies files up. On idmapped
+/// layers those must be ids the mapping covers (host root is not, EOVERFLOW), so with
+/// `creator` the superblock is made with those file-system ids.
+pub fn detached_from_fds(
+    sys: &dyn LayerSys,
+    lowers: &[BorrowedFd<'_>],
+    upper: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
+    creator: Option<(u32, u32)>,
+) -> Result<OwnedFd, SysError> {
+    let fs = sys.fsopen("overlay")?;
+    sys.fsconfig_set(fs.as_fd(), "source", "overlay")?;
+    for lower in lowers {
+        sys.fsconfig_set_fd(fs.as_fd(), "lowerdir+", *lower)?;
+    }
+    if let Some((upper, work)) = upper {
+        sys.fsconfig_set_fd(fs.as_fd(), "upperdir", upper)?;
+        sys.fsconfig_set_fd(fs.as_fd(), "workdir", work)?;
+    }
+    sys.fsconfig_set(fs.as_fd(), "redirect_dir", "off")?;
+    match creator {
+        Some((uid, gid)) => {
+            ch01_namespaces::idmap::as_fs_ids(sys, uid, gid, || sys.fsconfig_create(fs.as_fd()))?
+        }
+        None => sys.fsconfig_create(fs.as_fd())?,
+    }
+    sys.fsmount(fs.as_fd())
 }
 
 /// mount(2) with the option string, refused up front when the string is over a page.
@@ -118,7 +159,10 @@ pub fn mount_with_options(
     stack: &Stack,
     target: &Path,
 ) -> Result<(), SysError> {
-    let data = stack.options();
+    let mut data = stack.options();
+    if !ch01_namespaces::idmap::in_initial_user_namespace() {
+        data = data.replace(",redirect_dir=off", ",userxattr"); // see mount_with_fsconfig
+    }
     if data.len() > MOUNT_DATA_MAX {
         return Err(SysError::new(
             format!(

@@ -12,7 +12,9 @@ use nix::errno::Errno;
 
 // From linux/mount.h (the libc crate does not carry all of them).
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_SET_FD: libc::c_uint = 5;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
 
@@ -22,6 +24,11 @@ pub trait LayerSys: RootfsSys {
     fn fsopen(&self, fstype: &str) -> SysResult<OwnedFd>;
     /// fsconfig(2) with `FSCONFIG_SET_STRING`: one option.
     fn fsconfig_set(&self, fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()>;
+    /// fsconfig(2) with `FSCONFIG_SET_FLAG`: an option without a value.
+    fn fsconfig_set_flag(&self, fs: BorrowedFd<'_>, key: &str) -> SysResult<()>;
+    /// fsconfig(2) with `FSCONFIG_SET_FD`: an option whose value is a descriptor (overlayfs
+    /// takes its layers so since Linux 6.13: `lowerdir+`, `upperdir`, `workdir`).
+    fn fsconfig_set_fd(&self, fs: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> SysResult<()>;
     /// fsconfig(2) with `FSCONFIG_CMD_CREATE`: the superblock, from the options set.
     fn fsconfig_create(&self, fs: BorrowedFd<'_>) -> SysResult<()>;
     /// fsmount(2): a detached mount of the created filesystem.
@@ -79,6 +86,59 @@ impl LayerSys for Kernel {
         )
     }
 
+    fn fsconfig_set_flag(&self, fs: BorrowedFd<'_>, key: &str) -> SysResult<()> {
+        self.call(
+            || format!("fsconfig({}, FSCONFIG_SET_FLAG, {key:?})", fs.as_raw_fd()),
+            |_| "0".into(),
+            || {
+                let k = cstr(key)?;
+                // SAFETY: `fs` is an open fs context; `k` is a valid C string that outlives
+                // the call; value must be NULL and aux 0 for FSCONFIG_SET_FLAG.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fs.as_raw_fd(),
+                        FSCONFIG_SET_FLAG,
+                        k.as_ptr(),
+                        std::ptr::null::<libc::c_void>(),
+                        0,
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
+    fn fsconfig_set_fd(&self, fs: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> SysResult<()> {
+        self.call(
+            || {
+                format!(
+                    "fsconfig({}, FSCONFIG_SET_FD, {key:?}, NULL, {})",
+                    fs.as_raw_fd(),
+                    fd.as_raw_fd()
+                )
+            },
+            |_| "0".into(),
+            || {
+                let k = cstr(key)?;
+                // SAFETY: `fs` is an open fs context and `fd` an open descriptor; `k` is a
+                // valid C string that outlives the call; the value must be NULL for
+                // FSCONFIG_SET_FD, the descriptor goes in aux.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fs.as_raw_fd(),
+                        FSCONFIG_SET_FD,
+                        k.as_ptr(),
+                        std::ptr::null::<libc::c_void>(),
+                        fd.as_raw_fd(),
+                    )
+                };
+                Errno::result(r).map(drop)
+            },
+        )
+    }
+
     fn fsconfig_create(&self, fs: BorrowedFd<'_>) -> SysResult<()> {
         self.call(
             || format!("fsconfig({}, FSCONFIG_CMD_CREATE)", fs.as_raw_fd()),
@@ -123,6 +183,19 @@ impl LayerSys for Recorder {
 
     fn fsconfig_set(&self, _fs: BorrowedFd<'_>, key: &str, value: &str) -> SysResult<()> {
         self.record(format!("fsconfig(FSCONFIG_SET_STRING, {key:?}, {value:?})"))
+    }
+
+    fn fsconfig_set_flag(&self, _fs: BorrowedFd<'_>, key: &str) -> SysResult<()> {
+        self.record(format!("fsconfig(FSCONFIG_SET_FLAG, {key:?})"))
+    }
+
+    fn fsconfig_set_fd(
+        &self,
+        _fs: BorrowedFd<'_>,
+        key: &str,
+        _fd: BorrowedFd<'_>,
+    ) -> SysResult<()> {
+        self.record(format!("fsconfig(FSCONFIG_SET_FD, {key:?}, fd)"))
     }
 
     fn fsconfig_create(&self, _fs: BorrowedFd<'_>) -> SysResult<()> {

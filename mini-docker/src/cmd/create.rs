@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ch04_unionfs_layers::init::InitLayer;
 use clap::Args;
 
-use crate::record::{Config, Container, HostConfig, MountSpec, MountType, now};
+use crate::record::{Config, Container, HostConfig, IdMaps, MountSpec, MountType, now};
 use crate::{Cli, Error, containers, volumes};
 
 /// docker's resource-limit flags, as `run`, `create` and `update` spell them.
@@ -100,6 +100,9 @@ pub struct ContainerArgs {
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
+    /// User namespace to use: host (no remapping under --userns-remap).
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Add a host device to the container: HOST[:CONTAINER[:rwm]].
     #[arg(long, value_name = "list")]
     pub device: Vec<String>,
@@ -319,7 +322,19 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     // Refuse what cannot work before anything is written: the volumes come after this.
     crate::runtime::namespaces(root, &host)?;
     crate::security::capabilities(&host)?;
-    let anonymous = prepare_mount_sources(root, &mut mounts)?;
+    let id_maps = match (&cli.userns_remap, host.userns_mode.as_str()) {
+        (Some(spec), "") => {
+            crate::security::check_userns(&host)?;
+            Some(crate::security::userns_remap(spec)?)
+        }
+        (_, "" | "host") => None,
+        (_, other) => {
+            return Err(Error::Usage(format!(
+                "invalid --userns: {other:?} (only \"host\" is valid)"
+            )));
+        }
+    };
+    let anonymous = prepare_mount_sources(root, &mut mounts, id_maps)?;
     let config = Config {
         id: id.clone(),
         name,
@@ -350,6 +365,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         mounts,
         anonymous_volumes: anonymous.clone(),
         host,
+        id_maps,
     };
     let init = InitLayer {
         hostname,
@@ -484,17 +500,33 @@ pub fn parse_tmpfs(spec: &str) -> Result<MountSpec, Error> {
 
 /// Makes what the mounts mount, before the record is written: each volume (an anonymous
 /// one gets a new ID as its name; those names are returned) and each missing bind source.
-fn prepare_mount_sources(root: &Path, mounts: &mut [MountSpec]) -> Result<Vec<String>, Error> {
+/// Under `--userns-remap` a volume still empty is given to the container's root (`owner`),
+/// as dockerd's volumes under its remapped root are; bind sources stay as they are.
+fn prepare_mount_sources(
+    root: &Path,
+    mounts: &mut [MountSpec],
+    owner: Option<IdMaps>,
+) -> Result<Vec<String>, Error> {
     let mut anonymous = Vec::new();
+    let give = |v: &volumes::Volume| -> Result<(), Error> {
+        let Some(maps) = owner else { return Ok(()) };
+        let dir = &v.mountpoint;
+        let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+        if empty {
+            std::os::unix::fs::chown(dir, Some(maps.uids.0), Some(maps.gids.0))
+                .map_err(|e| Error::io("chown", dir, e))?;
+        }
+        Ok(())
+    };
     for m in mounts {
         match m.kind {
             MountType::Volume if m.source.is_empty() => {
                 m.source = containers::new_id();
-                volumes::create(root, &m.source, true)?;
+                give(&volumes::create(root, &m.source, true)?)?;
                 anonymous.push(m.source.clone());
             }
             MountType::Volume => {
-                volumes::create(root, &m.source, false)?;
+                give(&volumes::create(root, &m.source, false)?)?;
             }
             // `-v /host:/ctr` makes a missing host directory, as docker's -v does.
             MountType::Bind if !Path::new(&m.source).exists() => {
@@ -558,6 +590,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
             .iter()
             .map(|d| crate::security::parse_device(d))
             .collect::<Result<_, _>>()?,
+        userns_mode: args.userns.clone().unwrap_or_default(),
     })
 }
 

@@ -61,11 +61,12 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     let c = containers::find(root, &args.container)?;
     let state = running_state(&c)?;
     // 1. Every namespace the container has, opened while /proc/PID still means it.
-    let ns = Namespaces::open(
-        sys,
-        Pid::from_raw(state.pid),
-        &[Kind::Ipc, Kind::Uts, Kind::Net, Kind::Pid, Kind::Mnt],
-    )?;
+    let mut kinds = vec![Kind::Ipc, Kind::Uts, Kind::Net, Kind::Pid, Kind::Mnt];
+    if c.config.id_maps.is_some() {
+        // Joined first (chapter 1's order): it owns the others.
+        kinds.push(Kind::User);
+    }
+    let ns = Namespaces::open(sys, Pid::from_raw(state.pid), &kinds)?;
     // 2. The PID namespace is joined here: it applies to the child we clone next.
     ns.enter_pid(sys)?;
     let spec = ProcessSpec::of(&c, args)?;
