@@ -283,3 +283,46 @@ fn wait_for_announced_pid(child: &mut std::process::Child) -> i32 {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
+
+/// Without root: `--user` makes the user namespace first, which then owns the others, so an
+/// ordinary user gets PID, UTS and mount namespaces too. Without `--user` the kernel
+/// refuses them (EPERM): creating a namespace needs CAP_SYS_ADMIN in the user namespace
+/// that will own it.
+#[test]
+fn an_ordinary_user_gets_namespaces_through_a_user_namespace() {
+    require_root!(); // to become `nobody`
+    testkit::require!(
+        testkit::rootless::unprivileged_userns(),
+        "unprivileged user namespaces"
+    );
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-namespaces"));
+    let rootless = testkit::rootless::Rootless::new(bin).unwrap();
+    let o = rootless
+        .command()
+        .args(["run", "--user", "--pid", "--hostname", "box", "--"])
+        .args([
+            "sh",
+            "-c",
+            "id -u; hostname; echo $$; cat /proc/self/uid_map",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["0", "box", "1", "0", "65534", "1"],
+        "{}",
+        show(&o)
+    );
+    let o = rootless
+        .command()
+        .args(["run", "--pid", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("EPERM"),
+        "{}",
+        show(&o)
+    );
+}

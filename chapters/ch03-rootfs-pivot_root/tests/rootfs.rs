@@ -332,3 +332,55 @@ fn exit_codes_and_errors_are_the_containers_or_say_what_failed() {
     ch03-rootfs-pivot_root: /nonexistent/rootfs: No such file or directory (os error 2)
     ");
 }
+
+/// Without root: `--user` runs the whole story in a user namespace (plus a network
+/// namespace, which sysfs needs): the rootfs, owned by the user, reads as root's inside,
+/// the device nodes are the host's, bound (a user namespace may not make them).
+#[test]
+fn an_ordinary_user_pivots_into_a_rootfs_it_owns_with_user() {
+    require_root!(); // to become `nobody`
+    testkit::require!(
+        testkit::rootless::unprivileged_userns(),
+        "unprivileged user namespaces"
+    );
+    let Some(root) = require_busybox() else {
+        return;
+    };
+    let bin = Path::new(env!("CARGO_BIN_EXE_ch03-rootfs-pivot_root"));
+    let rootless = testkit::rootless::Rootless::new(bin).unwrap();
+    let rootfs = rootless.path().join("rootfs");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(root.path())
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    rootless.own(&rootfs).unwrap();
+    let o = rootless
+        .command()
+        .args(["run", "--user", "--hostname", "box", "--rootfs"])
+        .arg(&rootfs)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "id -u; hostname; stat -c '%u %U' /bin/busybox; echo $$; \
+             echo x > /dev/null && echo null-ok; touch /made && echo made",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "0\nbox\n0 root\n1\nnull-ok\nmade\n",
+        "{}",
+        testkit::show(&o)
+    );
+    // What root inside made is the user's outside.
+    let made = fs::metadata(rootfs.join("made")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&made),
+        testkit::rootless::NOBODY
+    );
+}

@@ -662,3 +662,27 @@ fn random_changes_survive_diff_and_apply_both_ways() {
         "{whiteouts} whiteouts, {opaque} opaque, {files} files"
     );
 }
+
+/// Without root, the demo runs in a user namespace of its own (overlayfs allows it there
+/// since Linux 5.11). Its root may not write `trusted.*` xattrs, so overlayfs marks an
+/// opaque directory with `user.overlay.opaque`; `diff` still writes the OCI marker.
+#[test]
+fn an_ordinary_user_watches_the_demo_in_a_user_namespace() {
+    require_root!(); // to become `nobody`
+    testkit::require!(
+        testkit::rootless::unprivileged_userns(),
+        "unprivileged user namespaces"
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_ch04-unionfs-layers"));
+    let rootless = testkit::rootless::Rootless::new(bin).unwrap();
+    let o = rootless.command().arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        text.contains("dir       app/data  (opaque: user.overlay.opaque=y"),
+        "{}",
+        show(&o)
+    );
+    assert!(text.contains("app/data/.wh..wh..opq"), "{}", show(&o));
+    assert!(text.contains("whiteout  app/config.txt"), "{}", show(&o));
+}

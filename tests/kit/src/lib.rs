@@ -9,10 +9,12 @@
 //! * [`transcript`]: runs the `console` blocks of a note or the README and checks that the
 //!   output shown is the output you get.
 //! * [`leaks`]: asserts that a test left no mount, cgroup or process behind.
+//! * [`rootless`]: a chapter's binary run as `nobody`, for what works without root.
 pub mod leaks;
 pub mod redact;
 pub mod registry;
 pub mod rootfs;
+pub mod rootless;
 pub mod transcript;
 
 use std::io::Write;
