@@ -1,130 +1,21 @@
 //! Hostile archives: built here byte by byte (a well-behaved tar writer refuses to write
 //! them), extracted, and the world outside the target checked to be untouched.
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 
 use ch03_rootfs_pivot_root::extract::{ExtractError, ExtractOptions, extract};
 use proptest::prelude::*;
+use testkit::hostile::{E, Sandbox, archive, entry, with_outside};
 
-/// One entry of a hand-made archive.
-#[derive(Debug, Clone)]
-enum E {
-    File(String, &'static str, u32),
-    Dir(String),
-    Symlink(String, String),
-    Hard(String, String),
-    Char(String),
+/// Chapter 3's extraction into the sandbox.
+trait Extract {
+    /// Extracts hand-made `entries` into the target.
+    fn extract(&self, entries: &[E], options: ExtractOptions) -> Result<(), ExtractError>;
 }
 
-fn raw(field: &mut [u8], value: &str) {
-    let b = value.as_bytes();
-    assert!(
-        b.len() < field.len(),
-        "name too long for the test archive: {value}"
-    );
-    field[..b.len()].copy_from_slice(b);
-    field[b.len()..].fill(0);
-}
-
-/// Writes names and link names into the header as they are, unchecked.
-fn archive(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        let (name, data): (&str, &[u8]) = match e {
-            E::File(n, d, mode) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                (n, d.as_bytes())
-            }
-            E::Dir(n) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                (n, b"")
-            }
-            E::Symlink(n, t) | E::Hard(n, t) => {
-                h.set_entry_type(if matches!(e, E::Symlink(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_mode(0o777);
-                raw(&mut h.as_old_mut().linkname, t);
-                (n, b"")
-            }
-            E::Char(n) => {
-                h.set_entry_type(tar::EntryType::Char);
-                h.set_mode(0o666);
-                h.set_device_major(1).unwrap();
-                h.set_device_minor(3).unwrap();
-                (n, b"")
-            }
-        };
-        raw(&mut h.as_old_mut().name, name);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        b.append(&h, data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
-/// A sandbox: `target/` to extract into and `outside/` with a victim file, both under one
-/// temp dir, so an escape is visible in `outside/` (and in the sandbox itself).
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("target")).unwrap();
-        fs::create_dir(dir.path().join("outside")).unwrap();
-        fs::write(dir.path().join("outside/victim"), "original\n").unwrap();
-        Sandbox { dir }
-    }
-    fn target(&self) -> PathBuf {
-        self.dir.path().join("target")
-    }
-    fn outside(&self) -> PathBuf {
-        self.dir.path().join("outside")
-    }
-    /// Everything in the sandbox except `target/`: paths, kinds, contents, link counts.
-    fn world(&self) -> BTreeMap<PathBuf, String> {
-        let mut out = BTreeMap::new();
-        walk(self.dir.path(), self.dir.path(), &mut out);
-        out
-    }
+impl Extract for Sandbox {
     fn extract(&self, entries: &[E], options: ExtractOptions) -> Result<(), ExtractError> {
         extract(&archive(entries)[..], &self.target(), options).map(drop)
-    }
-}
-
-fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let rel = p.strip_prefix(base).unwrap().to_path_buf();
-        if rel == Path::new("target") {
-            continue;
-        }
-        let md = fs::symlink_metadata(&p).unwrap();
-        let desc = if md.is_dir() {
-            walk(base, &p, out);
-            "dir".to_string()
-        } else if md.file_type().is_symlink() {
-            format!("link {}", fs::read_link(&p).unwrap().display())
-        } else {
-            format!(
-                "file nlink={} {}",
-                md.nlink(),
-                fs::read_to_string(&p).unwrap_or_default()
-            )
-        };
-        out.insert(rel, desc);
     }
 }
 
@@ -360,45 +251,6 @@ fn a_truncated_archive_is_an_error() {
     bytes.truncate(512 + 5);
     let err = extract(&bytes[..], &sb.target(), ExtractOptions::default()).unwrap_err();
     assert!(matches!(err, ExtractError::Archive(_)), "{err}");
-}
-
-fn name() -> impl Strategy<Value = String> {
-    let part = prop_oneof![
-        Just("a"),
-        Just("b"),
-        Just("c"),
-        Just(".."),
-        Just("."),
-        Just("outside"),
-        Just("victim")
-    ];
-    prop::collection::vec(part, 1..4).prop_map(|v| v.join("/"))
-}
-
-/// Link targets may name the sandbox's `outside/` directory as `@OUTSIDE`, replaced by its
-/// real path when the test runs.
-fn entry() -> impl Strategy<Value = E> {
-    let target = prop_oneof![
-        name(),
-        Just(s("@OUTSIDE")),
-        Just(s("@OUTSIDE/victim")),
-        Just(s("/")),
-        Just(s("../../.."))
-    ];
-    prop_oneof![
-        name().prop_map(|n| E::File(n, "pwned\n", 0o644)),
-        name().prop_map(E::Dir),
-        (name(), target.clone()).prop_map(|(n, t)| E::Symlink(n, t)),
-        (name(), target).prop_map(|(n, t)| E::Hard(n, t)),
-    ]
-}
-
-fn with_outside(e: E, outside: &str) -> E {
-    match e {
-        E::Symlink(n, t) => E::Symlink(n, t.replace("@OUTSIDE", outside)),
-        E::Hard(n, t) => E::Hard(n, t.replace("@OUTSIDE", outside)),
-        other => other,
-    }
 }
 
 proptest! {

@@ -8,8 +8,11 @@
 //!   digests, inode numbers, times, temp paths) with stable placeholders.
 //! * [`transcript`]: runs the `console` blocks of a note or the README and checks that the
 //!   output shown is the output you get.
+//! * [`hostile`]: hostile tar archives, a sandbox that must not change, and a time-bounded
+//!   fuzz loop over them (chapter 3's extraction, chapter 4's layers).
 //! * [`leaks`]: asserts that a test left no mount, cgroup or process behind.
 //! * [`rootless`]: a chapter's binary run as `nobody`, for what works without root.
+pub mod hostile;
 pub mod leaks;
 pub mod redact;
 pub mod registry;
