@@ -35,6 +35,9 @@ mod volumes;
 /// What can go wrong. Messages follow docker's where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A build failed (chapter 6 says why: the Dockerfile's line, the failing command).
+    #[error(transparent)]
+    Build(#[from] ch06_dockerfile::Error),
     /// No container by that name or id.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
@@ -129,6 +132,7 @@ impl Error {
             Error::Process(e) => e.exit_code(),
             Error::Cgroup(e) => e.exit_code(),
             Error::Cleanup { error, .. } => error.exit_code(),
+            Error::Build(e) => e.exit_code(),
             _ => 125,
         }
     }
@@ -234,6 +238,8 @@ pub enum Command {
     Pull(cmd::images::PullArgs),
     /// Upload an image to a registry.
     Push(cmd::images::PushArgs),
+    /// Build an image from a Dockerfile (chapter 6).
+    Build(ch06_dockerfile::cli::BuildArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(cmd::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN.

@@ -3,17 +3,94 @@ use std::io::{BufRead, Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::cli::{Command, ExpandArgs, ParseArgs};
+use crate::cli::{BuildArgs, Command, ExpandArgs, ParseArgs};
 use crate::parser::{Arg, Instruction};
 use crate::shell::Lexer;
 use crate::{Error, instructions, parse};
 
 /// Runs `command`; returns the exit code.
-pub fn run(command: &Command) -> Result<i32, Error> {
+pub fn run(root: &std::path::Path, command: &Command) -> Result<i32, Error> {
     match command {
         Command::Parse(a) => parse_command(a),
         Command::Expand(a) => expand(a),
+        Command::Build(a) => build(root, a),
     }
+}
+
+/// `build`: reads the Dockerfile and the flags, builds, prints the image ID as docker does.
+pub fn build(root: &std::path::Path, args: &BuildArgs) -> Result<i32, Error> {
+    let stdin_context = args.context.as_os_str() == "-";
+    let dockerfile = match (&args.file, stdin_context) {
+        (Some(f), _) if f.as_os_str() == "-" => read_file(f)?,
+        (None, true) => read_file(std::path::Path::new("-"))?,
+        (Some(f), _) => read_dockerfile(f)?,
+        (None, false) => read_dockerfile(&args.context.join("Dockerfile"))?,
+    };
+    let mut build_args = Vec::new();
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => build_args.push((k.to_string(), v.to_string())),
+            // `--build-arg NAME` takes the value from the environment, if set there.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    let mut labels = Vec::new();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let host_network = match args.network.as_str() {
+        "host" => true,
+        "default" | "none" => false,
+        other => {
+            return Err(Error::Usage(format!(
+                "network mode {other:?} not supported by the builder: default, none or host"
+            )));
+        }
+    };
+    let opts = crate::build::BuildOptions {
+        context: (!stdin_context).then(|| args.context.clone()),
+        dockerfile,
+        tags: args.tags.clone(),
+        build_args,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        host_network,
+        quiet: args.quiet,
+        labels,
+    };
+    let store = ch05_image_pull::Store::open(root).map_err(|e| Error::Step(e.to_string()))?;
+    let sys = ch04_unionfs_layers::sys::Kernel::new(false);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let built = crate::build::build(&sys, &store, &opts, &mut out)?;
+    if args.quiet {
+        let _ = writeln!(out, "{}", built.id);
+    }
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, built.id.to_string())
+            .map_err(|e| Error::Io(f.display().to_string(), e))?;
+    }
+    Ok(0)
+}
+
+/// The Dockerfile at `path`, with docker's message when it is missing.
+fn read_dockerfile(path: &std::path::Path) -> Result<(String, String), Error> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory",
+            path.display()
+        )));
+    }
+    let (_, text) = read_file(path)?;
+    let name = path
+        .file_name()
+        .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+    Ok((name, text))
 }
 
 fn read_file(path: &std::path::Path) -> Result<(String, String), Error> {

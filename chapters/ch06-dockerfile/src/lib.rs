@@ -13,9 +13,17 @@
 //! * [`instructions`]: each instruction's arguments and flags checked, with BuildKit's
 //!   messages, at the instruction's line.
 //!
-//! `ch06-dockerfile parse` and `ch06-dockerfile expand` show each piece to a learner.
+//! * [`build`]: the builder: each instruction in turn, `RUN` in a real container
+//!   ([`container`]), `COPY` from the build [`context`], layers into chapter 5's store, and
+//!   the cache.
+//!
+//! `ch06-dockerfile parse` and `ch06-dockerfile expand` show the reading to a learner;
+//! `ch06-dockerfile build` (and `mini-docker build`) builds.
+pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod container;
+pub mod context;
 pub mod instructions;
 pub mod parser;
 pub mod shell;
@@ -42,15 +50,23 @@ pub enum Error {
     /// A command-line value makes no sense.
     #[error("{0}")]
     Usage(String),
+    /// A build step could not be done (a source missing, the store refusing).
+    #[error("{0}")]
+    Step(String),
+    /// A `RUN` command failed: `The command '/bin/sh -c false' returned a non-zero code: 1`.
+    #[error("{message}")]
+    Failed {
+        /// docker's sentence.
+        message: String,
+        /// The command's exit code.
+        code: i32,
+    },
 }
 
 impl Error {
-    /// docker build's exit code for a bad Dockerfile, 1; 125 for our own usage errors.
+    /// `docker build`'s exit code for every failure: 1.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => 125,
-            _ => 1,
-        }
+        1
     }
 
     /// A parse error in `file`.

@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match ch06_dockerfile::commands::run(&cli.command) {
+    match ch06_dockerfile::commands::run(&cli.root, &cli.command) {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
             let code = err.exit_code();

@@ -42,10 +42,15 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
 }
 
 /// The commands that start a container's process or join one: `run`, `start`, `restart`,
-/// `exec` (and the monitor, which inherits its read-only binary from them).
+/// `exec`, `build` (its RUN steps), and the monitor, which inherits its read-only binary
+/// from them.
 fn puts_processes_in_containers(command: &Command) -> bool {
     match command {
-        Command::Run(_) | Command::Start(_) | Command::Restart(_) | Command::Exec(_) => true,
+        Command::Run(_)
+        | Command::Start(_)
+        | Command::Restart(_)
+        | Command::Exec(_)
+        | Command::Build(_) => true,
         Command::Container(c) => c
             .command()
             .is_some_and(|v| puts_processes_in_containers(&v)),
@@ -97,6 +102,7 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
             (None, _) => unreachable!("only prune has no top-level command"),
         },
         Command::Rename(a) => rename::main(root, a),
+        Command::Build(a) => Ok(ch06_dockerfile::commands::build(root, a)?),
         Command::Save(a) => archive::save(root, a),
         Command::Load(a) => archive::load(root, a),
         Command::Update(a) => update::main(&sys, root, a),
