@@ -978,6 +978,13 @@ impl Builder<'_> {
         let expand = |w: &str| lexer.process_word(w, &vars).map_err(lex_err);
         let mut args: Vec<String> = Vec::new();
         for v in i.values() {
+            // A heredoc's `<<NAME` stands for its body, not for a file of the context.
+            if !i.heredocs.is_empty()
+                && v.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .starts_with("<<")
+            {
+                continue;
+            }
             args.push(expand(v)?);
         }
         let dest_word = args.pop().expect("check() requires a destination");

@@ -1,0 +1,325 @@
+//! `mini-docker build`: real Dockerfiles through the binary, the images run to check what
+//! they hold, the cache watched, failures shown to leave nothing behind.
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::Md;
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A context directory under the store's temp dir, with `files` (path, content).
+fn context(md: &Md, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = md.path().join(name);
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+fn build(md: &Md, dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    let dir = dir.display().to_string();
+    args.push(&dir);
+    md.run(&args)
+}
+
+/// `docker build -`: the Dockerfile on stdin, no context.
+fn build_stdin(md: &Md, dockerfile: &str, extra: &[&str]) -> Output {
+    let mut child = md
+        .cmd()
+        .arg("build")
+        .args(extra)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn built_id(o: &Output) -> String {
+    out(o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no image built:\n{}", testkit::show(o)))
+        .to_string()
+}
+
+const APP: &str = r#"FROM busybox
+ARG WHO=learner
+ENV GREETING="hello $WHO"
+WORKDIR /app
+RUN echo "$GREETING" > greeting && rm /bin/vi && id -u > uid
+COPY src/ ./src/
+COPY --chown=1000:1000 --chmod=600 src/hello.txt /owned
+COPY <<EOF /etc/motd
+Welcome, ${WHO}
+EOF
+RUN <<EOF
+echo from a heredoc > /heredoc
+EOF
+ENTRYPOINT ["cat"]
+CMD ["/app/greeting"]
+"#;
+
+#[test]
+fn a_dockerfile_becomes_an_image_that_runs() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dir = context(
+        &md,
+        "app",
+        &[
+            ("Dockerfile", APP),
+            ("src/hello.txt", "hello from the context\n"),
+            ("secret.txt", "not for the image\n"),
+            (".dockerignore", "secret.txt\n"),
+        ],
+    );
+    let o = build(&md, &dir, &["-t", "app:1"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    let text = out(&o);
+    assert!(text.starts_with("Step 1/11 : FROM busybox\n"), "{text}");
+    assert!(text.contains("Step 5/11 : RUN echo"), "{text}");
+    assert!(text.contains(" ---> Running in "), "{text}");
+    assert!(text.ends_with("Successfully tagged app:1\n"), "{text}");
+
+    // ENTRYPOINT + CMD: `cat /app/greeting`.
+    assert_eq!(md.ok(&["run", "--rm", "app:1"]), "hello learner\n");
+    let o = md.run(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "app:1",
+        "-c",
+        "pwd; cat uid src/hello.txt /etc/motd /heredoc; stat -c '%u:%g %a' /owned; \
+         ls /bin/vi /app/secret.txt 2>&1 | wc -l",
+    ]);
+    assert_eq!(
+        out(&o),
+        "/app\n0\nhello from the context\nWelcome, learner\nfrom a heredoc\n1000:1000 600\n2\n",
+        "{}",
+        testkit::show(&o)
+    );
+    // The config and the history say what the steps did.
+    let env = md.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.config.Env}}",
+        "app:1",
+    ]);
+    assert!(env.contains("\"GREETING=hello learner\""), "{env}");
+    let history = md.ok(&["history", "--no-trunc", "app:1"]);
+    assert!(
+        history.contains("/bin/sh -c #(nop)  ENV GREETING=hello learner"),
+        "{history}"
+    );
+    assert!(
+        history.contains("/bin/sh -c #(nop)  CMD [\"/app/greeting\"]"),
+        "{history}"
+    );
+}
+
+#[test]
+fn the_cache_reuses_unchanged_steps_and_rebuilds_from_the_first_change() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile =
+        "FROM busybox\nARG V=1\nRUN echo v$V > /v\nCOPY a.txt /a.txt\nRUN cat /a.txt /v > /both\n";
+    let dir = context(&md, "c", &[("Dockerfile", dockerfile), ("a.txt", "one\n")]);
+    let first = build(&md, &dir, &["-t", "c"]);
+    assert!(first.status.success(), "{}", testkit::show(&first));
+    assert_eq!(
+        out(&first).matches("Using cache").count(),
+        0,
+        "{}",
+        testkit::show(&first)
+    );
+
+    // Nothing changed: every step from the cache, nothing run, the same image.
+    let again = build(&md, &dir, &["-t", "c"]);
+    assert_eq!(
+        out(&again).matches(" ---> Using cache").count(),
+        4,
+        "{}",
+        out(&again)
+    );
+    assert!(!out(&again).contains("Running in"), "{}", out(&again));
+    assert_eq!(built_id(&again), built_id(&first));
+
+    // A COPY source changed: the steps before it come from the cache, it and those after
+    // it run again.
+    std::fs::write(dir.join("a.txt"), "two\n").unwrap();
+    let touched = build(&md, &dir, &["-t", "c"]);
+    let text = out(&touched);
+    assert_eq!(text.matches(" ---> Using cache").count(), 2, "{text}");
+    assert_eq!(text.matches("Running in").count(), 1, "{text}");
+    assert_eq!(md.ok(&["run", "--rm", "c", "cat", "/both"]), "two\nv1\n");
+
+    // A build argument in scope changed: rebuilt from its first use (the ARG line itself
+    // still comes from the cache, as in docker).
+    let arg = build(&md, &dir, &["-t", "c", "--build-arg", "V=2"]);
+    let text = out(&arg);
+    assert_eq!(text.matches(" ---> Using cache").count(), 1, "{text}");
+    assert_eq!(text.matches("Running in").count(), 2, "{text}");
+    assert_eq!(md.ok(&["run", "--rm", "c", "cat", "/both"]), "two\nv2\n");
+    // And --no-cache runs everything.
+    let fresh = build(&md, &dir, &["--no-cache"]);
+    assert_eq!(out(&fresh).matches("Running in").count(), 2);
+}
+
+#[test]
+fn a_failing_run_stops_the_build_and_leaves_nothing_behind() {
+    let Some(md) = Md::with_busybox() else { return };
+    let images = md.ok(&["images", "-q"]);
+    let o = build_stdin(
+        &md,
+        "FROM busybox\nRUN echo before && exit 3\nRUN echo never\n",
+        &["-t", "broken"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", testkit::show(&o));
+    assert!(out(&o).contains("before\n"), "{}", testkit::show(&o));
+    assert!(!out(&o).contains("never"));
+    assert_eq!(
+        err(&o),
+        "Error: The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3\n"
+    );
+    assert_eq!(md.ok(&["images", "-q"]), images, "no image added");
+    assert!(!md.path().join("build").exists(), "no build directory left");
+    testkit::leaks::assert_no_mounts_under(md.path());
+}
+
+#[test]
+fn stages_copy_from_each_other_onto_scratch_and_target_stops_early() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile = "\
+FROM busybox AS build
+RUN mkdir /out && echo built > /out/artifact
+FROM busybox AS unused
+RUN echo this stage is not needed > /never
+FROM scratch
+COPY --from=build /out/artifact /artifact
+COPY --from=build /bin/busybox /bin/sh
+CMD [\"/bin/sh\", \"-c\", \"cat /artifact; ls /\"]
+";
+    let o = build_stdin(&md, dockerfile, &["-t", "final"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(
+        !out(&o).contains("not needed"),
+        "the unused stage is skipped"
+    );
+    assert_eq!(
+        md.ok(&["run", "--rm", "final"]),
+        "built\nartifact\nbin\ndev\netc\nproc\nsys\n"
+    );
+    let o = build_stdin(&md, dockerfile, &["-t", "early", "--target", "build"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(!out(&o).contains("FROM scratch"), "{}", out(&o));
+    assert_eq!(
+        md.ok(&["run", "--rm", "early", "cat", "/out/artifact"]),
+        "built\n"
+    );
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_and_add_unpacks_local_archives() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = build_stdin(
+        &md,
+        "FROM busybox\nONBUILD RUN echo triggered > /triggered\n",
+        &["-t", "base-with-trigger"],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    // A tarball in the context, gzip-compressed.
+    let dir = context(&md, "add", &[("payload/readme", "inside the archive\n")]);
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir.join("payload"))
+        .args(["-czf"])
+        .arg(dir.join("payload.tar.gz"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM base-with-trigger\nADD payload.tar.gz /opt/\nCOPY payload.tar.gz /copied.tar.gz\n",
+    )
+    .unwrap();
+    let o = build(&md, &dir, &["-t", "child"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(
+        out(&o).contains("# Executing 1 build trigger"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        md.ok(&["run", "--rm", "child", "cat", "/triggered", "/opt/readme"]),
+        "triggered\ninside the archive\n"
+    );
+    // COPY does not unpack.
+    let o = md.run(&["run", "--rm", "child", "ls", "/copied.tar.gz"]);
+    assert_eq!(out(&o), "/copied.tar.gz\n");
+}
+
+#[test]
+fn bad_input_is_named_and_adds_nothing() {
+    let Some(md) = Md::with_busybox() else { return };
+    let images = md.ok(&["images", "-q"]);
+    let o = build_stdin(&md, "FROM busybox\nRUNN echo\n", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(err(&o), "Error: Dockerfile:2: unknown instruction: RUNN\n");
+
+    let dir = context(
+        &md,
+        "bad",
+        &[("Dockerfile", "FROM busybox\nCOPY ../outside /x\n")],
+    );
+    let o = build(&md, &dir, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("COPY failed: forbidden path outside the build context: ../outside"),
+        "{}",
+        testkit::show(&o)
+    );
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY missing.txt /x\n",
+    )
+    .unwrap();
+    let o = build(&md, &dir, &[]);
+    assert!(
+        err(&o).contains("COPY failed: file not found in build context"),
+        "{}",
+        testkit::show(&o)
+    );
+    let o = md.run(&["build", &md.path().join("nowhere").display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("unable to evaluate symlinks in Dockerfile path"),
+        "{}",
+        testkit::show(&o)
+    );
+    let o = build_stdin(&md, "FROM busybox\nRUN <<EOF\necho never closed\n", &[]);
+    assert_eq!(err(&o), "Error: Dockerfile:2: unterminated heredoc\n");
+    assert_eq!(md.ok(&["images", "-q"]), images, "no image added");
+}
