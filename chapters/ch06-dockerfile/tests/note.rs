@@ -1,13 +1,25 @@
 //! The note's transcripts are true: every `console` block of notes/06-dockerfile.md runs
-//! and prints what the note shows.
+//! and prints what the note shows, the builds for real (as root, into a store of the
+//! test's own).
 use std::path::Path;
 
 use testkit::transcript::{Runner, assert_note};
 
 #[test]
 fn the_notes_commands_print_what_the_note_shows() {
+    testkit::require_root!();
+    testkit::require!(
+        testkit::rootfs::busybox_available(),
+        "busybox-static (/usr/bin/busybox)"
+    );
     let bin = Path::new(env!("CARGO_BIN_EXE_ch06-dockerfile"))
         .parent()
         .unwrap();
-    assert_note(&Runner::new(bin), "notes/06-dockerfile.md", 11);
+    let store = tempfile::Builder::new()
+        .prefix("ch06-note-")
+        .tempdir()
+        .unwrap();
+    let runner = Runner::new(bin).env("MINI_DOCKER_ROOT", store.path().display().to_string());
+    assert_note(&runner, "notes/06-dockerfile.md", 23);
+    testkit::leaks::assert_no_mounts_under(store.path());
 }
