@@ -323,3 +323,118 @@ fn bad_input_is_named_and_adds_nothing() {
     assert_eq!(err(&o), "Error: Dockerfile:2: unterminated heredoc\n");
     assert_eq!(md.ok(&["images", "-q"]), images, "no image added");
 }
+
+/// The name index.json gives `tag` (`docker.io/library/app:1` for `app:1`).
+fn ref_name(md: &Md, tag: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(md.path().join("images/index.json")).unwrap())
+            .unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .find(|n| n.ends_with(&format!("/{tag}")))
+        .unwrap_or_else(|| panic!("{tag} not in index.json"))
+        .to_string()
+}
+
+/// A built image is an ordinary OCI image: skopeo reads it, umoci unpacks it.
+#[test]
+fn skopeo_and_umoci_accept_a_built_image() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        std::path::Path::new("/usr/bin/skopeo").exists()
+            && std::path::Path::new("/usr/bin/umoci").exists(),
+        "skopeo and umoci"
+    );
+    let o = build_stdin(
+        &md,
+        "FROM busybox\nRUN mkdir /made && echo by RUN > /made/file && rm /bin/vi\nLABEL built.by=ch06\n",
+        &["-t", "judged:1"],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    let layout = format!(
+        "{}/images:{}",
+        md.path().display(),
+        ref_name(&md, "judged:1")
+    );
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", &format!("oci:{layout}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", testkit::show(&inspect));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["Labels"]["built.by"], "ch06", "{v}");
+    let bundle = md.path().join("bundle");
+    let unpack = std::process::Command::new("umoci")
+        .args(["unpack", "--image", &layout])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(unpack.status.success(), "{}", testkit::show(&unpack));
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("made/file")).unwrap(),
+        "by RUN\n"
+    );
+    assert!(rootfs.join("bin/sh").exists());
+    assert!(
+        !rootfs.join("bin/vi").exists(),
+        "the RUN's whiteout applied"
+    );
+}
+
+/// Can a package registry be reached (Debian's, for apt-get)?
+fn reachable(host: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let Ok(mut addrs) = (host, 80).to_socket_addrs() else {
+        return false;
+    };
+    addrs.any(|a| {
+        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(5)).is_ok()
+    })
+}
+
+/// The real world: a Debian base made from Debian's own packages with mmdebstrap (Docker
+/// Hub is out of reach here), imported, and FROM it a Dockerfile that installs a package
+/// with apt-get over the host's network, then runs the program it installed.
+#[test]
+fn a_debian_base_installs_a_package_with_apt_get_and_runs_it() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        std::path::Path::new("/usr/bin/mmdebstrap").exists(),
+        "mmdebstrap (Debian's package)"
+    );
+    testkit::require!(
+        reachable("deb.debian.org"),
+        "Debian's package registry (deb.debian.org)"
+    );
+    let tar = md.path().join("bookworm.tar");
+    let made = std::process::Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--quiet", "bookworm"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", testkit::show(&made));
+    md.ok(&[
+        "import",
+        "--change",
+        "CMD [\"bash\"]",
+        &tar.display().to_string(),
+        "debian:bookworm",
+    ]);
+    std::fs::remove_file(&tar).unwrap();
+    let o = build_stdin(
+        &md,
+        "FROM debian:bookworm\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends hello \\\n\
+         \x20   && rm -rf /var/lib/apt/lists/*\n\
+         CMD [\"hello\"]\n",
+        &["--network", "host", "-t", "hello-deb"],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(out(&o).contains("Setting up hello"), "{}", out(&o));
+    assert_eq!(md.ok(&["run", "--rm", "hello-deb"]), "Hello, world!\n");
+}

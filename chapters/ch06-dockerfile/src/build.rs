@@ -821,6 +821,15 @@ impl Builder<'_> {
         }
         .write(&spec.init)
         .map_err(|e| Error::Io(spec.init.display().to_string(), e))?;
+        if spec.host_network {
+            // The host's network, so the host's resolver as it is: a loopback one
+            // (systemd-resolved's 127.0.0.53) answers there too.
+            if let Ok(host) = std::fs::read("/etc/resolv.conf") {
+                let path = spec.init.join("etc/resolv.conf");
+                std::fs::write(&path, host)
+                    .map_err(|e| Error::Io(path.display().to_string(), e))?;
+            }
+        }
         let shown = if argv.len() == 1 {
             format!("{argv:?}")
         } else {
