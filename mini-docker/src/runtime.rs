@@ -363,7 +363,7 @@ impl Remapped {
             })
         };
         let mut lowers = Vec::new();
-        for lower in &stack.lowers {
+        for lower in &stack.without_repeats().lowers {
             lowers.push(if lower.starts_with(&c.dir) {
                 inside(lower)?
             } else {

@@ -438,3 +438,59 @@ fn a_debian_base_installs_a_package_with_apt_get_and_runs_it() {
     assert!(out(&o).contains("Setting up hello"), "{}", out(&o));
     assert_eq!(md.ok(&["run", "--rm", "hello-deb"]), "Hello, world!\n");
 }
+
+/// `RUN --mount`: a cache directory kept from one build to the next, a read-only bind of
+/// the context, a tmpfs; none of them, nor their mount points, end up in the image.
+/// Two steps that change nothing make the same empty layer twice, and the image still runs.
+#[test]
+fn run_mounts_cache_bind_and_tmpfs_and_leave_nothing_in_the_image() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile = "\
+FROM busybox
+RUN --mount=type=cache,target=/var/cache/build sh -c 'echo run >> /var/cache/build/log; wc -l < /var/cache/build/log'
+RUN --mount=type=bind,source=src,target=/mnt/src cat /mnt/src/input.txt
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/f && grep -c \" /scratch tmpfs\" /proc/mounts'
+RUN true
+RUN true
+";
+    let dir = context(
+        &md,
+        "m",
+        &[
+            ("Dockerfile", dockerfile),
+            ("src/input.txt", "from the context\n"),
+        ],
+    );
+    let first = build(&md, &dir, &["-t", "m", "--no-cache"]);
+    assert!(first.status.success(), "{}", testkit::show(&first));
+    let text = out(&first);
+    assert!(text.contains("\n1\n"), "the cache starts empty: {text}");
+    assert!(text.contains("from the context\n"), "{text}");
+    let again = build(&md, &dir, &["-t", "m", "--no-cache"]);
+    assert!(
+        out(&again).contains("\n2\n"),
+        "the cache directory was kept: {}",
+        out(&again)
+    );
+    let o = md.run(&[
+        "run",
+        "--rm",
+        "m",
+        "sh",
+        "-c",
+        "ls /var/cache/build /mnt/src /scratch 2>&1 | wc -l",
+    ]);
+    assert_eq!(
+        out(&o),
+        "3\n",
+        "no mount point in the image: {}",
+        testkit::show(&o)
+    );
+    let o = build_stdin(&md, "FROM busybox\nRUN --security=insecure true\n", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("RUN --security: not supported"),
+        "{}",
+        testkit::show(&o)
+    );
+}

@@ -54,6 +54,24 @@ fn escape(p: &Path) -> String {
 }
 
 impl Stack {
+    /// The same stack with each lower layer only once, where it is highest. An image may
+    /// hold the same layer twice (two steps that changed nothing make the same empty
+    /// layer), and overlayfs refuses a directory that is two layers at once (ELOOP,
+    /// "overlapping layers"). The copy below the top one changes nothing: the same files
+    /// are already above it.
+    pub fn without_repeats(&self) -> Stack {
+        let mut seen = std::collections::HashSet::new();
+        Stack {
+            lowers: self
+                .lowers
+                .iter()
+                .filter(|l| seen.insert(l.as_path()))
+                .cloned()
+                .collect(),
+            upper: self.upper.clone(),
+        }
+    }
+
     /// The option string for mount(2).
     pub fn options(&self) -> String {
         let lowers: Vec<String> = self.lowers.iter().map(|p| escape(p)).collect();
@@ -74,6 +92,8 @@ impl Stack {
 
 /// Mounts `stack` at `target`: the new mount API, else mount(2).
 pub fn mount(sys: &dyn LayerSys, stack: &Stack, target: &Path) -> Result<(), SysError> {
+    let deduped = stack.without_repeats();
+    let stack = &deduped;
     if stack.lowers.is_empty() {
         return Err(SysError::new(
             "overlay: at least one lower layer is needed",

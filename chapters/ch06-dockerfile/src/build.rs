@@ -726,6 +726,35 @@ impl Builder<'_> {
     /// `RUN`: a container on the layers so far; what it writes becomes a layer.
     fn run_step(&mut self, state: &mut State, i: &Instruction) -> Result<(), Error> {
         let values = i.values();
+        let mut host_network = self.opts.host_network;
+        let mut mounts = Vec::new();
+        let mut mount_specs = Vec::new();
+        for f in instructions::flags(i).map_err(Error::Usage)? {
+            let v = f.value.unwrap_or_default();
+            match f.name.as_str() {
+                "network" => {
+                    host_network = match v.as_str() {
+                        "host" => true,
+                        "none" | "default" => false,
+                        other => {
+                            return Err(Error::Usage(format!(
+                                "RUN --network={other}: none, default or host"
+                            )));
+                        }
+                    }
+                }
+                "mount" => {
+                    mounts.push(self.run_mount(&v, state)?);
+                    mount_specs.push(v);
+                }
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "RUN --{}: not supported by this builder (BuildKit asks for an entitlement)",
+                        f.name
+                    )));
+                }
+            }
+        }
         let argv: Vec<String> = if i.json {
             values.iter().map(|s| s.to_string()).collect()
         } else {
@@ -764,7 +793,11 @@ impl Builder<'_> {
         }
         let key = chain(
             &state.key,
-            &format!("run {}", serde_json::to_string(&argv).expect("JSON")),
+            &format!(
+                "run {} {}",
+                serde_json::to_string(&argv).expect("JSON"),
+                mount_specs.join(" ")
+            ),
             &state.args,
         );
         let parent = std::mem::replace(&mut state.key, key);
@@ -775,7 +808,7 @@ impl Builder<'_> {
         let id = random_id();
         self.out.line(format!(" ---> Running in {}", &id[..12]));
         let dir = self.work.join(&id);
-        let result = self.run_in(state, &dir, &id, argv, env);
+        let result = self.run_in(state, &dir, &id, argv, env, host_network, mounts);
         let _ = std::fs::remove_dir_all(&dir);
         let layer = result?;
         self.out
@@ -786,6 +819,7 @@ impl Builder<'_> {
         self.remember(state)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_in(
         &mut self,
         state: &State,
@@ -793,7 +827,21 @@ impl Builder<'_> {
         id: &str,
         argv: Vec<String>,
         env: Vec<String>,
+        host_network: bool,
+        mounts: Vec<ch03_rootfs_pivot_root::rootfs::Mount>,
     ) -> Result<(NewLayer, PathBuf), Error> {
+        // A mount point the image did not have is made for the mount, and is not part of
+        // the step's layer (what the step writes there goes to the mount anyway).
+        let excluded: Vec<PathBuf> = mounts
+            .iter()
+            .map(|m| {
+                m.target
+                    .strip_prefix("/")
+                    .unwrap_or(&m.target)
+                    .to_path_buf()
+            })
+            .filter(|rel| !state.dirs.iter().any(|d| d.join(rel).exists()))
+            .collect();
         let spec = RunSpec {
             layers: state.dirs.clone(),
             init: dir.join("init"),
@@ -808,7 +856,8 @@ impl Builder<'_> {
                 .unwrap_or_default()
                 .to_string(),
             hostname: id[..12].to_string(),
-            host_network: self.opts.host_network,
+            host_network,
+            mounts,
         };
         for d in [&spec.init, &spec.upper, &spec.work, &spec.merged] {
             std::fs::create_dir_all(d).map_err(|e| Error::Io(d.display().to_string(), e))?;
@@ -851,15 +900,123 @@ impl Builder<'_> {
             }
         }
         self.ran += 1;
-        self.layer_of(&spec.upper, dir)
+        let excluded: Vec<&Path> = excluded.iter().map(PathBuf::as_path).collect();
+        self.layer_of(&spec.upper, dir, &excluded)
+    }
+
+    /// One `RUN --mount=...` (BuildKit's syntax: `type=cache|bind|tmpfs`, `target=`, and
+    /// per type `id=`, `source=`, `from=`, `rw`, `mode=`, `uid=`, `gid=`).
+    fn run_mount(
+        &mut self,
+        spec: &str,
+        state: &State,
+    ) -> Result<ch03_rootfs_pivot_root::rootfs::Mount, Error> {
+        use ch03_rootfs_pivot_root::rootfs::{Mount, MountKind};
+        let mut kv: Vec<(String, String)> = Vec::new();
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            kv.push((k.trim().to_lowercase(), v.trim().to_string()));
+        }
+        let get = |k: &[&str]| {
+            kv.iter()
+                .find(|(n, _)| k.contains(&n.as_str()))
+                .map(|(_, v)| v.clone())
+        };
+        let bad = |m: &str| Error::Usage(format!("RUN --mount={spec}: {m}"));
+        let target = get(&["target", "dst", "destination"]).ok_or_else(|| bad("no target"))?;
+        let target = if target.starts_with('/') {
+            PathBuf::from(target)
+        } else {
+            Path::new(&state.workdir()).join(target)
+        };
+        let read_write = get(&["rw", "readwrite"]).is_some_and(|v| v != "false");
+        let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
+        match kind.as_str() {
+            "tmpfs" => Ok(Mount {
+                kind: MountKind::Tmpfs,
+                target,
+                read_only: false,
+            }),
+            "cache" => {
+                // Kept between builds, per id (the target by default), in the store.
+                let id = get(&["id"]).unwrap_or_else(|| target.display().to_string());
+                let dir = self
+                    .store
+                    .root()
+                    .join("build-cache-mounts")
+                    .join(&Digest::of(id.as_bytes()).hex()[..16]);
+                if !dir.exists() {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| Error::Io(dir.display().to_string(), e))?;
+                    let uid = get(&["uid"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let gid = get(&["gid"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let mode = get(&["mode"])
+                        .and_then(|v| u32::from_str_radix(&v, 8).ok())
+                        .unwrap_or(0o755);
+                    std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                        .map_err(|e| Error::Io(dir.display().to_string(), e))?;
+                    std::fs::set_permissions(
+                        &dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(mode),
+                    )
+                    .map_err(|e| Error::Io(dir.display().to_string(), e))?;
+                }
+                Ok(Mount {
+                    kind: MountKind::Bind(dir),
+                    target,
+                    read_only: false,
+                })
+            }
+            "bind" => {
+                if read_write {
+                    return Err(bad(
+                        "rw bind mounts (writes thrown away after the step) are not supported yet",
+                    ));
+                }
+                let source = clean(
+                    get(&["source", "src"])
+                        .unwrap_or_default()
+                        .trim_start_matches('/'),
+                );
+                if source.starts_with("..") {
+                    return Err(bad("source outside the build context"));
+                }
+                let path = match get(&["from"]) {
+                    None => {
+                        let root = self
+                            .ctx
+                            .root
+                            .clone()
+                            .ok_or_else(|| bad("no build context"))?;
+                        if source == "." {
+                            root
+                        } else {
+                            root.join(&source)
+                        }
+                    }
+                    Some(_) => return Err(bad("from= is not supported yet")),
+                };
+                Ok(Mount {
+                    kind: MountKind::Bind(path),
+                    target,
+                    read_only: true,
+                })
+            }
+            other => Err(bad(&format!("unknown mount type {other:?}"))),
+        }
     }
 
     /// A directory of changes as a stored layer: chapter 4's `diff`, the blob in the
     /// store, extracted where the next steps' overlays find it.
-    fn layer_of(&self, upper: &Path, scratch: &Path) -> Result<(NewLayer, PathBuf), Error> {
+    fn layer_of(
+        &self,
+        upper: &Path,
+        scratch: &Path,
+        exclude: &[&Path],
+    ) -> Result<(NewLayer, PathBuf), Error> {
         let mut f = tempfile::tempfile_in(scratch)
             .map_err(|e| Error::Io(scratch.display().to_string(), e))?;
-        ch04_unionfs_layers::diff::diff(upper, &mut f, &[])
+        ch04_unionfs_layers::diff::diff(upper, &mut f, exclude)
             .map_err(|e| Error::Step(format!("diff {}: {e}", upper.display())))?;
         f.rewind()
             .map_err(|e| Error::Io(scratch.display().to_string(), e))?;
@@ -976,6 +1133,17 @@ impl Builder<'_> {
     ) -> Result<(), Error> {
         let name = i.command().to_uppercase();
         let flags = instructions::flags(i).map_err(Error::Usage)?;
+        if let Some(f) = flags.iter().find(|f| {
+            matches!(
+                f.name.as_str(),
+                "parents" | "exclude" | "keep-git-dir" | "checksum"
+            )
+        }) {
+            return Err(Error::Usage(format!(
+                "{name} --{}: not supported by this builder yet",
+                f.name
+            )));
+        }
         let flag = |n: &str| {
             flags
                 .iter()
@@ -1099,7 +1267,7 @@ impl Builder<'_> {
                 copier.file_with(&target, body.as_bytes())?;
             }
             let digest = tree_digest(&staging);
-            let (layer, dir) = self.layer_of(&staging, &scratch)?;
+            let (layer, dir) = self.layer_of(&staging, &scratch, &[])?;
             Ok((layer, dir, digest))
         })();
         let _ = umount(&scratch.join("from"));

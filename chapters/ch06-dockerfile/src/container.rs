@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub hostname: String,
     /// Share the host's network (`--network host`) instead of having none.
     pub host_network: bool,
+    /// `RUN --mount`s: cache directories, binds, tmpfs.
+    pub mounts: Vec<ch03_rootfs_pivot_root::rootfs::Mount>,
 }
 
 /// docker's default confinement: its 14 capabilities and its seccomp profile.
@@ -77,7 +79,10 @@ pub fn run(sys: &dyn LayerSys, spec: &RunSpec) -> Result<Exit, Error> {
     };
     let plan = RootPlan {
         rootfs: spec.merged.clone(),
-        mounts: ch04_unionfs_layers::init::mounts(&spec.init),
+        mounts: ch04_unionfs_layers::init::mounts(&spec.init)
+            .into_iter()
+            .chain(spec.mounts.iter().cloned())
+            .collect(),
         read_only_root: false,
         console: false,
         kernel_files: KernelFiles::docker_default(),
