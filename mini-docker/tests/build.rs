@@ -494,3 +494,39 @@ RUN true
         testkit::show(&o)
     );
 }
+
+/// Docker's ENTRYPOINT and CMD table, every exec/shell combination, through built images:
+/// the process each one starts, as the output of `echo` shows it. An ENTRYPOINT also drops
+/// the CMD the base image had.
+#[test]
+fn entrypoint_and_cmd_combine_as_dockers_table_says() {
+    let Some(md) = Md::with_busybox() else { return };
+    let table: &[(&str, &str)] = &[
+        ("CMD [\"echo\", \"exec_cmd\", \"p1_cmd\"]", "exec_cmd p1_cmd\n"),
+        ("CMD echo exec_cmd p1_cmd", "exec_cmd p1_cmd\n"),
+        ("ENTRYPOINT echo exec_entry p1_entry", "exec_entry p1_entry\n"),
+        (
+            "ENTRYPOINT echo exec_entry p1_entry\nCMD [\"exec_cmd\", \"p1_cmd\"]",
+            "exec_entry p1_entry\n",
+        ),
+        (
+            "ENTRYPOINT echo exec_entry p1_entry\nCMD exec_cmd p1_cmd",
+            "exec_entry p1_entry\n",
+        ),
+        ("ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]", "exec_entry p1_entry\n"),
+        (
+            "ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]\nCMD [\"exec_cmd\", \"p1_cmd\"]",
+            "exec_entry p1_entry exec_cmd p1_cmd\n",
+        ),
+        (
+            "ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]\nCMD exec_cmd p1_cmd",
+            "exec_entry p1_entry /bin/sh -c exec_cmd p1_cmd\n",
+        ),
+    ];
+    for (n, (lines, want)) in table.iter().enumerate() {
+        let tag = format!("table:{n}");
+        let o = build_stdin(&md, &format!("FROM busybox\n{lines}\n"), &["-q", "-t", &tag]);
+        assert!(o.status.success(), "{lines}: {}", testkit::show(&o));
+        assert_eq!(md.ok(&["run", "--rm", &tag]), *want, "{lines}");
+    }
+}
