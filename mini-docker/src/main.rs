@@ -240,6 +240,9 @@ pub enum Command {
     Push(cmd::images::PushArgs),
     /// Build an image from a Dockerfile (chapter 6).
     Build(ch06_dockerfile::cli::BuildArgs),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(cmd::builder::BuilderCommand),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(cmd::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN.

@@ -502,9 +502,15 @@ RUN true
 fn entrypoint_and_cmd_combine_as_dockers_table_says() {
     let Some(md) = Md::with_busybox() else { return };
     let table: &[(&str, &str)] = &[
-        ("CMD [\"echo\", \"exec_cmd\", \"p1_cmd\"]", "exec_cmd p1_cmd\n"),
+        (
+            "CMD [\"echo\", \"exec_cmd\", \"p1_cmd\"]",
+            "exec_cmd p1_cmd\n",
+        ),
         ("CMD echo exec_cmd p1_cmd", "exec_cmd p1_cmd\n"),
-        ("ENTRYPOINT echo exec_entry p1_entry", "exec_entry p1_entry\n"),
+        (
+            "ENTRYPOINT echo exec_entry p1_entry",
+            "exec_entry p1_entry\n",
+        ),
         (
             "ENTRYPOINT echo exec_entry p1_entry\nCMD [\"exec_cmd\", \"p1_cmd\"]",
             "exec_entry p1_entry\n",
@@ -513,7 +519,10 @@ fn entrypoint_and_cmd_combine_as_dockers_table_says() {
             "ENTRYPOINT echo exec_entry p1_entry\nCMD exec_cmd p1_cmd",
             "exec_entry p1_entry\n",
         ),
-        ("ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]", "exec_entry p1_entry\n"),
+        (
+            "ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]",
+            "exec_entry p1_entry\n",
+        ),
         (
             "ENTRYPOINT [\"echo\", \"exec_entry\", \"p1_entry\"]\nCMD [\"exec_cmd\", \"p1_cmd\"]",
             "exec_entry p1_entry exec_cmd p1_cmd\n",
@@ -525,8 +534,37 @@ fn entrypoint_and_cmd_combine_as_dockers_table_says() {
     ];
     for (n, (lines, want)) in table.iter().enumerate() {
         let tag = format!("table:{n}");
-        let o = build_stdin(&md, &format!("FROM busybox\n{lines}\n"), &["-q", "-t", &tag]);
+        let o = build_stdin(
+            &md,
+            &format!("FROM busybox\n{lines}\n"),
+            &["-q", "-t", &tag],
+        );
         assert!(o.status.success(), "{lines}: {}", testkit::show(&o));
         assert_eq!(md.ok(&["run", "--rm", &tag]), *want, "{lines}");
     }
+}
+
+/// The cache's layers are kept by the store (pinned) even when no image uses them, and
+/// `builder prune` lets them go: the next build runs every step again.
+#[test]
+fn builder_prune_forgets_the_cache_and_frees_its_layers() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile = "FROM busybox AS stage\nRUN echo intermediate > /i\nFROM busybox\nCOPY --from=stage /i /i\n";
+    let first = build_stdin(&md, dockerfile, &["-t", "p"]);
+    assert!(first.status.success(), "{}", testkit::show(&first));
+    // Nothing names the intermediate stage's layer; GC (here, through an rmi) keeps it.
+    md.ok(&["rmi", "p"]);
+    let again = build_stdin(&md, dockerfile, &["-t", "p"]);
+    assert!(out(&again).contains(" ---> Using cache"), "{}", out(&again));
+    assert!(!out(&again).contains("Running in"), "{}", out(&again));
+    let pruned = md.cmd().args(["builder", "prune", "-f"]).output().unwrap();
+    assert!(
+        out(&pruned).starts_with("Total reclaimed space: "),
+        "{}",
+        testkit::show(&pruned)
+    );
+    assert!(!md.path().join("build-cache").exists());
+    let after = build_stdin(&md, dockerfile, &["-t", "p"]);
+    assert!(!out(&after).contains("Using cache"), "{}", out(&after));
+    assert!(out(&after).contains("Running in"), "{}", out(&after));
 }

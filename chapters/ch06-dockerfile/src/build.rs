@@ -35,6 +35,41 @@ use crate::parser::{Arg, Dockerfile, Instruction};
 use crate::shell::Lexer;
 use crate::{Error, instructions, parse};
 
+/// The store pin that keeps the build cache's layers.
+pub const CACHE_PIN: &str = "build-cache";
+
+/// `builder prune`: forgets every cached step (and `RUN --mount=type=cache` directory),
+/// unpins their layers and lets the store's GC take what no image uses. Returns the bytes
+/// freed.
+pub fn prune(store: &Store) -> Result<u64, Error> {
+    let root = store.root();
+    let mut freed = 0;
+    let cache = root.join("build-cache");
+    for e in std::fs::read_dir(&cache).into_iter().flatten().flatten() {
+        let entry: Value = std::fs::read(e.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(m) = entry["manifest"]
+            .as_str()
+            .and_then(|m| Digest::parse(m).ok())
+        {
+            store.unpin(CACHE_PIN, &m).map_err(store_err)?;
+        }
+        freed += e.metadata().map_or(0, |m| m.len());
+        std::fs::remove_file(e.path())
+            .map_err(|err| Error::Io(e.path().display().to_string(), err))?;
+    }
+    let _ = std::fs::remove_dir(&cache);
+    let mounts = root.join("build-cache-mounts");
+    if mounts.exists() {
+        freed += ch05_image_pull::store::dir_size(&mounts).unwrap_or(0);
+        ch05_image_pull::store::remove_tree(&mounts).map_err(store_err)?;
+    }
+    let collected = store.gc().map_err(store_err)?;
+    Ok(freed + collected.bytes)
+}
+
 /// An uncompressed OCI layer: what `RUN` and `COPY` make.
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
@@ -1114,7 +1149,34 @@ impl Builder<'_> {
                 })
             })
             .collect();
-        let entry = json!({"config": state.config, "layers": layers});
+        // The step's result as an unnamed manifest in the store, pinned: the store's GC
+        // keeps its layers for the cache (a multi-stage build's intermediate stages are in
+        // no image) until `builder prune` lets them go.
+        let config = serde_json::to_vec(&state.config).expect("JSON");
+        let (config_digest, config_size) = self
+            .store
+            .put_blob(&mut &config[..], None)
+            .map_err(store_err)?;
+        let manifest = ch05_image_pull::manifest::Manifest {
+            schema_version: 2,
+            media_type: Some(ch05_image_pull::manifest::OCI_MANIFEST.into()),
+            config: Descriptor::new(
+                ch05_image_pull::manifest::OCI_CONFIG,
+                config_digest,
+                config_size,
+            ),
+            layers: state.layers.iter().map(|l| l.descriptor.clone()).collect(),
+            annotations: None,
+        };
+        let stored = self.store.put_manifest(&manifest).map_err(store_err)?;
+        self.store
+            .pin(
+                CACHE_PIN,
+                &stored.digest,
+                ch05_image_pull::store::Durability::Volatile,
+            )
+            .map_err(store_err)?;
+        let entry = json!({"config": state.config, "layers": layers, "manifest": stored.digest.to_string()});
         let cache = self.cache_dir();
         std::fs::create_dir_all(&cache).map_err(|e| Error::Io(cache.display().to_string(), e))?;
         let path = self.cache_entry(&state.key);

@@ -2,6 +2,7 @@
 //! and prints what docker prints.
 pub mod archive;
 pub mod attach;
+pub mod builder;
 pub mod commit;
 pub mod cp;
 pub mod create;
@@ -103,6 +104,7 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
         },
         Command::Rename(a) => rename::main(root, a),
         Command::Build(a) => Ok(ch06_dockerfile::commands::build(root, a)?),
+        Command::Builder(c) => builder::main(root, c),
         Command::Save(a) => archive::save(root, a),
         Command::Load(a) => archive::load(root, a),
         Command::Update(a) => update::main(&sys, root, a),

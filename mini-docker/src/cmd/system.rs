@@ -299,10 +299,16 @@ pub fn container_prune(cli: &Cli) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `image prune [-a]`.
+/// `image prune [-a]`. With `-a` the build cache goes too: its layers are images that no
+/// name uses (chapter 6 pins them until then).
 pub fn image_prune(cli: &Cli, all: bool) -> Result<i32, Error> {
+    let cache = if all {
+        ch06_dockerfile::build::prune(&crate::store(&cli.root)?)?
+    } else {
+        0
+    };
     let (freed, lines) = prune_images(&cli.root, all)?;
-    print_prune(&[("Images", lines)], freed);
+    print_prune(&[("Images", lines)], freed + cache);
     Ok(0)
 }
 
@@ -441,6 +447,8 @@ fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
         freed += bytes;
         names = gone;
     }
+    // docker's system prune takes the build cache too.
+    freed += ch06_dockerfile::build::prune(&crate::store(root)?)?;
     let (bytes, images) = prune_images(root, all)?;
     freed += bytes;
     print_prune(
