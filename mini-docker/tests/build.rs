@@ -568,3 +568,95 @@ fn builder_prune_forgets_the_cache_and_frees_its_layers() {
     assert!(!out(&after).contains("Using cache"), "{}", out(&after));
     assert!(out(&after).contains("Running in"), "{}", out(&after));
 }
+
+/// A web server on loopback, serving `dir` (Python's, which CI's machines have), killed on
+/// drop.
+struct WebServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl WebServer {
+    fn serve(dir: &Path) -> Option<WebServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let up = testkit::wait_until(10, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        up.then_some(WebServer { child, port })
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ADD URL`: fetched, checked against `--checksum`, never unpacked.
+#[test]
+fn add_fetches_urls_checks_their_checksum_and_never_unpacks_them() {
+    let Some(md) = Md::with_busybox() else { return };
+    let site = context(&md, "site", &[("files/note.txt", "served over http\n")]);
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(site.join("files"))
+        .args(["-czf"])
+        .arg(site.join("files/archive.tar.gz"))
+        .arg("note.txt")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = WebServer::serve(&site.join("files"));
+    testkit::require!(server.is_some(), "python3 -m http.server on loopback");
+    let server = server.unwrap();
+    let url = |f: &str| format!("http://127.0.0.1:{}/{f}", server.port);
+    let sum = {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(site.join("files/note.txt")).unwrap();
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let dockerfile = format!(
+        "FROM busybox\nADD --checksum={sum} {} /fetched/\nADD {} /fetched/\n",
+        url("note.txt"),
+        url("archive.tar.gz")
+    );
+    let o = build_stdin(&md, &dockerfile, &["-t", "fetched"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "fetched",
+            "sh",
+            "-c",
+            "cat /fetched/note.txt; stat -c %a /fetched/note.txt; ls /fetched"
+        ]),
+        "served over http\n600\narchive.tar.gz\nnote.txt\n"
+    );
+    let wrong = format!(
+        "FROM busybox\nADD --checksum=sha256:{} {} /x\n",
+        "0".repeat(64),
+        url("note.txt")
+    );
+    let o = build_stdin(&md, &wrong, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("digest mismatch"), "{}", testkit::show(&o));
+}
