@@ -20,6 +20,6 @@ fn the_notes_commands_print_what_the_note_shows() {
         .tempdir()
         .unwrap();
     let runner = Runner::new(bin).env("MINI_DOCKER_ROOT", store.path().display().to_string());
-    assert_note(&runner, "notes/06-dockerfile.md", 23);
+    assert_note(&runner, "notes/06-dockerfile.md", 25);
     testkit::leaks::assert_no_mounts_under(store.path());
 }
