@@ -13,7 +13,7 @@ say "Building the chapters and mini-docker"
 cargo build --workspace --quiet
 PATH="$PWD/target/debug:$PATH"
 
-say "Making the images offline: busybox (import of a rootfs tarball) and hello-world (FROM scratch + one static binary)"
+say "Making the images offline: busybox (import of a rootfs tarball) and hello-world (mini-docker build of this Dockerfile)"
 offline_images
 mini-docker images
 

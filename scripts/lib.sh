@@ -51,8 +51,9 @@ busybox_rootfs() {
     chmod 1777 "$1/tmp"
 }
 
-# Imports the two images the demo and the notes use, offline: `busybox` (the host's
-# busybox-static) and `hello-world` (FROM scratch plus one static binary built here).
+# Makes the two images the demo and the notes use, offline: `busybox` (an import of the
+# host's busybox-static) and `hello-world`, built from a Dockerfile (chapter 6): FROM
+# scratch plus one static binary built here.
 offline_images() {
     work=$(mktemp -d)
     busybox_rootfs "$work/busybox"
@@ -61,7 +62,8 @@ offline_images() {
     # FROM scratch has no libc: the program is linked statically.
     mkdir "$work/hello"
     rustc -O -C target-feature=+crt-static -C strip=symbols -o "$work/hello/hello" mini-docker/hello/src/main.rs
-    tar -C "$work/hello" -cf "$work/hello.tar" hello
-    mini-docker import --change 'CMD ["/hello"]' "$work/hello.tar" hello-world:latest >/dev/null
+    printf '%s\n' 'FROM scratch' 'COPY hello /hello' 'CMD ["/hello"]' > "$work/hello/Dockerfile"
+    cat "$work/hello/Dockerfile"
+    mini-docker build -t hello-world:latest "$work/hello"
     rm -rf "$work"
 }
