@@ -795,11 +795,9 @@ impl Builder<'_> {
         } else {
             let mut cmd = values.first().map(|s| s.to_string()).unwrap_or_default();
             if let Some(doc) = i.heredocs.first() {
-                let rest = cmd.trim();
-                let marker = format!("<<{}", if doc.chomp { "-" } else { "" });
                 // `RUN <<EOF` alone: the body is the script. Otherwise the shell reads the
                 // here-document itself, as written.
-                cmd = if rest.starts_with(&marker) && rest.split_whitespace().count() == 1 {
+                cmd = if crate::parser::words_besides_heredocs(&cmd).is_empty() {
                     doc.content.clone()
                 } else {
                     let mut script = cmd.clone();

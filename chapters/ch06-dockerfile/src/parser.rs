@@ -632,6 +632,34 @@ fn name_values(rest: &str, keyword: &str, d: &Directives) -> Result<Vec<String>,
     Ok(out)
 }
 
+/// The words of `line` that are not heredoc openers (`<<EOF`, `<< EOF`, `3<<-'X'`): what is
+/// left of a `RUN <<EOF` is nothing, and then the heredoc's body is the whole script.
+pub fn words_besides_heredocs(line: &str) -> Vec<String> {
+    let raw = Lexer {
+        raw_quotes: true,
+        raw_escapes: true,
+        skip_unset: true,
+        ..Lexer::new('\\')
+    };
+    let none: &Vec<(String, String)> = &Vec::new();
+    let words = raw.process_words(line, none).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let operator = w.trim_start_matches(|c: char| c.is_ascii_digit());
+        if (operator == "<<" || operator == "<<-") && i + 1 < words.len() {
+            i += 2;
+            continue;
+        }
+        if !matches!(heredoc_word(w), Ok(Some(_))) {
+            out.push(w.clone());
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The heredocs a line opens: each word of the form `[N]<<[-]NAME`.
 fn heredocs_in(line: &str) -> Result<Vec<Heredoc>, String> {
     let raw = Lexer {
@@ -643,10 +671,21 @@ fn heredocs_in(line: &str) -> Result<Vec<Heredoc>, String> {
     let none: &Vec<(String, String)> = &Vec::new();
     let words = raw.process_words(line, none).unwrap_or_default();
     let mut docs = Vec::new();
-    for w in words {
-        if let Some(doc) = heredoc_word(&w)? {
-            docs.push(doc);
-        }
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let digits = w.chars().take_while(char::is_ascii_digit).count();
+        let operator = &w[digits..];
+        // `<< EOF` and `<<- EOF`: the name may stand apart from the operator (and then a
+        // `-` in it is part of the name: `<< -EOF` is named `-EOF`).
+        let doc = if (operator == "<<" || operator == "<<-") && i + 1 < words.len() {
+            i += 1;
+            heredoc_from(&w[..digits], operator == "<<-", &words[i])?
+        } else {
+            heredoc_word(w)?
+        };
+        docs.extend(doc);
+        i += 1;
     }
     Ok(docs)
 }
@@ -661,6 +700,11 @@ fn heredoc_word(word: &str) -> Result<Option<Heredoc>, String> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    heredoc_from(&word[..digits], chomp, rest)
+}
+
+/// A heredoc from its parts: the descriptor's digits, `-`, and the (maybe quoted) name.
+fn heredoc_from(digits: &str, chomp: bool, rest: &str) -> Result<Option<Heredoc>, String> {
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
@@ -681,7 +725,7 @@ fn heredoc_word(word: &str) -> Result<Option<Heredoc>, String> {
     let quotes = |s: &str| s.matches(['\'', '"']).count();
     Ok(Some(Heredoc {
         name: words[0].clone(),
-        fd: word[..digits].parse().unwrap_or(0),
+        fd: digits.parse().unwrap_or(0),
         expand: quotes(&words[0]) == raw_words.first().map_or(0, |w| quotes(w)),
         chomp,
         content: String::new(),
@@ -877,6 +921,51 @@ RUN echo 'x # not a comment'
         assert_eq!((e.line, e.message.as_str()), (2, "unterminated heredoc"));
         let f = parse("FROM x\nRUN 3<<EOF cat <&3\nx\nEOF\n").unwrap();
         assert_eq!(f.instructions[1].heredocs[0].fd, 3);
+    }
+
+    #[test]
+    fn heredoc_names_quotes_and_operators_read_as_in_buildkit() {
+        // (instruction line, expected (name, expand, chomp, fd) of each heredoc)
+        let table: &[(&str, &[(&str, bool, bool, u32)])] = &[
+            ("RUN <<EMPTY", &[("EMPTY", true, false, 0)]),
+            ("RUN 3<<EMPTY2", &[("EMPTY2", true, false, 3)]),
+            ("RUN \"<<NOHEREDOC\"", &[]),
+            ("RUN '<<EOF'", &[]),
+            ("RUN <<-UNINDENT", &[("UNINDENT", true, true, 0)]),
+            ("RUN <<-'NOEXPAND'", &[("NOEXPAND", false, true, 0)]),
+            (
+                "COPY <<FILE1 <<FILE2 /dest",
+                &[("FILE1", true, false, 0), ("FILE2", true, false, 0)],
+            ),
+            ("RUN <<COMPLEX python3", &[("COMPLEX", true, false, 0)]),
+            ("COPY <<file.txt /dest", &[("file.txt", true, false, 0)]),
+            ("RUN <<eo'f'", &[("eof", false, false, 0)]),
+            ("RUN <<eo\\'f", &[("eo'f", true, false, 0)]),
+            ("RUN <<'e'o\\'f", &[("eo'f", false, false, 0)]),
+            ("RUN <<'one two'", &[("one two", false, false, 0)]),
+            ("RUN <<$EOF", &[("$EOF", true, false, 0)]),
+            ("RUN <<  EOF", &[("EOF", true, false, 0)]),
+            ("RUN <<  EOF  > foo", &[("EOF", true, false, 0)]),
+            ("RUN <<- EOF", &[("EOF", true, true, 0)]),
+            ("RUN << -EOF", &[("-EOF", true, false, 0)]),
+            ("RUN <<EOF sh", &[("EOF", true, false, 0)]),
+            ("USER <<INVALID", &[]),
+            ("RUN [\"<<EOF\"]", &[]),
+        ];
+        for (line, want) in table {
+            // Each heredoc's body is one line, its terminator the next: enough to parse.
+            let mut text = format!("FROM x\n{line}\n");
+            for (name, ..) in *want {
+                text.push_str(&format!("body\n{name}\n"));
+            }
+            let f = parse(&text).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let got: Vec<(&str, bool, bool, u32)> = f.instructions[1]
+                .heredocs
+                .iter()
+                .map(|h| (h.name.as_str(), h.expand, h.chomp, h.fd))
+                .collect();
+            assert_eq!(got, want.to_vec(), "{line}");
+        }
     }
 
     #[test]
