@@ -926,7 +926,8 @@ RUN echo 'x # not a comment'
     #[test]
     fn heredoc_names_quotes_and_operators_read_as_in_buildkit() {
         // (instruction line, expected (name, expand, chomp, fd) of each heredoc)
-        let table: &[(&str, &[(&str, bool, bool, u32)])] = &[
+        type Doc<'a> = (&'a str, bool, bool, u32);
+        let table: &[(&str, &[Doc<'static>])] = &[
             ("RUN <<EMPTY", &[("EMPTY", true, false, 0)]),
             ("RUN 3<<EMPTY2", &[("EMPTY2", true, false, 3)]),
             ("RUN \"<<NOHEREDOC\"", &[]),
@@ -959,7 +960,7 @@ RUN echo 'x # not a comment'
                 text.push_str(&format!("body\n{name}\n"));
             }
             let f = parse(&text).unwrap_or_else(|e| panic!("{line}: {e}"));
-            let got: Vec<(&str, bool, bool, u32)> = f.instructions[1]
+            let got: Vec<Doc<'_>> = f.instructions[1]
                 .heredocs
                 .iter()
                 .map(|h| (h.name.as_str(), h.expand, h.chomp, h.fd))
