@@ -260,9 +260,21 @@ fn onbuild_triggers_run_in_the_child_build_and_add_unpacks_local_archives() {
         .status()
         .unwrap();
     assert!(status.success());
+    // The same tree as bzip2 and xz tarballs.
+    for (flag, name) in [("-cjf", "payload.tar.bz2"), ("-cJf", "payload.tar.xz")] {
+        let status = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(dir.join("payload"))
+            .arg(flag)
+            .arg(dir.join(name))
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar {flag}");
+    }
     std::fs::write(
         dir.join("Dockerfile"),
-        "FROM base-with-trigger\nADD payload.tar.gz /opt/\nCOPY payload.tar.gz /copied.tar.gz\n",
+        "FROM base-with-trigger\nADD payload.tar.gz /opt/\nADD payload.tar.bz2 /bz2/\nADD payload.tar.xz /xz/\nCOPY payload.tar.gz /copied.tar.gz\n",
     )
     .unwrap();
     let o = build(&md, &dir, &["-t", "child"]);
@@ -273,8 +285,17 @@ fn onbuild_triggers_run_in_the_child_build_and_add_unpacks_local_archives() {
         out(&o)
     );
     assert_eq!(
-        md.ok(&["run", "--rm", "child", "cat", "/triggered", "/opt/readme"]),
-        "triggered\ninside the archive\n"
+        md.ok(&[
+            "run",
+            "--rm",
+            "child",
+            "cat",
+            "/triggered",
+            "/opt/readme",
+            "/bz2/readme",
+            "/xz/readme"
+        ]),
+        "triggered\ninside the archive\ninside the archive\ninside the archive\n"
     );
     // COPY does not unpack.
     let o = md.run(&["run", "--rm", "child", "ls", "/copied.tar.gz"]);

@@ -1610,7 +1610,8 @@ fn url_file_name(url: &str) -> String {
     }
 }
 
-/// Looks like a tar archive ADD unpacks: gzip or zstd compressed, or a plain tar.
+/// Looks like a tar archive ADD unpacks: gzip, zstd, bzip2 or xz compressed, or a plain
+/// tar.
 fn is_archive(path: &Path) -> bool {
     let mut head = [0u8; 512];
     let n = std::fs::File::open(path)
@@ -1619,6 +1620,8 @@ fn is_archive(path: &Path) -> bool {
     let head = &head[..n];
     head.starts_with(&[0x1f, 0x8b])
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.starts_with(b"BZh")
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
         || (n >= 262 && &head[257..262] == b"ustar")
 }
 
@@ -1742,7 +1745,8 @@ impl Copier<'_> {
         self.finish(&dst, 0o644, false)
     }
 
-    /// `ADD` of a local archive: unpacked at `dest` by chapter 3's safe extractor.
+    /// `ADD` of a local archive (plain, gzip, zstd, bzip2 or xz): unpacked at `dest` by
+    /// chapter 3's safe extractor.
     fn extract(&self, src: &Path, dest: &str) -> Result<(), Error> {
         let target = self.staging.join(dest);
         std::fs::create_dir_all(&target).map_err(|e| Error::Io(target.display().to_string(), e))?;
@@ -1758,6 +1762,17 @@ impl Copier<'_> {
                 ruzstd::decoding::StreamingDecoder::new(reader)
                     .map_err(|e| Error::Step(format!("ADD {}: {e}", src.display())))?,
             )
+        } else if head.starts_with(b"BZh") {
+            Box::new(bzip2::bufread::BzDecoder::new(reader))
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            // lzma-rs decodes xz into a writer: a temporary file, read back by the extractor.
+            let mut tmp =
+                tempfile::tempfile().map_err(|e| Error::Io("a temporary file".into(), e))?;
+            lzma_rs::xz_decompress(&mut reader, &mut tmp)
+                .map_err(|e| Error::Step(format!("ADD {}: {e}", src.display())))?;
+            tmp.rewind()
+                .map_err(|e| Error::Io("a temporary file".into(), e))?;
+            Box::new(tmp)
         } else {
             Box::new(reader)
         };
