@@ -681,3 +681,44 @@ fn add_fetches_urls_checks_their_checksum_and_never_unpacks_them() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("digest mismatch"), "{}", testkit::show(&o));
 }
+
+/// COPY `--parents` keeps the sources' paths, `--exclude` leaves files out; RUN
+/// `--mount=type=bind` reads another stage (`from=`), and with `rw` writes that go nowhere.
+#[test]
+fn copy_parents_and_exclude_and_run_binds_from_stages_and_rw() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile = "\
+FROM busybox AS build
+RUN mkdir /out && echo from-stage > /out/artifact
+FROM busybox
+COPY --parents a/b/one.txt c/two.txt /p/
+COPY --exclude=**/*.log a /e/
+RUN --mount=type=bind,from=build,source=/out,target=/in cat /in/artifact
+RUN --mount=type=bind,source=c,target=/w,rw sh -c 'echo scribble > /w/new && cat /w/new'
+";
+    let dir = context(
+        &md,
+        "pe",
+        &[
+            ("Dockerfile", dockerfile),
+            ("a/b/one.txt", "1\n"),
+            ("a/b/skip.log", "log\n"),
+            ("c/two.txt", "2\n"),
+        ],
+    );
+    let o = build(&md, &dir, &["-t", "pe"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(out(&o).contains("\nfrom-stage\n"), "{}", out(&o));
+    assert!(out(&o).contains("\nscribble\n"), "{}", out(&o));
+    assert!(!dir.join("c/new").exists(), "an rw bind writes to a copy");
+    let o = md.run(&[
+        "run",
+        "--rm",
+        "pe",
+        "sh",
+        "-c",
+        "find /p /e /w -type f 2>/dev/null | sort",
+    ]);
+    assert_eq!(out(&o), "/e/b/one.txt\n/p/a/b/one.txt\n/p/c/two.txt\n");
+    testkit::leaks::assert_no_mounts_under(md.path());
+}

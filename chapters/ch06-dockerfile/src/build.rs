@@ -623,7 +623,7 @@ impl Builder<'_> {
         let expand = |w: &str| lexer.process_word(w, &vars).map_err(lex_err);
         let nop = |what: String| format!("/bin/sh -c #(nop)  {what}");
         match command.as_str() {
-            "run" => return self.run_step(state, i),
+            "run" => return self.run_step(state, i, done, stages),
             "copy" | "add" => return self.copy_step(state, i, done, stages),
             "env" | "label" => {
                 let mut shown = Vec::new();
@@ -759,7 +759,31 @@ impl Builder<'_> {
     }
 
     /// `RUN`: a container on the layers so far; what it writes becomes a layer.
-    fn run_step(&mut self, state: &mut State, i: &Instruction) -> Result<(), Error> {
+    fn run_step(
+        &mut self,
+        state: &mut State,
+        i: &Instruction,
+        done: &[Option<State>],
+        stages: &[Stage<'_>],
+    ) -> Result<(), Error> {
+        // Where `--mount`s of other stages are mounted and rw binds copied, for this step.
+        let scratch = self.work.join(format!("mounts-{}", &random_id()[..12]));
+        let result = self.run_step_in(state, i, done, stages, &scratch);
+        for e in std::fs::read_dir(&scratch).into_iter().flatten().flatten() {
+            let _ = umount(&e.path());
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    fn run_step_in(
+        &mut self,
+        state: &mut State,
+        i: &Instruction,
+        done: &[Option<State>],
+        stages: &[Stage<'_>],
+        scratch: &Path,
+    ) -> Result<(), Error> {
         let values = i.values();
         let mut host_network = self.opts.host_network;
         let mut mounts = Vec::new();
@@ -779,7 +803,8 @@ impl Builder<'_> {
                     }
                 }
                 "mount" => {
-                    mounts.push(self.run_mount(&v, state)?);
+                    let place = scratch.join(mounts.len().to_string());
+                    mounts.push(self.run_mount(&v, state, done, stages, &place)?);
                     mount_specs.push(v);
                 }
                 _ => {
@@ -943,6 +968,9 @@ impl Builder<'_> {
         &mut self,
         spec: &str,
         state: &State,
+        done: &[Option<State>],
+        stages: &[Stage<'_>],
+        place: &Path,
     ) -> Result<ch03_rootfs_pivot_root::rootfs::Mount, Error> {
         use ch03_rootfs_pivot_root::rootfs::{Mount, MountKind};
         let mut kv: Vec<(String, String)> = Vec::new();
@@ -1001,11 +1029,6 @@ impl Builder<'_> {
                 })
             }
             "bind" => {
-                if read_write {
-                    return Err(bad(
-                        "rw bind mounts (writes thrown away after the step) are not supported yet",
-                    ));
-                }
                 let source = clean(
                     get(&["source", "src"])
                         .unwrap_or_default()
@@ -1027,12 +1050,38 @@ impl Builder<'_> {
                             root.join(&source)
                         }
                     }
-                    Some(_) => return Err(bad("from= is not supported yet")),
+                    Some(from) => {
+                        // Another stage or an image, seen read-only, at `place`.
+                        let from_state = self.stage_or_image(&from, done, stages)?;
+                        let view = place.join("view");
+                        self.mount_readonly(&from_state.dirs, &view)?;
+                        if source == "." {
+                            view
+                        } else {
+                            view.join(&source)
+                        }
+                    }
+                };
+                // `rw`: the step may write, and what it writes is thrown away: a copy.
+                let path = if read_write {
+                    let copy = place.join("copy");
+                    std::fs::create_dir_all(&copy)
+                        .map_err(|e| Error::Io(copy.display().to_string(), e))?;
+                    let copier = Copier {
+                        owner: None,
+                        mode: None,
+                        staging: &copy,
+                        exclude: Vec::new(),
+                    };
+                    copier.dir_contents(&path, ".", ".", None)?;
+                    copy
+                } else {
+                    path
                 };
                 Ok(Mount {
                     kind: MountKind::Bind(path),
                     target,
-                    read_only: true,
+                    read_only: !read_write,
                 })
             }
             other => Err(bad(&format!("unknown mount type {other:?}"))),
@@ -1195,7 +1244,7 @@ impl Builder<'_> {
         let flags = instructions::flags(i).map_err(Error::Usage)?;
         if let Some(f) = flags
             .iter()
-            .find(|f| matches!(f.name.as_str(), "parents" | "exclude" | "keep-git-dir"))
+            .find(|f| matches!(f.name.as_str(), "keep-git-dir"))
         {
             return Err(Error::Usage(format!(
                 "{name} --{}: not supported by this builder yet",
@@ -1247,10 +1296,17 @@ impl Builder<'_> {
         std::fs::create_dir_all(&staging)
             .map_err(|e| Error::Io(staging.display().to_string(), e))?;
         let result = (|| -> Result<(NewLayer, PathBuf, String), Error> {
+            let exclude = flags
+                .iter()
+                .filter(|f| f.name == "exclude")
+                .map(|f| crate::context::Pattern::new(&f.value.clone().unwrap_or_default()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let parents = flags.iter().any(|f| f.name == "parents");
             let copier = Copier {
                 owner,
                 mode,
                 staging: &staging,
+                exclude,
             };
             // The sources: the context, another stage or image (`--from`), heredocs.
             let from_dir;
@@ -1303,8 +1359,27 @@ impl Builder<'_> {
             let into_dir = dest_is_dir || many;
             let dest_rel = clean(dest.trim_start_matches('/'));
             for (src, rel, from_context) in &sources {
+                if copier.excluded(rel) {
+                    continue;
+                }
                 let md = std::fs::symlink_metadata(src)
                     .map_err(|e| Error::Io(src.display().to_string(), e))?;
+                // `--parents`: the source's path under the context is kept under the
+                // destination.
+                let dest_rel = if parents {
+                    let kept = if md.is_dir() {
+                        rel.to_string()
+                    } else {
+                        Path::new(rel)
+                            .parent()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    };
+                    clean(&format!("{dest_rel}/{kept}"))
+                } else {
+                    dest_rel.clone()
+                };
+                let into_dir = into_dir || parents;
                 if md.is_dir() {
                     copier.dir_contents(src, rel, &dest_rel, from_context.then_some(&self.ctx))?;
                 } else if name == "ADD" && *from_context && is_archive(src) {
@@ -1364,6 +1439,29 @@ impl Builder<'_> {
         self.remember(state)
     }
 
+    /// The stage `from` names (by name or index), or else an image of that name.
+    fn stage_or_image(
+        &mut self,
+        from: &str,
+        done: &[Option<State>],
+        stages: &[Stage<'_>],
+    ) -> Result<State, Error> {
+        if let Some(j) = stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&from.to_lowercase()))
+        {
+            return done[j].clone().ok_or_else(|| {
+                Error::Usage(format!("stage {from} is not built before this step"))
+            });
+        }
+        match from.parse::<usize>() {
+            Ok(j) if j < stages.len() => done[j]
+                .clone()
+                .ok_or_else(|| Error::Usage(format!("invalid stage index {j}"))),
+            _ => self.base_image(from),
+        }
+    }
+
     /// A read-only overlay of `dirs` at `target`, in the builder's own mount namespace.
     fn mount_readonly(&self, dirs: &[PathBuf], target: &Path) -> Result<(), Error> {
         std::fs::create_dir_all(target).map_err(|e| Error::Io(target.display().to_string(), e))?;
@@ -1420,6 +1518,14 @@ fn needed_stages(
             for f in &i.flags {
                 if let Some(v) = f.strip_prefix("--from=") {
                     names.push(v.to_string());
+                }
+                // RUN --mount=...,from=STAGE
+                if let Some(spec) = f.strip_prefix("--mount=") {
+                    names.extend(
+                        spec.split(',')
+                            .filter_map(|kv| kv.strip_prefix("from="))
+                            .map(str::to_string),
+                    );
                 }
             }
         }
@@ -1650,9 +1756,16 @@ struct Copier<'a> {
     owner: Option<(u32, u32)>,
     mode: Option<u32>,
     staging: &'a Path,
+    /// `--exclude` patterns, matched against each source path (context-relative).
+    exclude: Vec<crate::context::Pattern>,
 }
 
 impl Copier<'_> {
+    /// Whether `--exclude` leaves out the source path `rel`.
+    fn excluded(&self, rel: &str) -> bool {
+        self.exclude.iter().any(|p| p.matches(rel))
+    }
+
     /// Makes the parents of `rel` (root's, 0755) in the staging directory.
     fn parents(&self, rel: &str) -> Result<PathBuf, Error> {
         let path = self.staging.join(rel);
@@ -1724,7 +1837,10 @@ impl Copier<'_> {
             } else {
                 format!("{rel}/{sub}")
             };
-            if ctx.is_some_and(|c| c.ignored(&ctx_rel)) {
+            if ctx.is_some_and(|c| c.ignored(&ctx_rel))
+                || self.excluded(&ctx_rel)
+                || self.excluded(sub)
+            {
                 return;
             }
             let target = if dest == "." {
