@@ -722,3 +722,45 @@ RUN --mount=type=bind,source=c,target=/w,rw sh -c 'echo scribble > /w/new && cat
     assert_eq!(out(&o), "/e/b/one.txt\n/p/a/b/one.txt\n/p/c/two.txt\n");
     testkit::leaks::assert_no_mounts_under(md.path());
 }
+
+/// The judge from outside: a built image pushed to a local registry (Debian's
+/// docker-registry) is pulled and run by podman. Podman runs in a mount namespace of its
+/// own, with a tmpfs over /var/lib (its blob cache goes there, not on the host), its own
+/// store, runc and cgroupfs (this host's hybrid cgroups), no network.
+#[test]
+fn a_built_image_pushed_to_a_registry_is_pulled_and_run_by_podman() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        testkit::registry::have("podman")
+            && testkit::registry::have("runc")
+            && testkit::registry::have("docker-registry"),
+        "podman, runc and docker-registry"
+    );
+    let registry = testkit::registry::Registry::start().unwrap();
+    let name = format!("{}/built:1", registry.addr);
+    let o = build_stdin(
+        &md,
+        "FROM busybox\nRUN echo pushed and pulled > /made\nCMD [\"cat\", \"/made\"]\n",
+        &["-q", "-t", &name],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    md.ok(&["push", &name]);
+    let store = md.path().join("podman");
+    let script = format!(
+        "mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/containers/cache && \
+         podman --root {store}/root --runroot {store}/run --storage-driver vfs \
+         --cgroup-manager cgroupfs --runtime runc --events-backend file \
+         run --rm --tls-verify=false --network=none \
+         --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 {name}",
+        store = store.display()
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out(&o), "pushed and pulled\n", "{}", testkit::show(&o));
+    // podman's vfs store holds plain directories; its run directory may hold mounts only
+    // inside the namespace, which is gone.
+    testkit::leaks::assert_no_mounts_under(md.path());
+}
