@@ -764,3 +764,57 @@ fn a_built_image_pushed_to_a_registry_is_pulled_and_run_by_podman() {
     // inside the namespace, which is gone.
     testkit::leaks::assert_no_mounts_under(md.path());
 }
+
+/// Every instruction that only sets the config lands in the image's config as docker's
+/// keys, and `history` marks those steps as empty layers.
+#[test]
+fn config_instructions_set_dockers_config_keys() {
+    let Some(md) = Md::with_busybox() else { return };
+    let dockerfile = "\
+FROM busybox
+LABEL org.example.team=workshop version=\"1 0\"
+EXPOSE 80 53/udp
+VOLUME [\"/data\"]
+USER nobody
+STOPSIGNAL SIGQUIT
+SHELL [\"/bin/sh\", \"-ec\"]
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD true
+ONBUILD RUN echo later
+WORKDIR rel
+WORKDIR sub
+ENTRYPOINT echo hi
+";
+    let o = build_stdin(&md, dockerfile, &["-q", "-t", "cfg"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    let c: serde_json::Value =
+        serde_json::from_str(&md.ok(&["image", "inspect", "-f", "{{json .Config.config}}", "cfg"]))
+            .unwrap();
+    assert_eq!(c["Labels"]["org.example.team"], "workshop");
+    assert_eq!(c["Labels"]["version"], "1 0");
+    assert_eq!(
+        c["ExposedPorts"],
+        serde_json::json!({"80/tcp": {}, "53/udp": {}})
+    );
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["User"], "nobody");
+    assert_eq!(c["StopSignal"], "SIGQUIT");
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    assert_eq!(
+        c["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64,
+                           "Timeout": 2_000_000_000u64, "Retries": 4})
+    );
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo later"]));
+    assert_eq!(c["WorkingDir"], "/rel/sub");
+    // The shell form takes the SHELL in force; ENTRYPOINT drops the base image's CMD.
+    assert_eq!(
+        c["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-ec", "echo hi"])
+    );
+    assert_eq!(c["Cmd"], serde_json::Value::Null);
+    let history = md.ok(&["history", "--no-trunc", "cfg"]);
+    assert!(
+        history.contains("/bin/sh -c #(nop)  STOPSIGNAL SIGQUIT"),
+        "{history}"
+    );
+}
