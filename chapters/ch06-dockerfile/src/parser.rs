@@ -996,6 +996,38 @@ RUN echo 'x # not a comment'
     }
 
     #[test]
+    fn json_arrays_must_hold_strings_only_and_may_be_spaced_freely() {
+        let valid: &[(&str, &[&str])] = &[
+            ("[]", &[]),
+            ("[\"\"]", &[""]),
+            ("[ \"a\", \"b\" ]", &["a", "b"]),
+            ("\t[\t\"a\",\t\"b\"\t]\t", &["a", "b"]),
+            (
+                r#"["♥", "\" \\ \/ \b \f \n \r \t \u0000"]"#,
+                &["♥", "\" \\ / \u{8} \u{c} \n \r \t \u{0}"],
+            ),
+        ];
+        for (text, want) in valid {
+            assert_eq!(
+                json_array(text).unwrap(),
+                Some(want.iter().map(|s| s.to_string()).collect()),
+                "{text}"
+            );
+        }
+        for bad in [
+            r#"["a",42,"b"]"#,
+            r#"["a",{},"b"]"#,
+            r#"["a",["c"],"b"]"#,
+            r#"["a",true,"b"]"#,
+            r#"["a",null,"b"]"#,
+        ] {
+            assert!(json_array(bad).is_err(), "{bad}");
+        }
+        // Not JSON at all: shell form, as written.
+        assert_eq!(json_array("[not json").unwrap(), None);
+    }
+
+    #[test]
     fn go_quote_escapes_as_go_does() {
         assert_eq!(go_quote("a\"b\\c\n\u{1}é"), r#""a\"b\\c\n\x01é""#);
     }
