@@ -690,6 +690,119 @@ mod tests {
         assert_eq!(words("'' a"), ["a"]);
     }
 
+    /// BuildKit's own cases for the modifiers and patterns (its `lex_test.go`), each with
+    /// the variables it sets: what the lexer must agree with.
+    #[test]
+    fn modifiers_and_patterns_agree_with_buildkits_cases() {
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let table: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+            (
+                "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}",
+                &[("FOO", "xxx"), ("BAR", "")],
+                Some("xxx  ccc"),
+            ),
+            (
+                "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}",
+                &[("FOO", "xxx"), ("BAR", "")],
+                Some("xxx bbb ccc"),
+            ),
+            (
+                "${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}",
+                &[("FOO", "xxx"), ("BAR", "")],
+                Some("aaa bbb "),
+            ),
+            (
+                "${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}",
+                &[("FOO", "xxx"), ("BAR", "")],
+                Some("aaa  "),
+            ),
+            ("${BAR?bbb}", &[("BAR", "")], Some("")),
+            ("${BAZ?ccc}", &[], None),
+            ("${BAR:?bbb}", &[("BAR", "")], None),
+            ("${FOO=aaa}", &[("FOO", "xxx")], None),
+            ("${FOO=}", &[], None),
+            (
+                r"${FOO#()[]{\}^$.\*\?|\\}",
+                &[("FOO", r"()[]{}^$.*?|\x")],
+                Some("x"),
+            ),
+            (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
+            ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+            ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+            ("${FOO#}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+            (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
+            (
+                "${ABC:-.}${FOO%x}${ABC:-.}",
+                &[("FOO", "xxyy")],
+                Some(".xxyy."),
+            ),
+            (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
+            (
+                "${FOO%%$BAR}",
+                &[("FOO", "xxyy"), ("BAR", "")],
+                Some("xxyy"),
+            ),
+            (
+                "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+                &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+                Some("/foo.*/*.txt - /foo..*.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+                &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+                Some("/tmp/bar.txt - /bar.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/$R} - ${FOO//$NEEDLE/$R}",
+                &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("R", "/")],
+                Some("/foo/b/c.txt - /foo/c.txt"),
+            ),
+            (
+                r"${FOO//\//\/}",
+                &[("FOO", "/tmp/foo.txt")],
+                Some(r"\/tmp\/foo.txt"),
+            ),
+            (
+                "${FOO/$BAR/ww}",
+                &[("FOO", "xxyy"), ("BAR", "")],
+                Some("wwxxyy"),
+            ),
+            ("${FOO//ww}", &[("FOO", "xxyy")], None),
+            ("${FOO//}", &[("FOO", "xxyy")], None),
+            ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO///}", &[], Some("")),
+            (
+                "v-${V}.${OS}-${ARCH}${VARIANT:+-${VARIANT}}.tgz",
+                &[
+                    ("V", "1.2"),
+                    ("OS", "linux"),
+                    ("ARCH", "arm"),
+                    ("VARIANT", "v7"),
+                ],
+                Some("v-1.2.linux-arm-v7.tgz"),
+            ),
+        ];
+        for (word, env, want) in table {
+            let got = Lexer::new('\\').process_word(word, &vars(env));
+            match want {
+                Some(w) => assert_eq!(got.as_deref(), Ok(*w), "{word} with {env:?}"),
+                None => assert!(got.is_err(), "{word} with {env:?}: {got:?}"),
+            }
+        }
+        // The message of `?` is expanded too.
+        let e = Lexer::new('\\')
+            .process_word("${VAR:?message here$ARG}", &vars(&[("ARG", "x")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("message herex"), "{e}");
+    }
+
     #[test]
     fn the_backtick_escape_leaves_backslashes_alone() {
         let lexer = Lexer::new('`');
