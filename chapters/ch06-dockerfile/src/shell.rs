@@ -700,7 +700,13 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let table: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        // (word, its variables, the expansion or None for an error)
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let table: &[Case] = &[
             (
                 "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}",
                 &[("FOO", "xxx"), ("BAR", "")],
