@@ -589,14 +589,7 @@ impl Builder<'_> {
         let config: Value = serde_json::from_slice(&raw)
             .map_err(|e| Error::Step(format!("the base image's config: {e}")))?;
         let dirs = self.store.layer_dirs(image).map_err(store_err)?;
-        let layers = image
-            .layers
-            .iter()
-            .map(|l| NewLayer {
-                descriptor: Descriptor::new(&l.media_type, l.digest.clone(), l.size),
-                diff_id: l.diff_id.clone(),
-            })
-            .collect();
+        let layers = image.layers.iter().map(NewLayer::from).collect();
         Ok(State {
             config,
             layers,
@@ -1105,18 +1098,12 @@ impl Builder<'_> {
         let (digest, size) = self.store.put_blob(&mut f, None).map_err(store_err)?;
         let layer = Layer {
             digest: digest.clone(),
-            diff_id: digest.clone(),
+            diff_id: digest,
             size,
             media_type: LAYER_TAR.into(),
         };
         let dir = self.store.extract_layer(&layer).map_err(store_err)?;
-        Ok((
-            NewLayer {
-                descriptor: Descriptor::new(LAYER_TAR, digest.clone(), size),
-                diff_id: digest,
-            },
-            dir,
-        ))
+        Ok((NewLayer::from(&layer), dir))
     }
 
     fn cache_dir(&self) -> PathBuf {
@@ -1167,13 +1154,7 @@ impl Builder<'_> {
         for l in &layers {
             dirs.push(self.store.extract_layer(l).map_err(store_err)?);
         }
-        state.layers = layers
-            .iter()
-            .map(|l| NewLayer {
-                descriptor: Descriptor::new(&l.media_type, l.digest.clone(), l.size),
-                diff_id: l.diff_id.clone(),
-            })
-            .collect();
+        state.layers = layers.iter().map(NewLayer::from).collect();
         state.dirs = dirs;
         state.config = entry["config"].clone();
         self.out.line(" ---> Using cache");

@@ -635,33 +635,19 @@ fn name_values(rest: &str, keyword: &str, d: &Directives) -> Result<Vec<String>,
 /// The words of `line` that are not heredoc openers (`<<EOF`, `<< EOF`, `3<<-'X'`): what is
 /// left of a `RUN <<EOF` is nothing, and then the heredoc's body is the whole script.
 pub fn words_besides_heredocs(line: &str) -> Vec<String> {
-    let raw = Lexer {
-        raw_quotes: true,
-        raw_escapes: true,
-        skip_unset: true,
-        ..Lexer::new('\\')
-    };
-    let none: &Vec<(String, String)> = &Vec::new();
-    let words = raw.process_words(line, none).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let w = &words[i];
-        let operator = w.trim_start_matches(|c: char| c.is_ascii_digit());
-        if (operator == "<<" || operator == "<<-") && i + 1 < words.len() {
-            i += 2;
-            continue;
-        }
-        if !matches!(heredoc_word(w), Ok(Some(_))) {
-            out.push(w.clone());
-        }
-        i += 1;
-    }
-    out
+    scan_heredocs(line)
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
 }
 
 /// The heredocs a line opens: each word of the form `[N]<<[-]NAME`.
 fn heredocs_in(line: &str) -> Result<Vec<Heredoc>, String> {
+    scan_heredocs(line).map(|(docs, _)| docs)
+}
+
+/// The line's words as a shell reads them (quotes and escapes kept), split into the
+/// heredocs they open and the other words.
+fn scan_heredocs(line: &str) -> Result<(Vec<Heredoc>, Vec<String>), String> {
     let raw = Lexer {
         raw_quotes: true,
         raw_escapes: true,
@@ -670,7 +656,7 @@ fn heredocs_in(line: &str) -> Result<Vec<Heredoc>, String> {
     };
     let none: &Vec<(String, String)> = &Vec::new();
     let words = raw.process_words(line, none).unwrap_or_default();
-    let mut docs = Vec::new();
+    let (mut docs, mut rest) = (Vec::new(), Vec::new());
     let mut i = 0;
     while i < words.len() {
         let w = &words[i];
@@ -684,10 +670,13 @@ fn heredocs_in(line: &str) -> Result<Vec<Heredoc>, String> {
         } else {
             heredoc_word(w)?
         };
-        docs.extend(doc);
+        match doc {
+            Some(d) => docs.push(d),
+            None => rest.push(w.clone()),
+        }
         i += 1;
     }
-    Ok(docs)
+    Ok((docs, rest))
 }
 
 /// `[N]<<[-]NAME`, the name possibly quoted (then the body is not expanded).

@@ -4,7 +4,6 @@
 use clap::Args;
 use serde_json::{Value, json};
 
-use ch05_image_pull::manifest::Descriptor;
 use ch05_image_pull::store::NewLayer;
 
 use crate::record::{Status, now};
@@ -98,14 +97,7 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     if let Some(a) = &args.author {
         config["author"] = json!(a);
     }
-    let mut layers: Vec<NewLayer> = base
-        .layers
-        .iter()
-        .map(|l| NewLayer {
-            descriptor: Descriptor::new(&l.media_type, l.digest.clone(), l.size),
-            diff_id: l.diff_id.clone(),
-        })
-        .collect();
+    let mut layers: Vec<NewLayer> = base.layers.iter().map(NewLayer::from).collect();
     layers.push(layer);
     let bytes = serde_json::to_vec(&config).expect("a config serialises");
     store.put_image(&bytes, &layers, reference.as_ref())?;

@@ -174,6 +174,16 @@ pub struct NewLayer {
     pub diff_id: Digest,
 }
 
+impl From<&Layer> for NewLayer {
+    /// A layer of an image already in the store, for another image (`commit`, a build).
+    fn from(l: &Layer) -> NewLayer {
+        NewLayer {
+            descriptor: Descriptor::new(&l.media_type, l.digest.clone(), l.size),
+            diff_id: l.diff_id.clone(),
+        }
+    }
+}
+
 /// The store.
 #[derive(Debug)]
 pub struct Store {
