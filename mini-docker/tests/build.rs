@@ -121,13 +121,7 @@ fn a_dockerfile_becomes_an_image_that_runs() {
         testkit::show(&o)
     );
     // The config and the history say what the steps did.
-    let env = md.ok(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{json .Config.config.Env}}",
-        "app:1",
-    ]);
+    let env = md.ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "app:1"]);
     assert!(env.contains("\"GREETING=hello learner\""), "{env}");
     let history = md.ok(&["history", "--no-trunc", "app:1"]);
     assert!(
@@ -182,6 +176,20 @@ fn the_cache_reuses_unchanged_steps_and_rebuilds_from_the_first_change() {
     assert_eq!(text.matches(" ---> Using cache").count(), 1, "{text}");
     assert_eq!(text.matches("Running in").count(), 2, "{text}");
     assert_eq!(md.ok(&["run", "--rm", "c", "cat", "/both"]), "two\nv2\n");
+    // The history records a RUN with the build args in scope, as the classic builder.
+    let history = md.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "c"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(
+        lines[0], "|1 V=2 /bin/sh -c cat /a.txt /v > /both",
+        "{history}"
+    );
+    assert!(
+        lines[1].starts_with("/bin/sh -c #(nop) COPY file:"),
+        "{history}"
+    );
+    assert!(lines[1].ends_with(" in /a.txt "), "{history}");
+    assert_eq!(lines[2], "|1 V=2 /bin/sh -c echo v$V > /v", "{history}");
+    assert_eq!(lines[3], "/bin/sh -c #(nop)  ARG V=1", "{history}");
     // And --no-cache runs everything.
     let fresh = build(&md, &dir, &["--no-cache"]);
     assert_eq!(out(&fresh).matches("Running in").count(), 2);
@@ -787,7 +795,7 @@ ENTRYPOINT echo hi
     let o = build_stdin(&md, dockerfile, &["-q", "-t", "cfg"]);
     assert!(o.status.success(), "{}", testkit::show(&o));
     let c: serde_json::Value =
-        serde_json::from_str(&md.ok(&["image", "inspect", "-f", "{{json .Config.config}}", "cfg"]))
+        serde_json::from_str(&md.ok(&["image", "inspect", "-f", "{{json .Config}}", "cfg"]))
             .unwrap();
     assert_eq!(c["Labels"]["org.example.team"], "workshop");
     assert_eq!(c["Labels"]["version"], "1 0");
@@ -817,4 +825,39 @@ ENTRYPOINT echo hi
         history.contains("/bin/sh -c #(nop)  STOPSIGNAL SIGQUIT"),
         "{history}"
     );
+    // docker's image inspect shape: the layers by diff ID under RootFS.
+    let img: serde_json::Value =
+        serde_json::from_str(&md.ok(&["image", "inspect", "cfg"])).unwrap();
+    let img = &img[0];
+    assert_eq!(img["Os"], "linux", "{img:#}");
+    assert_eq!(img["RootFS"]["Type"], "layers");
+    let id = img["Id"].as_str().unwrap();
+    let rows = md.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}|{{.Size}}|{{.CreatedBy}}",
+        "cfg",
+    ]);
+    let rows: Vec<&str> = rows.lines().collect();
+    assert!(
+        rows[0].starts_with(&format!("{id}|0B|/bin/sh -c #(nop)  ENTRYPOINT")),
+        "{rows:?}"
+    );
+    // Config-only steps add history, never layers: the base's layers are all there is.
+    let base: serde_json::Value =
+        serde_json::from_str(&md.ok(&["image", "inspect", "busybox"])).unwrap();
+    assert_eq!(img["RootFS"]["Layers"], base[0]["RootFS"]["Layers"]);
+    assert!(rows.len() > base_history_len(&md), "{rows:?}");
+    let quiet = md.ok(&["history", "-q", "cfg"]);
+    assert_eq!(quiet.lines().count(), rows.len(), "{quiet}");
+    assert_eq!(
+        quiet.lines().next(),
+        Some(&id["sha256:".len().."sha256:".len() + 12])
+    );
+}
+
+/// How many history rows the base image has.
+fn base_history_len(md: &Md) -> usize {
+    md.ok(&["history", "-q", "busybox"]).lines().count()
 }

@@ -831,17 +831,42 @@ impl Builder<'_> {
             s.push(cmd);
             s
         };
-        let shown = if i.json {
-            format!("{argv:?}")
-        } else {
-            argv.join(" ")
-        };
+        // The build args RUN sees: the stage's ARGs an ENV does not shadow, and the
+        // proxy args given with --build-arg even undeclared (docker's FilterAllowed).
         let mut env = state.env();
-        for (k, v) in &state.args {
-            if !env.iter().any(|e| e.starts_with(&format!("{k}="))) {
-                env.push(format!("{k}={v}"));
-            }
+        let shadowed = |k: &str| {
+            env.iter()
+                .any(|e| e.split_once('=').map(|p| p.0) == Some(k))
+        };
+        let declared: Vec<String> = state
+            .args
+            .iter()
+            .filter(|(k, _)| !shadowed(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let proxies: Vec<String> = self
+            .opts
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()) && !shadowed(k))
+            .filter(|(k, _)| !state.args.iter().any(|(a, _)| a == k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        // The history records the command as the classic builder does (the argv joined),
+        // after `|N K=V...` when build args are in scope: the declared ones, sorted, so
+        // the proxies' values never reach an image.
+        let mut created_by = argv.join(" ");
+        if !declared.is_empty() || !proxies.is_empty() {
+            let mut shown = declared.clone();
+            shown.sort();
+            created_by = format!(
+                "|{} {}",
+                shown.len(),
+                [shown, vec![created_by]].concat().join(" ")
+            );
         }
+        env.extend(declared);
+        env.extend(proxies);
         let key = chain(
             &state.key,
             &format!(
@@ -851,11 +876,10 @@ impl Builder<'_> {
             ),
             &state.args,
         );
-        let parent = std::mem::replace(&mut state.key, key);
+        state.key = key;
         if self.restore(state)? {
             return Ok(());
         }
-        let _ = parent;
         let id = random_id();
         self.out.line(format!(" ---> Running in {}", &id[..12]));
         let dir = self.work.join(&id);
@@ -864,9 +888,8 @@ impl Builder<'_> {
         let layer = result?;
         self.out
             .line(format!("Removing intermediate container {}", &id[..12]));
-        let _ = shown;
         state.add_layer(layer.0, layer.1);
-        state.history(format!("/bin/sh -c {}", values.join(" ")), false);
+        state.history(created_by, false);
         self.remember(state)
     }
 
@@ -1391,7 +1414,15 @@ impl Builder<'_> {
                 };
                 copier.file_with(&target, body.as_bytes())?;
             }
-            let digest = tree_digest(&staging);
+            // The classic builder's source hash: `file:`, `dir:` or, for several
+            // sources, `multi:` (its digests are its own; this is the staged tree's).
+            let kind = match sources.as_slice() {
+                [(src, _, _)] if i.heredocs.is_empty() && src.is_dir() => "dir",
+                [_] if i.heredocs.is_empty() => "file",
+                [] if i.heredocs.len() == 1 => "file",
+                _ => "multi",
+            };
+            let digest = format!("{kind}:{}", tree_digest(&staging));
             let (layer, dir) = self.layer_of(&staging, &scratch, &[])?;
             Ok((layer, dir, digest))
         })();
@@ -1414,7 +1445,7 @@ impl Builder<'_> {
         self.ran += 1;
         state.add_layer(layer, dir);
         state.history(
-            format!("/bin/sh -c #(nop) {name} dir:{digest} in {dest} "),
+            format!("/bin/sh -c #(nop) {name} {digest} in {dest} "),
             false,
         );
         self.remember(state)

@@ -60,9 +60,18 @@ pub struct TagArgs {
 /// `history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
+    /// Pretty-print using a Go template (`{{.ID}}`, `{{.CreatedBy}}`, `table ...`).
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Print sizes and dates in human readable format.
+    #[arg(short = 'H', long, default_value = "true", action = clap::ArgAction::Set, value_name = "bool")]
+    pub human: bool,
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The image.
     pub image: String,
 }
@@ -351,7 +360,9 @@ pub fn tag(cli: &Cli, args: &TagArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `history`: the image's history, newest first, from its config.
+/// `history`: the image's history, newest first, from its config, with the fields of
+/// docker's history formatter (`ID`, `CreatedSince`, `CreatedAt`, `CreatedBy`, `Size`,
+/// `Comment`) for `--format`.
 pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
     let store = crate::store(&cli.root)?;
     let image = store
@@ -373,36 +384,70 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
                 .and_then(|l| ch05_image_pull::store::dir_size(&store.layer_path(&l.diff_id)).ok())
                 .unwrap_or(0)
         };
-        let id = if i + 1 == history.len() {
-            image.config_digest.short().to_string()
-        } else {
-            "<missing>".to_string()
+        let id = match (i + 1 == history.len(), args.no_trunc) {
+            (true, true) => image.config_digest.to_string(),
+            (true, false) => image.config_digest.short().to_string(),
+            (false, _) => "<missing>".to_string(),
         };
-        let created = h["created"]
+        // docker's formatter: RFC 3339 for CreatedAt, and CreatedSince falls back to it
+        // with `-H=false`; tabs in the command become spaces before the 45-column cut.
+        let created_at = h["created"]
             .as_str()
-            .map(|t| format!("{} ago", human_duration(crate::format::since(t))))
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_default();
-        let by = h["created_by"].as_str().unwrap_or("").to_string();
+        let since = match h["created"].as_str() {
+            Some(t) if args.human => format!("{} ago", human_duration(crate::format::since(t))),
+            _ => created_at.clone(),
+        };
+        let by = h["created_by"].as_str().unwrap_or("").replace('\t', " ");
         let by = if args.no_trunc {
             by
         } else {
             crate::format::ellipsis(&by, 45)
         };
-        rows.push(vec![
-            id,
-            created,
-            by,
-            short_size(size),
-            h["comment"].as_str().unwrap_or("").to_string(),
-        ]);
+        rows.push(serde_json::json!({
+            "ID": id,
+            "CreatedSince": since,
+            "CreatedAt": created_at,
+            "CreatedBy": by,
+            "Size": if args.human { short_size(size) } else { size.to_string() },
+            "Comment": h["comment"].as_str().unwrap_or(""),
+        }));
     }
-    print!(
-        "{}",
-        table(
-            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-            &rows
-        )
-    );
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let headers = [
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ];
+    let out = match Format::parse(args.format.as_deref())?.render(&rows, &headers)? {
+        Some(out) => out,
+        None => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
+                        .iter()
+                        .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .collect();
+            table(
+                &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                &cells,
+            )
+        }
+    };
+    print!("{out}");
     Ok(0)
 }
 
