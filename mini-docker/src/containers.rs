@@ -264,6 +264,10 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
         )));
     }
     release_cgroup(&state.cgroup)?;
+    // Its address, if its monitor died before giving it back (kill -9).
+    if crate::runtime::network_to_join(&c.config.host).is_some() {
+        crate::runtime::disconnect(root, c.id())?;
+    }
     // The name first: a name left behind would keep the next container from taking it.
     let name_file = root.join("names").join(&c.config.name);
     if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {

@@ -92,6 +92,9 @@ pub enum Error {
     /// A system call.
     #[error(transparent)]
     Sys(#[from] ch01_namespaces::SysError),
+    /// A network (chapter 7).
+    #[error(transparent)]
+    Network(#[from] ch07_veth_bridge::Error),
     /// A step failed, and undoing what it had done failed too: both are said (design.md,
     /// "if a step and its cleanup both fail, report both").
     #[error("{error}; and undoing it failed: {cleanup}")]
@@ -136,6 +139,18 @@ impl Error {
             _ => 125,
         }
     }
+}
+
+/// Whether `--trace` was given: chapter 7's netlink calls are shown too.
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Chapter 7's kernel handle, showing its messages under `--trace`.
+pub fn netlink() -> ch07_veth_bridge::sys::Netlink {
+    ch07_veth_bridge::sys::Netlink::new(if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+        ch07_veth_bridge::sys::Show::Trace
+    } else {
+        ch07_veth_bridge::sys::Show::Quiet
+    })
 }
 
 /// Opens the image store (chapter 5's) at `root`.
@@ -260,6 +275,11 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(cmd::volume::VolumeCommand),
+    /// Manage networks (chapter 7).
+    #[command(subcommand)]
+    Network(cmd::network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container.
+    Port(cmd::network::PortArgs),
     /// Manage mini-docker.
     #[command(subcommand)]
     System(cmd::system::SystemCommand),
@@ -292,6 +312,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    TRACE.store(cli.trace, std::sync::atomic::Ordering::Relaxed);
     match cmd::dispatch(&cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {

@@ -601,6 +601,11 @@ fn finish(
     // docker reports OOMKilled for an OOM kill of any process in the container.
     let oom = stats.as_ref().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
     let cleanup = cgroup.remove();
+    // Its address and published ports go back to the network (chapter 7).
+    let unwired = match crate::runtime::network_to_join(&c.config.host) {
+        Some(_) => crate::runtime::disconnect(root, c.id()),
+        None => Ok(()),
+    };
     {
         let _guard = c.lock_state()?;
         let mut state = c.state()?;
@@ -616,6 +621,7 @@ fn finish(
         containers::remove(root, c, true)?;
     }
     cleanup?;
+    unwired?;
     Ok(exit.code())
 }
 

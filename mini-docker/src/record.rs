@@ -149,6 +149,13 @@ pub struct HostConfig {
     /// `--userns`: "" (remapped when `--userns-remap` is on) or `host` (not remapped).
     #[serde(rename = "UsernsMode", default)]
     pub userns_mode: String,
+    /// `-p`: the specs as given (`127.0.0.1:8080:80/tcp`); host ports left empty are
+    /// chosen at each start.
+    #[serde(rename = "PortSpecs", default)]
+    pub port_specs: Vec<String>,
+    /// `-P`: every exposed port to a free host port.
+    #[serde(rename = "PublishAllPorts", default)]
+    pub publish_all: bool,
 }
 
 /// The id maps of a container's user namespace (`--userns-remap`): ids from 0 inside are
@@ -291,6 +298,15 @@ pub struct Config {
     /// Its user namespace's maps, when created under `--userns-remap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_maps: Option<IdMaps>,
+    /// The ports the image (and `--expose`) expose: `80/tcp`.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// `--network-alias`: more names on a user network.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the address wanted on its network.
+    #[serde(default)]
+    pub ip: String,
 }
 
 /// Where a container is in its life.

@@ -109,15 +109,80 @@ pub fn namespaces(root: &Path, host: &HostConfig) -> Result<(CloneFlags, Vec<(Ki
         }
     }
     match host.network_mode.as_str() {
-        "" | "none" => flags |= CloneFlags::CLONE_NEWNET,
         "host" => {}
-        other => {
-            return Err(Error::Usage(format!(
-                "network {other:?}: only `none` and `host` exist until chapter 7 (bridges and veth pairs) is built"
-            )));
-        }
+        mode => match mode.strip_prefix("container:") {
+            // Another container's network namespace: its interfaces, its address.
+            Some(target) => {
+                let c = crate::containers::find(root, target)?;
+                let state = c.live_state()?;
+                if state.pid == 0 {
+                    return Err(Error::Conflict(format!(
+                        "cannot join network of a non running container: {target}"
+                    )));
+                }
+                join.push((Kind::Net, Pid::from_raw(state.pid)));
+            }
+            // A namespace of its own: empty for none, wired by chapter 7 otherwise.
+            None => flags |= CloneFlags::CLONE_NEWNET,
+        },
     }
     Ok((flags, join))
+}
+
+/// The network chapter 7 connects the container to, if any: docker's `default` is the
+/// bridge; none, host and container:X need no wiring.
+pub fn network_to_join(host: &HostConfig) -> Option<&str> {
+    match host.network_mode.as_str() {
+        "" | "none" | "host" => None,
+        m if m.starts_with("container:") => None,
+        "default" => Some(ch07_veth_bridge::DEFAULT_NETWORK),
+        m => Some(m),
+    }
+}
+
+/// Connects the created (not yet started) container to its network: its namespace is
+/// there, empty, and nothing runs in it yet (chapter 1's two-phase start).
+fn connect(root: &Path, c: &Container, pid: Pid, network: &str) -> Result<(), Error> {
+    let cfg = &c.config;
+    let mut ports = Vec::new();
+    for spec in &cfg.host.port_specs {
+        ports.extend(ch07_veth_bridge::ports::parse(spec).map_err(Error::Usage)?);
+    }
+    if cfg.host.publish_all {
+        for p in ch07_veth_bridge::ports::exposed(&cfg.exposed_ports).map_err(Error::Usage)? {
+            if !ports
+                .iter()
+                .any(|b| b.container_port == p.container_port && b.proto == p.proto)
+            {
+                ports.push(p);
+            }
+        }
+    }
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| Error::io("open", Path::new(&format!("/proc/{pid}/ns/net")), e))?;
+    let req = ch07_veth_bridge::Request {
+        container: &cfg.id,
+        name: &cfg.name,
+        hostname: &cfg.hostname,
+        aliases: cfg.network_aliases.clone(),
+        ip: cfg.ip.parse().ok(),
+        ports,
+        hosts_file: Some(c.path("init/etc/hosts")),
+        netns: ch07_veth_bridge::sys::Netns {
+            fd: ns.as_fd(),
+            pid: pid.as_raw(),
+        },
+    };
+    let store = ch07_veth_bridge::Store::open(root)?;
+    ch07_veth_bridge::connect(&crate::netlink(), &store, network, &req)?;
+    Ok(())
+}
+
+/// Gives back what [`connect`] took: the container has stopped.
+pub fn disconnect(root: &Path, id: &str) -> Result<(), Error> {
+    let store = ch07_veth_bridge::Store::open(root)?;
+    ch07_veth_bridge::disconnect(&crate::netlink(), &store, id, None)?;
+    Ok(())
 }
 
 /// What the child mounts: volumes and bind mounts, then the init layer's three files.
@@ -229,6 +294,10 @@ pub fn launch<'s>(
         joined.push(Namespaces::open(sys, *pid, &[*kind])?);
     }
     // A PID namespace is joined by the parent: it applies to the children it makes next.
+    // Our own is kept open to come back to once the container is cloned, so that what we
+    // start afterwards (chapter 7's nft) is not born inside the other container.
+    let own_pid_ns =
+        ch01_namespaces::Sys::open(sys, Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
     for ns in &joined {
         ns.enter_pid(sys)?;
     }
@@ -283,12 +352,19 @@ pub fn launch<'s>(
             )
         },
     )?;
+    if !joined.is_empty() {
+        ch01_namespaces::Sys::setns(sys, own_pid_ns.as_fd(), "pid", CloneFlags::CLONE_NEWPID)?;
+    }
     // A new user namespace has no ids until its parent maps them (chapter 1).
     if let Some(maps) = cfg.id_maps {
         let (uids, gids) = maps.ranges();
         ch01_namespaces::idmap::write_maps(sys, created.pid(), uids, gids)?;
     }
     drop(remapped);
+    // Its network, wired from outside while it waits (chapter 7).
+    if let Some(network) = network_to_join(&cfg.host) {
+        connect(root, c, created.pid(), network)?;
+    }
     // 4. Into the cgroup before it execs: everything it does is counted and limited.
     cgroup.add_process(created.pid())?;
     let running = created.start(sys)?;

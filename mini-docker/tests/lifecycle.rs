@@ -571,10 +571,22 @@ fn inspect_shows_dockers_fields_and_pause_freezes() {
     assert_eq!(c["Config"]["Cmd"], serde_json::json!(["sleep", "100"]));
     assert_eq!(c["HostConfig"]["Memory"], 64 << 20);
     assert_eq!(c["HostConfig"]["PidsLimit"], 50);
+    // The default network is the bridge (chapter 7): an address of its subnet, the
+    // bridge's address as gateway, and docker's MAC derived from the address.
+    let net = &c["NetworkSettings"]["Networks"]["bridge"];
+    let ip = net["IPAddress"].as_str().unwrap();
+    assert!(ip.starts_with("10.87."), "{net}");
+    assert_eq!(c["NetworkSettings"]["IPAddress"], ip);
+    assert!(net["Gateway"].as_str().unwrap().ends_with(".1"), "{net}");
+    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
     assert_eq!(
-        c["NetworkSettings"]["Networks"],
-        serde_json::json!({"none": {"IPAddress": ""}})
+        net["MacAddress"],
+        format!(
+            "02:42:{:02x}:{:02x}:{:02x}:{:02x}",
+            octets[0], octets[1], octets[2], octets[3]
+        )
     );
+    assert_eq!(c["HostConfig"]["NetworkMode"], "default");
     assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
     md.ok(&["pause", "web"]);
     assert_eq!(md.state("web")["Status"], "paused");

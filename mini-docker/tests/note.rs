@@ -51,7 +51,9 @@ fn the_notes_commands_print_what_the_note_shows() {
     let bin = Path::new(common::BIN).parent().unwrap();
     // Not reaping orphans between blocks: detached containers (their monitors) live on
     // from one block to the next, as in a learner's shell. Md removes them at the end.
-    let runner = testkit::transcript::Runner::new(bin).env("MINI_DOCKER_ROOT", md.root_text());
+    let runner = testkit::transcript::Runner::new(bin)
+        .env("MINI_DOCKER_ROOT", md.root_text())
+        .in_netns(md.netns.as_ref().expect("root has a test netns").path());
     testkit::transcript::assert_note(&runner, "notes/08-mini-docker.md", 25);
 }
 
@@ -59,6 +61,8 @@ fn the_notes_commands_print_what_the_note_shows() {
 fn the_security_notes_probes_print_what_the_note_shows() {
     let Some(md) = Md::with_busybox() else { return };
     let bin = Path::new(common::BIN).parent().unwrap();
-    let runner = testkit::transcript::Runner::new(bin).env("MINI_DOCKER_ROOT", md.root_text());
+    let runner = testkit::transcript::Runner::new(bin)
+        .env("MINI_DOCKER_ROOT", md.root_text())
+        .in_netns(md.netns.as_ref().expect("root has a test netns").path());
     testkit::transcript::assert_note(&runner, "notes/09-security.md", 13);
 }

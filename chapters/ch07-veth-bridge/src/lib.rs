@@ -503,9 +503,9 @@ pub fn remove_network(sys: &dyn NetSys, store: &Store, name: &str) -> Result<Net
     let state = store.lock()?;
     let net = state.find(name)?;
     if net.name == DEFAULT_NETWORK {
-        return Err(Error::Conflict(format!(
-            "bridge is a pre-defined network and cannot be removed"
-        )));
+        return Err(Error::Conflict(
+            "bridge is a pre-defined network and cannot be removed".into(),
+        ));
     }
     // Containers that died without saying so (their namespace is gone) do not count.
     let (live, dead): (Vec<Endpoint>, Vec<Endpoint>) = state

@@ -9,9 +9,9 @@
 //!
 //! Links are created and configured with rtnetlink, the protocol `ip` itself speaks. A
 //! netlink socket belongs to the network namespace it was *created* in, so talking to the
-//! container's namespace means making a socket there: a short-lived thread joins the
-//! namespace with setns(2), opens the socket and ends; the socket keeps working from any
-//! thread afterwards (and the calling thread never changes namespace).
+//! container's namespace means making a socket there: the calling thread joins the
+//! namespace with setns(2), opens the socket and goes back; the socket stays in the
+//! container's namespace for as long as it is used.
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
@@ -301,19 +301,24 @@ impl NetSys for Netlink {
     }
 }
 
-/// Runs `f` on a thread that has joined `at`'s network namespace (setns(2) changes only
-/// the calling thread's namespace), so the caller's stays as it was.
-fn in_namespace<T: Send>(at: At<'_>, f: impl FnOnce() -> T + Send) -> Result<T, Errno> {
+/// Runs `f` in `at`'s network namespace: the calling thread joins it with setns(2),
+/// runs `f`, and goes back to its own. A thread of its own would be tidier, but a process
+/// that has joined another PID namespace for its children (mini-docker's
+/// `--pid container:X`) may not create threads at all (clone(2): EINVAL for CLONE_THREAD
+/// when pid_for_children differs), and only sockets made inside need the switch.
+fn in_namespace<T>(at: At<'_>, f: impl FnOnce() -> T) -> Result<T, Errno> {
     match at {
         At::Host => Ok(f()),
-        At::Netns(n) => std::thread::scope(|s| {
-            s.spawn(move || {
-                nix::sched::setns(n.fd, nix::sched::CloneFlags::CLONE_NEWNET)?;
-                Ok(f())
-            })
-            .join()
-            .expect("the namespace thread does not panic")
-        }),
+        At::Netns(n) => {
+            let home = std::fs::File::open("/proc/thread-self/ns/net").map_err(errno)?;
+            nix::sched::setns(n.fd, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            let result = f();
+            // Held open above, and ours: going back cannot fail short of a kernel bug, and
+            // staying in a container's namespace would be worse than stopping.
+            nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("setns back into the caller's own network namespace");
+            Ok(result)
+        }
     }
 }
 

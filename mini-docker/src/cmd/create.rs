@@ -109,9 +109,25 @@ pub struct ContainerArgs {
     /// Security Options (no-new-privileges, seccomp=unconfined|PROFILE.json).
     #[arg(long, value_name = "list")]
     pub security_opt: Vec<String>,
-    /// Connect a container to a network: none or host (bridges come with chapter 7).
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network: bridge (the default), a user network's name,
+    /// none or host (chapter 7).
+    #[arg(long, alias = "net", default_value = "default")]
     pub network: String,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Publish a container's port(s) to the host: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO].
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
@@ -366,6 +382,20 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         anonymous_volumes: anonymous.clone(),
         host,
         id_maps,
+        exposed_ports: {
+            let mut ports = img.exposed_ports.clone();
+            for e in &args.expose {
+                for b in ch07_veth_bridge::ports::parse(e).map_err(Error::Usage)? {
+                    let p = format!("{}/{}", b.container_port, b.proto);
+                    if !ports.contains(&p) {
+                        ports.push(p);
+                    }
+                }
+            }
+            ports
+        },
+        network_aliases: args.network_alias.clone(),
+        ip: args.ip.map(|ip| ip.to_string()).unwrap_or_default(),
     };
     let init = InitLayer {
         hostname,
@@ -396,6 +426,7 @@ struct ImageDefaults {
     working_dir: Option<String>,
     user: Option<String>,
     stop_signal: Option<String>,
+    exposed_ports: Vec<String>,
 }
 
 impl ImageDefaults {
@@ -414,6 +445,7 @@ impl ImageDefaults {
             working_dir: img.working_dir().clone(),
             user: img.user().clone(),
             stop_signal: img.stop_signal().clone(),
+            exposed_ports: img.exposed_ports().clone().unwrap_or_default(),
         }
     }
 }
@@ -591,6 +623,14 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
             .map(|d| crate::security::parse_device(d))
             .collect::<Result<_, _>>()?,
         userns_mode: args.userns.clone().unwrap_or_default(),
+        port_specs: {
+            // Checked now, so a typo fails at create, not at start.
+            for spec in &args.publish {
+                ch07_veth_bridge::ports::parse(spec).map_err(Error::Usage)?;
+            }
+            args.publish.clone()
+        },
+        publish_all: args.publish_all,
     })
 }
 

@@ -54,11 +54,7 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
         },
         "Mounts": mounts,
         "Config": config_json(cfg),
-        "NetworkSettings": {
-            "IPAddress": "",
-            "Ports": {},
-            "Networks": if h.network_mode.is_empty() { json!({}) } else { json!({ h.network_mode.clone(): {"IPAddress": ""} }) },
-        },
+        "NetworkSettings": crate::cmd::network::settings(root, &cfg.id, &h.network_mode),
     }))
 }
 

@@ -14,6 +14,7 @@ pub mod import;
 pub mod inspect;
 pub mod kill;
 pub mod logs;
+pub mod network;
 pub mod pause;
 pub mod ps;
 pub mod rename;
@@ -109,6 +110,8 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
         Command::Load(a) => archive::load(root, a),
         Command::Update(a) => update::main(&sys, root, a),
         Command::Volume(c) => volume::main(root, c),
+        Command::Network(c) => network::main(root, c),
+        Command::Port(a) => network::port(root, a),
         Command::System(c) => system::system(cli, c),
         Command::Info => system::info(cli),
         Command::Version => system::version(),

@@ -98,14 +98,17 @@ fn fields(
         "Command": command(&c.config.path, &c.config.args, full),
         "CreatedAt": crate::format::go_time(&c.config.created),
         "RunningFor": format!("{} ago", human_duration(since(&c.config.created))),
-        "Ports": "",
+        "Ports": ports_text(root, &c.config.id),
         "State": state.status.as_str(),
         "Status": status_text(state),
         "Size": size,
         "Names": c.config.name,
         "Labels": "",
         "Mounts": mounts.join(","),
-        "Networks": c.config.host.network_mode,
+        "Networks": match c.config.host.network_mode.as_str() {
+            "default" => "bridge",
+            m => m,
+        },
     })
 }
 
@@ -214,7 +217,7 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
             command(&c.config.path, &c.config.args, args.no_trunc),
             format!("{} ago", human_duration(since(&c.config.created))),
             status_text(&state),
-            String::new(),
+            ports_text(root, &c.config.id),
             c.config.name.clone(),
         ];
         if args.size {
@@ -242,4 +245,19 @@ pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
         print!("{}", table(&header, &rows));
     }
     Ok(0)
+}
+
+/// docker's PORTS cell (`127.0.0.1:8080->80/tcp`), from chapter 7's live endpoints.
+fn ports_text(root: &Path, id: &str) -> String {
+    crate::cmd::network::endpoints(root, id)
+        .iter()
+        .flat_map(|(_, e)| e.ports.iter())
+        .map(|b| {
+            format!(
+                "{}:{}->{}/{}",
+                b.host_ip, b.host_port, b.container_port, b.proto
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -439,6 +439,8 @@ fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
     // records, and the cgroups they left.
     remove_debris(root);
     let (mut freed, ids) = prune_containers(root)?;
+    // Addresses the dead held, and the user networks nobody is on (chapter 7).
+    let networks = super::network::prune(root)?;
     let mut names = Vec::new();
     if prune_volumes {
         let (bytes, gone) = volumes::prune(root, false, |v| {
@@ -452,7 +454,12 @@ fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
     let (bytes, images) = prune_images(root, all)?;
     freed += bytes;
     print_prune(
-        &[("Containers", ids), ("Volumes", names), ("Images", images)],
+        &[
+            ("Containers", ids),
+            ("Networks", networks),
+            ("Volumes", names),
+            ("Images", images),
+        ],
         freed,
     );
     Ok(0)

@@ -12,6 +12,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mini-docker");
 pub struct Md {
     pub root: tempfile::TempDir,
     _rootfs: Option<testkit::rootfs::Rootfs>,
+    /// The network namespace standing in for the host: every command runs in it, so the
+    /// default bridge, its firewall table and the containers' veths never touch the real
+    /// host (None: the host's own, for tests that reach a registry on its loopback and
+    /// run containers with `--network none`).
+    pub netns: Option<testkit::netns::Netns>,
 }
 
 impl Md {
@@ -24,7 +29,17 @@ impl Md {
         Md {
             root,
             _rootfs: None,
+            netns: testkit::is_root()
+                .then(|| testkit::netns::Netns::new().expect("a network namespace for the test")),
         }
+    }
+
+    /// A store with the `busybox` image whose commands run in the host's own network
+    /// namespace (to reach a registry on its loopback).
+    pub fn with_busybox_on_host() -> Option<Md> {
+        let mut md = Md::with_busybox()?;
+        md.netns = None;
+        Some(md)
     }
 
     /// A store with the `busybox` image, or None (after the gate's SKIPPED line) without
@@ -54,7 +69,10 @@ impl Md {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = match &self.netns {
+            Some(ns) => ns.command(BIN),
+            None => Command::new(BIN),
+        };
         c.arg("--root")
             .arg(self.root.path())
             .env_remove("MINI_DOCKER_ROOT");
@@ -132,6 +150,14 @@ impl Md {
             testkit::leaks::processes_with(&root)
         );
         testkit::leaks::assert_no_mounts_under(self.root.path());
+        // Every address given back: no veth of a container is left.
+        if let Some(ns) = &self.netns {
+            let links = ns.links();
+            assert!(
+                testkit::wait_until(10, || !ns.links().contains(" mdv")),
+                "veths left: {links}"
+            );
+        }
     }
 }
 

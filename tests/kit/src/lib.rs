@@ -14,6 +14,7 @@
 //! * [`rootless`]: a chapter's binary run as `nobody`, for what works without root.
 pub mod hostile;
 pub mod leaks;
+pub mod netns;
 pub mod redact;
 pub mod registry;
 pub mod rootfs;

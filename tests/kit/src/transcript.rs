@@ -126,6 +126,8 @@ pub struct Runner {
     /// Make this process the subreaper of what blocks start, and kill every child it has
     /// after each block. Only for a test binary that runs nothing else at the same time.
     pub reap_orphans: bool,
+    /// The network namespace the blocks run in (`nsenter --net=`), if not the caller's.
+    pub netns: Option<String>,
 }
 
 /// Kills and reaps every child of this process (see [`Runner::reap_orphans`]).
@@ -154,7 +156,15 @@ impl Runner {
             env: Vec::new(),
             timeout: Duration::from_secs(120),
             reap_orphans: false,
+            netns: None,
         }
+    }
+
+    /// Runs the blocks in a network namespace ([`crate::netns::Netns::path`]), standing
+    /// in for the host.
+    pub fn in_netns(mut self, path: String) -> Self {
+        self.netns = Some(path);
+        self
     }
 
     /// See [`Runner::reap_orphans`]; makes this process a subreaper.
@@ -252,7 +262,14 @@ impl Runner {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>();
         path.push(std::env::var("PATH").unwrap_or_default());
-        let mut cmd = Command::new("sh");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).arg("--").arg("sh");
+                c
+            }
+            None => Command::new("sh"),
+        };
         cmd.arg("-c")
             .arg(&script)
             .current_dir(dir)

@@ -1,0 +1,363 @@
+//! `mini-docker network` (create, ls, inspect, rm, prune, connect, disconnect, diagram)
+//! and `mini-docker port`: chapter 7's library, with docker's verbs and output.
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::record::Status;
+use crate::template::Template;
+use crate::{Error, containers};
+
+/// The network commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network.
+    Create {
+        /// Driver to manage the Network (bridge only).
+        #[arg(short, long, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR format that represents a network segment.
+        #[arg(long)]
+        subnet: Option<String>,
+        /// IPv4 Gateway for the master subnet.
+        #[arg(long)]
+        gateway: Option<std::net::Ipv4Addr>,
+        /// Restrict external access to the network.
+        #[arg(long)]
+        internal: bool,
+        /// Its name.
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Format output using a Go template.
+        #[arg(short, long, value_name = "string")]
+        format: Option<String>,
+        /// The networks.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm {
+        /// The networks.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all unused networks.
+    Prune {
+        /// Do not prompt for confirmation (there is no prompt).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        /// The network.
+        network: String,
+        /// The container.
+        container: String,
+    },
+    /// Draw the networks, their bridges and the containers on them.
+    Diagram,
+}
+
+/// `network connect`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container.
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address.
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// The network.
+    pub network: String,
+    /// The container.
+    pub container: String,
+}
+
+fn store(root: &Path) -> Result<ch07_veth_bridge::Store, Error> {
+    Ok(ch07_veth_bridge::Store::open(root)?)
+}
+
+/// Runs a network command.
+pub fn main(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
+    let sys = crate::netlink();
+    let store = store(root)?;
+    match cmd {
+        NetworkCommand::Create {
+            driver,
+            subnet,
+            gateway,
+            internal,
+            name,
+        } => {
+            if driver != "bridge" {
+                return Err(Error::Usage(format!(
+                    "plugin \"{driver}\" not found (mini-docker has the bridge driver only)"
+                )));
+            }
+            let subnet = subnet
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(Error::Usage)?;
+            let net =
+                ch07_veth_bridge::create_network(&sys, &store, name, subnet, *gateway, *internal)?;
+            println!("{}", net.id);
+        }
+        NetworkCommand::Ls { quiet } => {
+            let table = ch07_veth_bridge::commands::ls(&store)?;
+            for (i, line) in table.lines().enumerate() {
+                match (quiet, i) {
+                    (true, 0) => {}
+                    (true, _) => println!("{}", line.split_whitespace().next().unwrap_or("")),
+                    (false, _) => println!("{line}"),
+                }
+            }
+        }
+        NetworkCommand::Inspect { format, names } => {
+            let template = format
+                .as_deref()
+                .map(Template::parse)
+                .transpose()
+                .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
+            let state = store.lock()?;
+            let mut out = Vec::new();
+            let mut status = 0;
+            for n in names {
+                match state.find(n) {
+                    Ok(net) => {
+                        let eps = state.endpoints(&net)?;
+                        out.push(ch07_veth_bridge::commands::inspect(&net, &eps));
+                    }
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        status = 1;
+                    }
+                }
+            }
+            match template {
+                Some(t) => {
+                    for v in &out {
+                        println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
+            }
+            return Ok(status);
+        }
+        NetworkCommand::Rm { names } => {
+            let mut status = 0;
+            for n in names {
+                match ch07_veth_bridge::remove_network(&sys, &store, n) {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        status = 1;
+                    }
+                }
+            }
+            return Ok(status);
+        }
+        NetworkCommand::Prune { .. } => {
+            let gone = prune(root)?;
+            if !gone.is_empty() {
+                println!("Deleted Networks:");
+                for n in gone {
+                    println!("{n}");
+                }
+            }
+        }
+        NetworkCommand::Connect(a) => {
+            let c = containers::find(root, &a.container)?;
+            let state = c.live_state()?;
+            if state.status != Status::Running {
+                return Err(Error::Conflict(format!(
+                    "container {} is not running",
+                    c.id()
+                )));
+            }
+            let ns = std::fs::File::open(format!("/proc/{}/ns/net", state.pid))
+                .map_err(|e| Error::io("open", Path::new("/proc/PID/ns/net"), e))?;
+            let cfg = &c.config;
+            let req = ch07_veth_bridge::Request {
+                container: &cfg.id,
+                name: &cfg.name,
+                hostname: &cfg.hostname,
+                aliases: a.alias.clone(),
+                ip: a.ip,
+                ports: Vec::new(),
+                hosts_file: Some(c.path("init/etc/hosts")),
+                netns: ch07_veth_bridge::sys::Netns {
+                    fd: std::os::fd::AsFd::as_fd(&ns),
+                    pid: state.pid,
+                },
+            };
+            ch07_veth_bridge::connect(&sys, &store, &a.network, &req)?;
+        }
+        NetworkCommand::Disconnect {
+            network, container, ..
+        } => {
+            let c = containers::find(root, container)?;
+            ch07_veth_bridge::disconnect(&sys, &store, c.id(), Some(network))?;
+        }
+        NetworkCommand::Diagram => {
+            print!("{}", ch07_veth_bridge::commands::diagram(&store)?);
+        }
+    }
+    Ok(0)
+}
+
+/// `network prune` (and `system prune`'s part): addresses of containers that died without
+/// giving them back, then every user network nobody is on. Returns their names.
+pub fn prune(root: &Path) -> Result<Vec<String>, Error> {
+    let sys = crate::netlink();
+    let store = store(root)?;
+    ch07_veth_bridge::reclaim(&sys, &store)?;
+    let unused: Vec<String> = {
+        let state = store.lock()?;
+        let mut names = Vec::new();
+        for n in state.networks()? {
+            if n.name != ch07_veth_bridge::DEFAULT_NETWORK && state.endpoints(&n)?.is_empty() {
+                names.push(n.name);
+            }
+        }
+        names
+    };
+    for n in &unused {
+        ch07_veth_bridge::remove_network(&sys, &store, n)?;
+    }
+    Ok(unused)
+}
+
+/// The container's endpoints, live: what `inspect` shows as `NetworkSettings` and `port`
+/// lists. A stopped container has none (docker clears them too).
+pub fn endpoints(
+    root: &Path,
+    id: &str,
+) -> Vec<(ch07_veth_bridge::Network, ch07_veth_bridge::Endpoint)> {
+    if !root.join("networks").exists() {
+        return Vec::new();
+    }
+    let Ok(store) = store(root) else {
+        return Vec::new();
+    };
+    let Ok(state) = store.lock() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for n in state.networks().unwrap_or_default() {
+        for e in state.endpoints(&n).unwrap_or_default() {
+            if e.container == id {
+                out.push((n.clone(), e));
+            }
+        }
+    }
+    out
+}
+
+/// `NetworkSettings` as docker's inspect shows it.
+pub fn settings(root: &Path, id: &str, mode: &str) -> Value {
+    let eps = endpoints(root, id);
+    let mut ports = serde_json::Map::new();
+    let mut networks = serde_json::Map::new();
+    for (n, e) in &eps {
+        for b in &e.ports {
+            let key = format!("{}/{}", b.container_port, b.proto);
+            let entry = ports.entry(key).or_insert_with(|| json!([]));
+            entry.as_array_mut().expect("array").push(json!({
+                "HostIp": b.host_ip.to_string(),
+                "HostPort": b.host_port.to_string(),
+            }));
+        }
+        networks.insert(
+            n.name.clone(),
+            json!({
+                "Aliases": e.aliases,
+                "NetworkID": n.id,
+                "EndpointID": e.host_veth,
+                "Gateway": n.gateway,
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": n.subnet().prefix,
+                "MacAddress": e.mac,
+            }),
+        );
+    }
+    if eps.is_empty() && !mode.is_empty() {
+        let name = if mode == "default" { "bridge" } else { mode };
+        networks.insert(
+            name.to_string(),
+            json!({"IPAddress": "", "Gateway": "", "MacAddress": ""}),
+        );
+    }
+    let first = eps
+        .iter()
+        .find(|(n, _)| n.name == ch07_veth_bridge::DEFAULT_NETWORK);
+    json!({
+        "Bridge": "",
+        "SandboxKey": "",
+        "Ports": ports,
+        "Gateway": first.map(|(n, _)| n.gateway.clone()).unwrap_or_default(),
+        "IPAddress": first.map(|(_, e)| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": first.map(|(n, _)| n.subnet().prefix).unwrap_or(0),
+        "MacAddress": first.map(|(_, e)| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+/// `port`.
+#[derive(Debug, Clone, Args)]
+pub struct PortArgs {
+    /// The container.
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]: only that one.
+    pub port: Option<String>,
+}
+
+/// `port`: the container's published ports, as docker lists them.
+pub fn port(root: &Path, a: &PortArgs) -> Result<i32, Error> {
+    let c = containers::find(root, &a.container)?;
+    let mut bindings: Vec<ch07_veth_bridge::PortBinding> = endpoints(root, c.id())
+        .into_iter()
+        .flat_map(|(_, e)| e.ports)
+        .collect();
+    bindings.sort_by_key(|b| (b.container_port, b.proto.clone()));
+    match &a.port {
+        None => {
+            for b in &bindings {
+                println!("{b}");
+            }
+        }
+        Some(p) => {
+            let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            let found: Vec<_> = bindings
+                .iter()
+                .filter(|b| b.container_port.to_string() == num && b.proto == proto)
+                .collect();
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "No public port '{num}/{proto}' published for {}",
+                    a.container
+                )));
+            }
+            for b in found {
+                println!("{}:{}", b.host_ip, b.host_port);
+            }
+        }
+    }
+    Ok(0)
+}
