@@ -4,8 +4,13 @@
 #
 #   run:  mini-docker run --rm --network none busybox true   vs  crun run  vs  podman run --rm --network=none
 #   exec: mini-docker exec C true                            vs  crun exec C true
+#   net:  mini-docker run --rm busybox true (the default bridge) vs the same with --network none,
+#         and podman's bridge vs its none
 #
 # Targets (the mini-docker issue): run <= 1.5 x crun and <= 0.1 x podman; exec <= 2 x crun.
+# Chapter 7's: the bridge costs at most 2 x --network none (podman: 2.3 x). The bridge rows
+# use the host's own network (a bridge mdocker0 and the table ip mini_docker come and go),
+# as a learner's runs do.
 # BASE=REV (a git revision) also measures mini-docker as built from REV, in the same run
 # and on its own store, so a change is compared with what it replaces ("no regression").
 # crun's bundle gets the same defences as a default mini-docker container: the peers' bundle
@@ -38,7 +43,7 @@ R=$(mktemp -d /tmp/mdk-bench-XXXXXX)
 RB=$(mktemp -d /tmp/mdk-bench-base-root-XXXXXX)
 OUT=$(mktemp -d /tmp/mdk-bench-results-XXXXXX)
 cleanup() {
-    "$MD" --root "$R" rm -f execbench >/dev/null 2>&1 || true
+    "$MD" --root "$R" rm -f execbench keeper >/dev/null 2>&1 || true
     [ -z "$BASE_MD" ] || "$BASE_MD" --root "$RB" rm -f execbench >/dev/null 2>&1 || true
     unshare --mount --propagation private sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; crun kill mdk-bench-exec KILL 2>/dev/null; crun delete -f mdk-bench-exec 2>/dev/null" || true
     rm -rf "$R" "$RB" "$OUT"
@@ -67,11 +72,17 @@ legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-run.json 'crun run -b
 # For comparison: crun without any seccomp filter (doing less than a default container).
 legacy "hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-noseccomp.json 'crun run -b $W/bundle mdk-bench-crun' >/dev/null 2>&1"
 hf "$OUT/podman-run.json" "podman run --rm --network=none $PEERS_IMAGE true"
+# The bridge: a container already on it keeps the bridge and the table up, as on a host
+# where containers run; each measured run adds and removes its veth pair, address and names.
+"$MD" --root "$R" run -d --name keeper busybox sleep 1000 >/dev/null
+hf "$OUT/md-bridge.json" "$MD --root $R run --rm busybox true"
+"$MD" --root "$R" rm -f keeper >/dev/null
+hf "$OUT/podman-bridge.json" "podman run --rm $PEERS_IMAGE true"
 
-"$MD" --root "$R" run -d --name execbench busybox sleep 1000 >/dev/null
+"$MD" --root "$R" run -d --network none --name execbench busybox sleep 1000 >/dev/null
 hf "$OUT/md-exec.json" "$MD --root $R exec execbench true"
 if [ -n "$BASE_MD" ]; then
-    "$BASE_MD" --root "$RB" run -d --name execbench busybox sleep 1000 >/dev/null
+    "$BASE_MD" --root "$RB" run -d --network none --name execbench busybox sleep 1000 >/dev/null
     hf "$OUT/base-exec.json" "$BASE_MD --root $RB exec execbench true"
 fi
 legacy "crun run -d -b $R/bundle-sleep mdk-bench-exec >/dev/null && hyperfine -N -w 3 -r $RUNS --export-json $OUT/crun-exec.json 'crun exec mdk-bench-exec /bin/true' >/dev/null 2>&1"
@@ -79,15 +90,19 @@ legacy "crun run -d -b $R/bundle-sleep mdk-bench-exec >/dev/null && hyperfine -N
 md_run=$(mean "$OUT/md-run.json"); crun_run=$(mean "$OUT/crun-run.json"); podman_run=$(mean "$OUT/podman-run.json")
 crun_bare=$(mean "$OUT/crun-noseccomp.json")
 md_exec=$(mean "$OUT/md-exec.json"); crun_exec=$(mean "$OUT/crun-exec.json")
+md_bridge=$(mean "$OUT/md-bridge.json"); podman_bridge=$(mean "$OUT/podman-bridge.json")
 printf '%-48s %10s\n' "what" "median (ms)"
 printf '%-48s %10.2f\n' "mini-docker run --rm --network none busybox true" "$md_run" "crun run (docker's seccomp profile)" "$crun_run" \
     "crun run (no seccomp filter)" "$crun_bare" "podman run --rm --network=none" "$podman_run" \
-    "mini-docker exec C true" "$md_exec" "crun exec C true" "$crun_exec"
+    "mini-docker exec C true" "$md_exec" "crun exec C true" "$crun_exec" \
+    "mini-docker run --rm busybox true (bridge)" "$md_bridge" "podman run --rm (bridge)" "$podman_bridge"
 echo
 awk -v a="$md_run" -v b="$crun_run" 'BEGIN { printf "run:  mini-docker / crun   = %.2f (target <= 1.5)\n", a / b }'
 awk -v a="$md_run" -v b="$crun_bare" 'BEGIN { printf "run:  mini-docker / crun without seccomp = %.2f (for comparison)\n", a / b }'
 awk -v a="$md_run" -v b="$podman_run" 'BEGIN { printf "run:  mini-docker / podman = %.3f (target <= 0.1)\n", a / b }'
 awk -v a="$md_exec" -v b="$crun_exec" 'BEGIN { printf "exec: mini-docker / crun   = %.2f (target <= 2.0)\n", a / b }'
+awk -v a="$md_bridge" -v b="$md_run" 'BEGIN { printf "net:  mini-docker bridge / none = %.2f (target <= 2.0)\n", a / b }'
+awk -v a="$podman_bridge" -v b="$podman_run" 'BEGIN { printf "net:  podman bridge / none = %.2f (for comparison)\n", a / b }'
 if [ -n "$BASE_MD" ]; then
     base_run=$(mean "$OUT/base-run.json"); base_exec=$(mean "$OUT/base-exec.json")
     echo

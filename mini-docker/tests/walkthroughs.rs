@@ -380,3 +380,100 @@ fn seed_001_with_the_container_and_image_verbs() {
             .starts_with("Untagged: test/ubuntu:v1.0\n")
     );
 }
+
+/// Seed 002: `docker run -i -t ubuntu /bin/bash` "creates a network interface and assigns
+/// it an IP address" (busybox standing in for ubuntu): eth0 with an address of the
+/// bridge's subnet, a default route through the bridge, and lo.
+#[test]
+fn a_container_gets_an_interface_with_an_address_and_a_default_route() {
+    let Some(md) = Md::with_busybox() else { return };
+    let out = md.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr | awk '{print $2, $4}'; ip route",
+    ]);
+    insta::assert_snapshot!(out, @r"
+    lo 127.0.0.1/8
+    eth0 10.87.0.2/24
+    default via 10.87.0.1 dev eth0 
+    10.87.0.0/24 dev eth0 scope link  src 10.87.0.2
+    ");
+}
+
+/// Seed 001 §6: a user-defined bridge network, two busybox containers that ping each other
+/// by name (`ping busybox2`), and a published port reached from the host.
+#[test]
+fn two_busyboxes_on_a_user_network_ping_by_name_and_a_published_port_answers() {
+    let Some(md) = Md::with_busybox() else { return };
+    let id = md.ok(&["network", "create", "-d", "bridge", "my-net"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = md.ok(&["network", "ls"]);
+    assert!(
+        ls.lines().any(|l| l
+            .split_whitespace()
+            .skip(1)
+            .eq(["my-net", "bridge", "local"])),
+        "{ls}"
+    );
+    for name in ["busybox1", "busybox2"] {
+        md.ok(&[
+            "run",
+            "-dit",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "my-net",
+            "busybox",
+            "sh",
+        ]);
+    }
+    let ping = md.ok(&["exec", "busybox1", "ping", "-c", "2", "busybox2"]);
+    // The times vary: cut.
+    let ping: String = ping
+        .lines()
+        .map(|l| match (l.find("time="), l.find(" = ")) {
+            (Some(at), _) => format!("{}time=[T] ms\n", &l[..at]),
+            (None, Some(at)) => format!("{} = [T] ms\n", &l[..at]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    insta::assert_snapshot!(ping, @r"
+    PING busybox2 (10.87.1.3): 56 data bytes
+    64 bytes from 10.87.1.3: seq=0 ttl=64 time=[T] ms
+    64 bytes from 10.87.1.3: seq=1 ttl=64 time=[T] ms
+
+    --- busybox2 ping statistics ---
+    2 packets transmitted, 2 packets received, 0% packet loss
+    round-trip min/avg/max = [T] ms
+    ");
+    // 6.1: -p, then docker port, then the page from the host.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1:18081:80",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo welcome > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    insta::assert_snapshot!(md.ok(&["port", "web", "80"]), @"127.0.0.1:18081");
+    let ns = md.netns.as_ref().unwrap();
+    let get = || {
+        let o = ns
+            .command("curl")
+            .args(["-s", "--max-time", "2", "http://127.0.0.1:18081/"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(testkit::wait_until(5, || get() == "welcome\n"), "{}", get());
+    md.ok(&["rm", "-f", "busybox1", "busybox2", "web"]);
+    md.ok(&["network", "rm", "my-net"]);
+}

@@ -1,0 +1,21 @@
+//! The note's transcripts are true: every `console` block of notes/07-veth-bridge.md runs,
+//! for real, in a network namespace this test makes to stand in for the host.
+use std::path::Path;
+
+use testkit::transcript::{Runner, assert_note};
+
+#[test]
+fn the_notes_commands_print_what_the_note_shows() {
+    testkit::require_root!();
+    let bin = Path::new(env!("CARGO_BIN_EXE_ch07-veth-bridge"))
+        .parent()
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let netns = testkit::netns::Netns::new().unwrap();
+    let runner = Runner::new(bin)
+        .env("MINI_DOCKER_ROOT", root.path().display().to_string())
+        .in_netns(netns.path());
+    assert_note(&runner, "notes/07-veth-bridge.md", 20);
+    // The last container took the bridge and the table with it.
+    assert!(!netns.links().contains("md"), "{}", netns.links());
+}
