@@ -125,6 +125,9 @@ pub struct HostConfig {
     /// `--dns-search`.
     #[serde(rename = "DnsSearch")]
     pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(rename = "DnsOptions", default)]
+    pub dns_options: Vec<String>,
     /// `--add-host name:ip`.
     #[serde(rename = "ExtraHosts")]
     pub extra_hosts: Vec<String>,

@@ -178,6 +178,47 @@ fn connect(root: &Path, c: &Container, pid: Pid, network: &str) -> Result<(), Er
     Ok(())
 }
 
+/// The network a build's `RUN` steps get by default: the bridge, as a container's
+/// (chapter 6 asks for it through its `StepNetwork` seam; chapter 7 wires it).
+#[derive(Debug)]
+pub struct BuildBridge {
+    /// The store's root.
+    pub root: PathBuf,
+}
+
+impl ch06_dockerfile::container::StepNetwork for BuildBridge {
+    fn connect(&self, step: &str, pid: i32, hosts_file: &Path) -> Result<(), String> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map_err(|e| format!("open /proc/{pid}/ns/net: {e}"))?;
+        let req = ch07_veth_bridge::Request {
+            container: step,
+            name: &step[..12],
+            hostname: &step[..12],
+            aliases: Vec::new(),
+            ip: None,
+            ports: Vec::new(),
+            hosts_file: Some(hosts_file.to_path_buf()),
+            netns: ch07_veth_bridge::sys::Netns {
+                fd: ns.as_fd(),
+                pid,
+            },
+        };
+        let store = ch07_veth_bridge::Store::open(&self.root).map_err(|e| e.to_string())?;
+        ch07_veth_bridge::connect(
+            &crate::netlink(),
+            &store,
+            ch07_veth_bridge::DEFAULT_NETWORK,
+            &req,
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+    }
+
+    fn disconnect(&self, step: &str) -> Result<(), String> {
+        disconnect(&self.root, step).map_err(|e| e.to_string())
+    }
+}
+
 /// Gives back what [`connect`] took: the container has stopped.
 pub fn disconnect(root: &Path, id: &str) -> Result<(), Error> {
     let store = ch07_veth_bridge::Store::open(root)?;

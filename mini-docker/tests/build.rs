@@ -876,3 +876,37 @@ ENTRYPOINT echo hi
 fn base_history_len(md: &Md) -> usize {
     md.ok(&["history", "-q", "busybox"]).lines().count()
 }
+
+/// RUN joins the default bridge, as docker's build containers do: it reaches a container
+/// serving on it; `RUN --network=none` has no way out.
+#[test]
+fn run_steps_join_the_bridge_by_default() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "server",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo from the bridge > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "server"]);
+    let ip = ip.trim();
+    let o = build_stdin(
+        &md,
+        &format!(
+            "FROM busybox\nRUN sleep 0.3; wget -qO /fetched http://{ip}/\nRUN --network=none ip -o link | grep -c eth0 || true\n"
+        ),
+        &["-t", "fetched"],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    // The second step saw no eth0: its count is 0.
+    assert!(out(&o).contains("\n0\n"), "{}", out(&o));
+    assert_eq!(
+        md.ok(&["run", "--rm", "fetched", "cat", "/fetched"]),
+        "from the bridge\n"
+    );
+    md.ok(&["rm", "-f", "server"]);
+}

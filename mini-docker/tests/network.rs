@@ -288,3 +288,31 @@ fn outbound_traffic_is_masqueraded_to_the_hosts_address() {
     // The world sees the host's address on its link, never the container's 10.87.x.y.
     assert_eq!(peer, "192.0.2.1");
 }
+
+#[test]
+fn dns_flags_and_host_gateway_go_into_the_containers_files() {
+    let Some(md) = Md::with_busybox() else { return };
+    let out = md.ok(&[
+        "run",
+        "--rm",
+        "-h",
+        "box",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; grep -E 'gw|box' /etc/hosts; ping -c1 -W2 gw >/dev/null && echo gateway answers",
+    ]);
+    assert_eq!(
+        out,
+        "search example.test\nnameserver 192.0.2.53\noptions ndots:2\n\
+         10.87.0.1\tgw\n10.87.0.2\tbox\ngateway answers\n"
+    );
+}

@@ -116,6 +116,7 @@ pub fn init_layer(args: &InitArgs) -> Result<i32, Error> {
         hosts: vec![],
         dns: args.dns.clone(),
         dns_search: vec![],
+        dns_options: vec![],
     };
     let written = layer
         .write(&args.dir)

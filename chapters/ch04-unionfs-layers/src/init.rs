@@ -27,6 +27,8 @@ pub struct InitLayer {
     pub dns: Vec<String>,
     /// Search domains.
     pub dns_search: Vec<String>,
+    /// Resolver options (`--dns-option ndots:2`); none: the host's.
+    pub dns_options: Vec<String>,
 }
 
 impl InitLayer {
@@ -42,33 +44,48 @@ impl InitLayer {
 
     /// `/etc/resolv.conf`: the given servers, or the host's. A nameserver on the host's
     /// loopback (systemd-resolved's 127.0.0.53) means nothing inside a network namespace of
-    /// its own, so those lines are dropped, as Docker drops them.
+    /// its own, so those lines are dropped, as Docker drops them; when none is left, Docker
+    /// puts Google's public servers in their place, and so does this. The host's `options`
+    /// are kept unless `--dns-option` gives others.
     pub fn resolv_conf(&self, host_resolv: &str) -> String {
         let mut s = String::new();
-        let servers: Vec<String> = if self.dns.is_empty() {
+        let of_host = |key: &str| -> Vec<String> {
             host_resolv
                 .lines()
-                .filter_map(|l| l.trim().strip_prefix("nameserver"))
+                .filter_map(|l| l.trim().strip_prefix(key))
+                .filter(|rest| rest.starts_with([' ', '\t']))
                 .map(|a| a.trim().to_string())
+                .collect()
+        };
+        let mut servers: Vec<String> = if self.dns.is_empty() {
+            of_host("nameserver")
+                .into_iter()
                 .filter(|a| !a.starts_with("127.") && a != "::1")
                 .collect()
         } else {
             self.dns.clone()
         };
+        if servers.is_empty() {
+            servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+        }
         let search: Vec<String> = if self.dns_search.is_empty() && self.dns.is_empty() {
-            host_resolv
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix("search"))
-                .map(|s| s.trim().to_string())
-                .collect()
+            of_host("search")
         } else {
             self.dns_search.clone()
+        };
+        let options: Vec<String> = if self.dns_options.is_empty() {
+            of_host("options")
+        } else {
+            vec![self.dns_options.join(" ")]
         };
         if !search.is_empty() {
             s.push_str(&format!("search {}\n", search.join(" ")));
         }
         for server in servers {
             s.push_str(&format!("nameserver {server}\n"));
+        }
+        for o in options {
+            s.push_str(&format!("options {o}\n"));
         }
         s
     }
@@ -122,19 +139,26 @@ mod tests {
             hosts: vec![],
             dns: vec![],
             dns_search: vec![],
+            dns_options: vec![],
         };
         assert_eq!(
             init.resolv_conf(host),
             "search corp.example\nnameserver 10.0.0.2\n"
         );
+        // Only loopback servers on the host: docker's public fallback; host options kept.
+        assert_eq!(
+            init.resolv_conf("nameserver 127.0.0.53\noptions edns0 trust-ad\n"),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0 trust-ad\n"
+        );
         let init = InitLayer {
             dns: vec!["9.9.9.9".into()],
             dns_search: vec!["example.org".into()],
+            dns_options: vec!["ndots:2".into(), "timeout:1".into()],
             ..init
         };
         assert_eq!(
             init.resolv_conf(host),
-            "search example.org\nnameserver 9.9.9.9\n"
+            "search example.org\nnameserver 9.9.9.9\noptions ndots:2 timeout:1\n"
         );
     }
 
@@ -145,6 +169,7 @@ mod tests {
             hosts: vec![("172.18.0.2".into(), "box".into())],
             dns: vec![],
             dns_search: vec![],
+            dns_options: vec![],
         };
         assert_eq!(
             init.hosts_file(),

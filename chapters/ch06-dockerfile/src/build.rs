@@ -88,8 +88,12 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
-    /// `--network host` for RUN (else none).
+    /// `--network host` for RUN.
     pub host_network: bool,
+    /// `--network none` for RUN: no network even where `network` is given.
+    pub no_network: bool,
+    /// The network `--network default` means (mini-docker's bridge); none: no network.
+    pub network: Option<std::sync::Arc<dyn crate::container::StepNetwork>>,
     /// `-q`: only the image ID.
     pub quiet: bool,
     /// `--label KEY=VALUE` on the result.
@@ -779,15 +783,17 @@ impl Builder<'_> {
     ) -> Result<(), Error> {
         let values = i.values();
         let mut host_network = self.opts.host_network;
+        let mut no_network = self.opts.no_network;
         let mut mounts = Vec::new();
         let mut mount_specs = Vec::new();
         for f in instructions::flags(i).map_err(Error::Usage)? {
             let v = f.value.unwrap_or_default();
             match f.name.as_str() {
                 "network" => {
-                    host_network = match v.as_str() {
-                        "host" => true,
-                        "none" | "default" => false,
+                    (host_network, no_network) = match v.as_str() {
+                        "host" => (true, false),
+                        "none" => (false, true),
+                        "default" => (false, false),
                         other => {
                             return Err(Error::Usage(format!(
                                 "RUN --network={other}: none, default or host"
@@ -883,7 +889,12 @@ impl Builder<'_> {
         let id = random_id();
         self.out.line(format!(" ---> Running in {}", &id[..12]));
         let dir = self.work.join(&id);
-        let result = self.run_in(state, &dir, &id, argv, env, host_network, mounts);
+        let network = if host_network || no_network {
+            None
+        } else {
+            self.opts.network.clone()
+        };
+        let result = self.run_in(state, &dir, &id, argv, env, (host_network, network), mounts);
         let _ = std::fs::remove_dir_all(&dir);
         let layer = result?;
         self.out
@@ -901,7 +912,10 @@ impl Builder<'_> {
         id: &str,
         argv: Vec<String>,
         env: Vec<String>,
-        host_network: bool,
+        (host_network, network): (
+            bool,
+            Option<std::sync::Arc<dyn crate::container::StepNetwork>>,
+        ),
         mounts: Vec<ch03_rootfs_pivot_root::rootfs::Mount>,
     ) -> Result<(NewLayer, PathBuf), Error> {
         // A mount point the image did not have is made for the mount, and is not part of
@@ -931,6 +945,8 @@ impl Builder<'_> {
                 .to_string(),
             hostname: id[..12].to_string(),
             host_network,
+            network,
+            id: id.to_string(),
             mounts,
         };
         for d in [&spec.init, &spec.upper, &spec.work, &spec.merged] {
@@ -941,6 +957,7 @@ impl Builder<'_> {
             hosts: Vec::new(),
             dns: Vec::new(),
             dns_search: Vec::new(),
+            dns_options: Vec::new(),
         }
         .write(&spec.init)
         .map_err(|e| Error::Io(spec.init.display().to_string(), e))?;

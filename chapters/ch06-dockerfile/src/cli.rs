@@ -56,7 +56,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
     /// Set the networking mode for the RUN instructions during build: default, none or
-    /// host (default is none until chapter 7 brings bridges).
+    /// host (default: the bridge under `mini-docker build`, chapter 7's; none here).
     #[arg(long, default_value = "default", value_name = "string")]
     pub network: String,
     /// Suppress the build output and print image ID on success.

@@ -19,6 +19,15 @@ pub fn run(root: &std::path::Path, command: &Command) -> Result<i32, Error> {
 
 /// `build`: reads the Dockerfile and the flags, builds, prints the image ID as docker does.
 pub fn build(root: &std::path::Path, args: &BuildArgs) -> Result<i32, Error> {
+    build_with(root, args, None)
+}
+
+/// `build`, with the network `--network default` means for RUN (mini-docker's bridge).
+pub fn build_with(
+    root: &std::path::Path,
+    args: &BuildArgs,
+    network: Option<std::sync::Arc<dyn crate::container::StepNetwork>>,
+) -> Result<i32, Error> {
     let stdin_context = args.context.as_os_str() == "-";
     let dockerfile = match (&args.file, stdin_context) {
         (Some(f), _) if f.as_os_str() == "-" => read_file(f)?,
@@ -43,9 +52,10 @@ pub fn build(root: &std::path::Path, args: &BuildArgs) -> Result<i32, Error> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.push((k.to_string(), v.to_string()));
     }
-    let host_network = match args.network.as_str() {
-        "host" => true,
-        "default" | "none" => false,
+    let (host_network, no_network) = match args.network.as_str() {
+        "host" => (true, false),
+        "none" => (false, true),
+        "default" => (false, false),
         other => {
             return Err(Error::Usage(format!(
                 "network mode {other:?} not supported by the builder: default, none or host"
@@ -60,6 +70,8 @@ pub fn build(root: &std::path::Path, args: &BuildArgs) -> Result<i32, Error> {
         target: args.target.clone(),
         no_cache: args.no_cache,
         host_network,
+        no_network,
+        network,
         quiet: args.quiet,
         labels,
     };

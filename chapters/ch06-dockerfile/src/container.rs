@@ -45,8 +45,23 @@ pub struct RunSpec {
     pub hostname: String,
     /// Share the host's network (`--network host`) instead of having none.
     pub host_network: bool,
+    /// A network to wire the step's namespace into before it runs (mini-docker's bridge,
+    /// chapter 7's); none: the namespace stays empty.
+    pub network: Option<std::sync::Arc<dyn StepNetwork>>,
+    /// The step's ID, which the network knows it by.
+    pub id: String,
     /// `RUN --mount`s: cache directories, binds, tmpfs.
     pub mounts: Vec<ch03_rootfs_pivot_root::rootfs::Mount>,
+}
+
+/// A network a `RUN` step joins, given by the caller: this chapter comes before the one
+/// that builds networks (chapter 7), so mini-docker passes its bridge in through here.
+pub trait StepNetwork: std::fmt::Debug + Send + Sync {
+    /// Wires the namespace of `pid` (the step's process, created and not yet started);
+    /// `hosts_file` is its `/etc/hosts`.
+    fn connect(&self, step: &str, pid: i32, hosts_file: &Path) -> Result<(), String>;
+    /// Gives back what `connect` took, once the step has ended.
+    fn disconnect(&self, step: &str) -> Result<(), String>;
 }
 
 /// docker's default confinement: its 14 capabilities and its seccomp profile.
@@ -92,8 +107,23 @@ pub fn run(sys: &dyn LayerSys, spec: &RunSpec) -> Result<Exit, Error> {
         enter(sys, spec, &stack, &plan, &confinement, flags)
     })
     .map_err(|e| Error::Step(e.to_string()))?;
-    let running = created.start(sys).map_err(|e| Error::Step(e.to_string()))?;
-    running.wait(sys).map_err(|e| Error::Step(e.to_string()))
+    // Wired while it waits (chapter 1's two-phase start), given back when it has ended.
+    if let Some(net) = &spec.network {
+        net.connect(
+            &spec.id,
+            created.pid().as_raw(),
+            &spec.init.join("etc/hosts"),
+        )
+        .map_err(Error::Step)?;
+    }
+    let exit = created
+        .start(sys)
+        .and_then(|running| running.wait(sys))
+        .map_err(|e| Error::Step(e.to_string()));
+    if let Some(net) = &spec.network {
+        net.disconnect(&spec.id).map_err(Error::Step)?;
+    }
+    exit
 }
 
 /// The child's side, in kernel order; ends in exec.

@@ -177,6 +177,7 @@ fn run_container(root: &Path, sys: &dyn NetSys, store: &Store, a: &RunArgs) -> a
         hosts: Vec::new(),
         dns: Vec::new(),
         dns_search: Vec::new(),
+        dns_options: Vec::new(),
     };
     init.write(&dir)
         .map_err(|e| Error::Io(format!("write {}", dir.display()), e))?;

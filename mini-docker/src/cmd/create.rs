@@ -134,6 +134,9 @@ pub struct ContainerArgs {
     /// Set custom DNS search domains.
     #[arg(long)]
     pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long, value_name = "list")]
+    pub dns_option: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long)]
     pub add_host: Vec<String>,
@@ -329,7 +332,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let files = read_env_files(&args.env_file)?;
     let env = environment(&img.env, &files, &args.env);
     let mut mounts = collect_mounts(args, &img.volumes)?;
-    let extra_hosts = parse_extra_hosts(&args.add_host)?;
+    let extra_hosts = parse_extra_hosts(root, &args.add_host)?;
     let hostname = args
         .hostname
         .clone()
@@ -402,6 +405,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         hosts: extra_hosts,
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
     };
     let c = match create_record(root, config, &init, args.name.is_none()) {
         Ok(c) => c,
@@ -571,8 +575,10 @@ fn prepare_mount_sources(
     Ok(anonymous)
 }
 
-/// `--add-host HOST:IP`s as the init layer's `/etc/hosts` wants them: (ip, host).
-fn parse_extra_hosts(flags: &[String]) -> Result<Vec<(String, String)>, Error> {
+/// `--add-host HOST:IP`s as the init layer's `/etc/hosts` wants them: (ip, host). The IP
+/// `host-gateway` is the default bridge's address (docker's `host-gateway-ip`): the host,
+/// as a container on the bridge reaches it.
+fn parse_extra_hosts(root: &Path, flags: &[String]) -> Result<Vec<(String, String)>, Error> {
     let mut extra_hosts = Vec::new();
     for h in flags {
         let Some((host, ip)) = h.split_once(':') else {
@@ -580,7 +586,14 @@ fn parse_extra_hosts(flags: &[String]) -> Result<Vec<(String, String)>, Error> {
                 "invalid argument {h:?} for \"--add-host\" flag: expected host:ip"
             )));
         };
-        extra_hosts.push((ip.to_string(), host.to_string()));
+        let ip = if ip == "host-gateway" {
+            let store = ch07_veth_bridge::Store::open(root)?;
+            let state = store.lock()?;
+            state.find(ch07_veth_bridge::DEFAULT_NETWORK)?.gateway
+        } else {
+            ip.to_string()
+        };
+        extra_hosts.push((ip, host.to_string()));
     }
     Ok(extra_hosts)
 }
@@ -611,6 +624,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         auto_remove: args.rm,
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
         extra_hosts: args.add_host.clone(),
         blkio: blkio(args)?,
         cap_add: args.cap_add.clone(),

@@ -117,6 +117,7 @@ fn host_config_json(h: &HostConfig) -> Value {
         "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
         "Dns": h.dns,
         "DnsSearch": h.dns_search,
+        "DnsOptions": h.dns_options,
         "ExtraHosts": h.extra_hosts,
         "BlkioDeviceReadBps": h.blkio.read_bps,
         "BlkioDeviceWriteBps": h.blkio.write_bps,

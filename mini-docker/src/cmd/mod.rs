@@ -104,7 +104,14 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
             (None, _) => unreachable!("only prune has no top-level command"),
         },
         Command::Rename(a) => rename::main(root, a),
-        Command::Build(a) => Ok(ch06_dockerfile::commands::build(root, a)?),
+        // RUN steps join the bridge by default, as docker's build containers do.
+        Command::Build(a) => Ok(ch06_dockerfile::commands::build_with(
+            root,
+            a,
+            Some(std::sync::Arc::new(crate::runtime::BuildBridge {
+                root: root.to_path_buf(),
+            })),
+        )?),
         Command::Builder(c) => builder::main(root, c),
         Command::Save(a) => archive::save(root, a),
         Command::Load(a) => archive::load(root, a),
