@@ -100,7 +100,11 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
     // Nothing of the project's is left in the namespace: no bridge, no veth, no table
     // (the default bridge went with its last container).
     let ns = md.netns.as_ref().unwrap();
-    assert!(!ns.links().contains("md"), "{}", ns.links());
+    assert!(
+        testkit::wait_until(10, || !ns.links().contains("md")),
+        "{}",
+        ns.links()
+    );
     let rules = ns
         .command("nft")
         .args(["list", "ruleset"])

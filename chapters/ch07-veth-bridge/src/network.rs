@@ -111,6 +111,10 @@ pub struct HostChanges {
     pub table: bool,
     /// ip_forward was 0 and this project set it to 1.
     pub ip_forward_was_off: bool,
+    /// The SHA-256 of the ruleset last installed: the same ruleset is not fed to nft
+    /// again (a container without published ports changes nothing in the table).
+    #[serde(default)]
+    pub ruleset_sha256: String,
 }
 
 /// The state directory.

@@ -17,5 +17,10 @@ fn the_notes_commands_print_what_the_note_shows() {
         .in_netns(netns.path());
     assert_note(&runner, "notes/07-veth-bridge.md", 20);
     // The last container took the bridge and the table with it.
-    assert!(!netns.links().contains("md"), "{}", netns.links());
+    // (The veth pairs go with their namespaces, in the background.)
+    assert!(
+        testkit::wait_until(10, || !netns.links().contains("md")),
+        "{}",
+        netns.links()
+    );
 }
