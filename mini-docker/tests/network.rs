@@ -230,14 +230,23 @@ fn concurrent_starts_get_distinct_addresses_and_give_them_back() {
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 20, "{ips:?}");
-    // A monitor killed with -9 leaves its address held until rm gives it back.
-    let pid: i32 = md
-        .ok(&["inspect", "-f", "{{.State.Pid}}", "c0"])
+    // A monitor killed with -9 takes its container with it and gives nothing back: the
+    // address stays held (the record says so) until `system prune` reclaims it.
+    let id = md
+        .ok(&["inspect", "-f", "{{.Id}}", "c0"])
         .trim()
-        .parse()
-        .unwrap();
-    testkit::kill_and_reap(pid);
-    let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        .to_string();
+    let monitor = testkit::leaks::processes_with(&format!("__monitor {id}"));
+    assert_eq!(monitor.len(), 1, "{monitor:?}");
+    testkit::kill_and_reap(monitor[0]);
+    assert!(md.wait_status("c0", "exited"));
+    let held = md.ok(&["network", "diagram"]);
+    assert!(held.contains("  c0 (pid"), "{held}");
+    md.ok(&["system", "prune", "-f"]);
+    let after = md.ok(&["network", "diagram"]);
+    assert!(!after.contains("  c0 (pid"), "{after}");
+    assert_eq!(after.matches(" ══ ").count(), 19, "{after}");
+    let names: Vec<String> = (1..20).map(|i| format!("c{i}")).collect();
     let mut rm = vec!["rm", "-f"];
     rm.extend(names.iter().map(String::as_str));
     md.ok(&rm);
@@ -318,5 +327,125 @@ fn dns_flags_and_host_gateway_go_into_the_containers_files() {
         out,
         "search example.test\nnameserver 192.0.2.53\noptions ndots:2\n\
          10.87.0.1\tgw\n10.87.0.2\tbox\ngateway answers\n"
+    );
+}
+
+#[test]
+fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
+    let Some(md) = Md::with_busybox() else { return };
+    md.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.99.7.0/24",
+        "--gateway",
+        "10.99.7.254",
+        "inside",
+    ]);
+    let net = md.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{json .IPAM.Config}} {{.Internal}}",
+        "inside",
+    ]);
+    assert_eq!(
+        net,
+        "[{\"Subnet\":\"10.99.7.0/24\",\"Gateway\":\"10.99.7.254\"}] true\n"
+    );
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "inside",
+        "--ip",
+        "10.99.7.42",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        md.ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.inside.IPAddress}}",
+            "a"
+        ]),
+        "10.99.7.42\n"
+    );
+    // --internal: no default route, so no way out; the gateway's side is dropped too.
+    let routes = md.ok(&["exec", "a", "ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+    // A container on the default network, connected to `inside` while it runs: a second
+    // interface, the names, and gone again after disconnect.
+    md.ok(&["run", "-d", "--name", "b", "busybox", "sleep", "60"]);
+    md.ok(&["network", "connect", "--alias", "bee", "inside", "b"]);
+    let links = md.ok(&[
+        "exec",
+        "b",
+        "sh",
+        "-c",
+        "ip -o -4 addr | awk '{print $2, $4}'",
+    ]);
+    assert!(links.contains("eth1 10.99.7.1/24"), "{links}");
+    assert_eq!(
+        md.ok(&[
+            "exec",
+            "a",
+            "sh",
+            "-c",
+            "ping -c1 -W2 bee >/dev/null && echo a reaches b"
+        ]),
+        "a reaches b\n"
+    );
+    md.ok(&["network", "disconnect", "inside", "b"]);
+    let links = md.ok(&["exec", "b", "ip", "-o", "link"]);
+    assert!(!links.contains("eth1"), "{links}");
+    let o = md.run(&["exec", "a", "ping", "-c1", "-W1", "bee"]);
+    assert_ne!(o.status.code(), Some(0), "{}", testkit::show(&o));
+    // --network container:b: b's interfaces, b's address.
+    let shared = md.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:b",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    let b_ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "b"]);
+    assert!(shared.contains(&format!("{}/24", b_ip.trim())), "{shared}");
+    md.ok(&["rm", "-f", "a", "b"]);
+    md.ok(&["network", "rm", "inside"]);
+}
+
+#[test]
+fn the_default_bridges_subnet_is_configurable_like_dockers_bip() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = md
+        .cmd()
+        .env("MINI_DOCKER_BIP", "10.200.0.1/24")
+        .args([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0 | awk '{print $4}'; ip route | head -1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "10.200.0.2/24\ndefault via 10.200.0.1 dev eth0 \n",
+        "{}",
+        testkit::show(&o)
     );
 }

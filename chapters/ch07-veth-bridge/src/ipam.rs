@@ -209,6 +209,16 @@ mod tests {
     }
 
     #[test]
+    fn a_bip_gives_the_bridge_address_and_its_subnet() {
+        let (subnet, gw) = crate::network::parse_bip("10.200.0.1/24").unwrap();
+        assert_eq!(subnet.to_string(), "10.200.0.0/24");
+        assert_eq!(gw, Ipv4Addr::new(10, 200, 0, 1));
+        for bad in ["10.200.0.1", "10.200.0.1/4", "x/24"] {
+            assert!(crate::network::parse_bip(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn mac_addresses_carry_the_ip_as_dockers_do() {
         let mac = mac_of(Ipv4Addr::new(172, 17, 0, 2));
         assert_eq!(mac_text(&mac), "02:42:ac:11:00:02");

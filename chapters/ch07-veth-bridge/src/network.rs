@@ -25,6 +25,31 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 /// Its bridge: not docker's `docker0`, so both can run on one host.
 pub const DEFAULT_BRIDGE: &str = "mdocker0";
 
+/// The environment variable that sets the default bridge's address and subnet when its
+/// network is first made, as dockerd's `--bip`: `10.200.0.1/24`.
+pub const BIP_VAR: &str = "MINI_DOCKER_BIP";
+
+/// `--bip`: the bridge's address with the subnet's prefix length.
+pub fn parse_bip(bip: &str) -> Result<(Subnet, Ipv4Addr), String> {
+    let (ip, prefix) = bip
+        .split_once('/')
+        .ok_or_else(|| format!("{BIP_VAR}={bip}: expected ADDRESS/PREFIX, like 10.200.0.1/24"))?;
+    let ip: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| format!("{BIP_VAR}={bip}: {ip} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (8..=30).contains(p))
+        .ok_or_else(|| format!("{BIP_VAR}={bip}: a prefix of 8 to 30"))?;
+    let mask = u32::MAX << (32 - u32::from(prefix));
+    let subnet = Subnet {
+        addr: Ipv4Addr::from(u32::from(ip) & mask),
+        prefix,
+    };
+    Ok((subnet, ip))
+}
+
 /// A network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -209,12 +234,20 @@ impl Locked<'_> {
         }
     }
 
-    /// The default network's record, made with a subnet that collides with nothing.
+    /// The default network's record, made on first use with a subnet that collides with
+    /// nothing, or with the bridge address [`BIP_VAR`] gives (docker's `--bip`).
     fn ensure_default(&self) -> Result<(), Error> {
         if self.networks()?.iter().any(|n| n.name == DEFAULT_NETWORK) {
             return Ok(());
         }
-        self.create(DEFAULT_NETWORK, DEFAULT_BRIDGE, None, None, false)?;
+        let (subnet, gateway) = match std::env::var(BIP_VAR) {
+            Ok(bip) if !bip.is_empty() => {
+                let (subnet, gateway) = parse_bip(&bip).map_err(Error::Usage)?;
+                (Some(subnet), Some(gateway))
+            }
+            _ => (None, None),
+        };
+        self.create(DEFAULT_NETWORK, DEFAULT_BRIDGE, subnet, gateway, false)?;
         Ok(())
     }
 
