@@ -44,4 +44,21 @@ mini-docker run --name hungry -m 32m busybox sh -c 'head -c 100m /dev/zero | tai
 mini-docker inspect hungry | grep -E '"(OOMKilled|ExitCode)"'
 mini-docker rm hungry
 
+say "A network of their own: two containers that find each other by name, and a published port (chapter 7)"
+mini-docker rm -f busybox1 busybox2 web >/dev/null 2>&1 || true
+mini-docker network rm demo-net >/dev/null 2>&1 || true
+mini-docker network create demo-net >/dev/null
+mini-docker run -dit --rm --name busybox1 --network demo-net busybox sh >/dev/null
+mini-docker run -dit --rm --name busybox2 --network demo-net busybox sh >/dev/null
+mini-docker exec busybox1 ping -c 2 busybox2
+# A free host port (127.0.0.1::80), so a port already in use here cannot stop the demo.
+mini-docker run -d --name web -p 127.0.0.1::80 busybox httpd -f -p 80 -h /etc >/dev/null
+mini-docker port web
+addr=$(mini-docker port web 80)
+echo "--- the host fetches the container's /etc/hostname through $addr:"
+curl -s --retry 3 --retry-connrefused "http://$addr/hostname"
+mini-docker network diagram
+mini-docker rm -f busybox1 busybox2 web >/dev/null
+mini-docker network rm demo-net
+
 say "Done. notes/ explains each chapter; try: mini-docker run -it busybox sh"
