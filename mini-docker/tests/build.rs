@@ -846,6 +846,10 @@ ENTRYPOINT echo hi
     let img = &img[0];
     assert_eq!(img["Os"], "linux", "{img:#}");
     assert_eq!(img["RootFS"]["Type"], "layers");
+    assert_eq!(
+        img["Descriptor"]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     let id = img["Id"].as_str().unwrap();
     let rows = md.ok(&[
         "history",

@@ -145,8 +145,9 @@ fn config_json(cfg: &Config) -> Value {
 
 /// An image as docker's `image inspect` shows it (`types.ImageInspect`): the OCI
 /// config's fields under docker's names, the container config docker keeps for a built
-/// image, and the layers' diff IDs under `RootFS`. Chapter 5's own `inspect` shows the
-/// store's view (manifest, blobs) instead.
+/// image, the layers' diff IDs under `RootFS`, and the OCI manifest it is stored as under
+/// `Descriptor` (docker 25's key for it). Chapter 5's own `inspect` shows the store's view
+/// (manifest, blobs) instead.
 pub fn image_json(
     store: &ch05_image_pull::store::Store,
     img: &ch05_image_pull::store::Image,
@@ -198,6 +199,12 @@ pub fn image_json(
         "GraphDriver": { "Data": data, "Name": "overlay2" },
         "RootFS": { "Type": "layers", "Layers": config["rootfs"]["diff_ids"] },
         "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+        // The OCI manifest this image is stored as, under the key docker 25 uses for it.
+        "Descriptor": {
+            "mediaType": img.manifest_media_type,
+            "digest": img.manifest_digest.to_string(),
+            "size": store.read_blob(&img.manifest_digest).map(|b| b.len()).unwrap_or(0),
+        },
     })
 }
 
