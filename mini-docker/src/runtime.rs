@@ -403,13 +403,21 @@ pub fn launch<'s>(
     }
     drop(remapped);
     // Its network, wired from outside while it waits (chapter 7).
-    if let Some(network) = network_to_join(&cfg.host) {
+    let wired = network_to_join(&cfg.host);
+    if let Some(network) = wired {
         connect(root, c, created.pid(), network)?;
     }
     // 4. Into the cgroup before it execs: everything it does is counted and limited.
-    cgroup.add_process(created.pid())?;
-    let running = created.start(sys)?;
-    Ok(Launched { running, cgroup })
+    let started = cgroup
+        .add_process(created.pid())
+        .map_err(Error::from)
+        .and_then(|()| created.start(sys).map_err(Error::from));
+    match started {
+        Ok(running) => Ok(Launched { running, cgroup }),
+        // It never ran: its address and ports go back at once.
+        Err(e) if wired.is_some() => Err(e.and_cleanup(disconnect(root, &cfg.id))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Everything the child needs, made in the parent before the clone.

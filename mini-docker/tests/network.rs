@@ -190,6 +190,18 @@ fn published_ports_answer_on_the_hosts_loopback_and_taken_ports_fail_cleanly() {
         testkit::wait_until(5, || fetch(&url).starts_with("hello from")),
         "{url}"
     );
+    // A container on the same bridge reaches it through the gateway's address too (the
+    // DNAT brings it back into the bridge, the masquerade brings the answer back to us).
+    let via_gateway = port.trim().replace("0.0.0.0", "10.87.0.1");
+    let out = md.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://{via_gateway}/"),
+    ]);
+    assert!(out.starts_with("hello from"), "{out}");
     md.ok(&["rm", "-f", "web", "again", "all"]);
 }
 
@@ -300,6 +312,29 @@ fn outbound_traffic_is_masqueraded_to_the_hosts_address() {
     assert_eq!(text, "hi from a container\n");
     // The world sees the host's address on its link, never the container's 10.87.x.y.
     assert_eq!(peer, "192.0.2.1");
+
+    // And back in: the world reaches a published port at the host's address (DNAT in
+    // prerouting), but not a container port nobody published, even with a route to it.
+    md.ok(&[
+        "run", "-d", "--name", "web", "-p", "18082:80", "busybox", "sh", "-c", SERVE,
+    ]);
+    let ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    sh(&world, "ip route add 10.87.0.0/16 via 192.0.2.1");
+    let fetch = |url: &str| {
+        let o = world
+            .command("curl")
+            .args(["-s", "--max-time", "2", url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        testkit::wait_until(5, || fetch("http://192.0.2.1:18082/")
+            .starts_with("hello from")),
+        "the published port did not answer from outside"
+    );
+    assert_eq!(fetch(&format!("http://{}/", ip.trim())), "");
+    md.ok(&["rm", "-f", "web"]);
 }
 
 #[test]
@@ -422,7 +457,39 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
     ]);
     let b_ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "b"]);
     assert!(shared.contains(&format!("{}/24", b_ip.trim())), "{shared}");
-    md.ok(&["rm", "-f", "a", "b"]);
+    // docker's refusals and wording.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let o = md.run(&["network", "connect", "inside", "h"]);
+    assert_eq!(o.status.code(), Some(1), "{}", testkit::show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Error response from daemon: container sharing network namespace with another container or host cannot be connected to any other network\n"
+    );
+    let o = md.run(&["run", "--rm", "--ip", "10.87.0.9", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", testkit::show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("user specified IP address is supported on user defined networks only"),
+        "{}",
+        testkit::show(&o)
+    );
+    let o = md.run(&["network", "rm", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Error: No such network: nosuch\n"
+    );
+    md.ok(&["rm", "-f", "a", "b", "h"]);
     md.ok(&["network", "rm", "inside"]);
 }
 

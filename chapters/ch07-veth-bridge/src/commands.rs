@@ -113,12 +113,13 @@ fn sha2_of(name: &str) -> Vec<u8> {
 pub fn inspect(net: &crate::Network, eps: &[crate::Endpoint]) -> serde_json::Value {
     let containers: serde_json::Map<String, serde_json::Value> = eps
         .iter()
+        .filter(|e| e.alive())
         .map(|e| {
             (
                 e.container.clone(),
                 serde_json::json!({
                     "Name": e.name,
-                    "EndpointID": crate::host_veth_name(&e.container, 0),
+                    "EndpointID": e.host_veth,
                     "MacAddress": e.mac,
                     "IPv4Address": format!("{}/{}", e.ip, net.subnet().prefix),
                     "IPv6Address": "",

@@ -6,7 +6,7 @@ use crate::network::{Endpoint, Network};
 /// ```text
 /// host
 /// └── mdocker0 (bridge "bridge") 10.87.0.1/24
-///     └── mdv01234567890 ══ eth0 10.87.0.2 02:42:0a:57:00:02  web (pid 4242)
+///     └── mdv01234567a1b2 ══ eth0 10.87.0.2 02:42:0a:57:00:02  web (pid 4242)
 ///             0.0.0.0:8080 → 80/tcp
 /// ```
 pub fn draw(networks: &[(Network, Vec<Endpoint>)]) -> String {

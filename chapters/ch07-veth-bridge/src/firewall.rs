@@ -12,7 +12,9 @@
 //!   own addresses (`fib daddr type local`): from outside, and from the host itself.
 //! * `published`: one DNAT rule per published port.
 //! * `forward`: an `--internal` network has no way in or out; two networks do not reach
-//!   each other.
+//!   each other; from elsewhere into a bridge only answers and published ports pass.
+//! * `loopback`: a container may not address the host's 127.0.0.1 (which `route_localnet`
+//!   on the bridges would otherwise allow).
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -55,6 +57,25 @@ pub fn ruleset(nets: &[Net], published: &[Published]) -> String {
         writeln!(s, "\t\tfib daddr type local jump published").unwrap();
         writeln!(s, "\t}}").unwrap();
     }
+    // route_localnet on the bridges lets the host's own 127.0.0.1 be DNATed into them; it
+    // would also let a container address the host's loopback-only services by sending to
+    // 127.0.0.1 (CVE-2020-8558). Dropped before routing, in the `raw` hook.
+    let bridges: Vec<String> = nets.iter().map(|n| format!("\"{}\"", n.bridge)).collect();
+    writeln!(s, "\tchain loopback {{").unwrap();
+    writeln!(
+        s,
+        "\t\ttype filter hook prerouting priority raw; policy accept;"
+    )
+    .unwrap();
+    if !bridges.is_empty() {
+        writeln!(
+            s,
+            "\t\tiifname {{ {} }} ip daddr 127.0.0.0/8 drop",
+            bridges.join(", ")
+        )
+        .unwrap();
+    }
+    writeln!(s, "\t}}").unwrap();
     writeln!(s, "\tchain published {{").unwrap();
     for p in published {
         let b = &p.binding;
@@ -82,6 +103,14 @@ pub fn ruleset(nets: &[Net], published: &[Published]) -> String {
             s,
             "\t\toifname \"{}\" ip saddr 127.0.0.0/8 masquerade",
             n.bridge
+        )
+        .unwrap();
+        // A container reaching a published port of its own bridge (through the gateway's
+        // address): without a new source the answer would go straight back, not via us.
+        writeln!(
+            s,
+            "\t\toifname \"{0}\" ip saddr {1} ct status dnat masquerade",
+            n.bridge, n.subnet
         )
         .unwrap();
         if !n.internal {
@@ -119,6 +148,19 @@ pub fn ruleset(nets: &[Net], published: &[Published]) -> String {
             )
             .unwrap();
         }
+    }
+    // Into a bridge from elsewhere: answers, and connections to a published port; nothing
+    // else (with ip_forward on, the host would otherwise route anyone's packets to any
+    // container port).
+    if !bridges.is_empty() {
+        let set = bridges.join(", ");
+        writeln!(
+            s,
+            "\t\toifname {{ {set} }} ct state established,related accept"
+        )
+        .unwrap();
+        writeln!(s, "\t\toifname {{ {set} }} ct status dnat accept").unwrap();
+        writeln!(s, "\t\toifname {{ {set} }} iifname != {{ {set} }} drop").unwrap();
     }
     writeln!(s, "\t}}").unwrap();
     writeln!(s, "}}").unwrap();
@@ -162,9 +204,14 @@ mod tests {
         assert!(r.contains("\t\tip daddr 127.0.0.1 tcp dport 8080 dnat to 10.87.0.2:80\n"));
         assert!(r.contains("\t\tip saddr 10.87.0.0/24 oifname != \"mdocker0\" masquerade\n"));
         // The internal network is never masqueraded, and is cut off both ways.
-        assert!(!r.contains("ip saddr 10.87.1.0/24"));
+        assert!(!r.contains("ip saddr 10.87.1.0/24 oifname !="));
         assert!(r.contains("iifname \"mdbr-1a2b3c4d5e\" oifname != \"mdbr-1a2b3c4d5e\" drop"));
         assert!(r.contains("\t\tiifname \"mdocker0\" oifname { \"mdbr-1a2b3c4d5e\" } drop\n"));
+        assert!(
+            r.contains("iifname { \"mdocker0\", \"mdbr-1a2b3c4d5e\" } ip daddr 127.0.0.0/8 drop")
+        );
+        assert!(r.contains("oifname \"mdocker0\" ip saddr 10.87.0.0/24 ct status dnat masquerade"));
+        assert!(r.contains("ct status dnat accept"));
         // Nothing outside the table.
         let outside = r
             .lines()

@@ -94,10 +94,16 @@ pub struct Request<'a> {
     pub netns: Netns<'a>,
 }
 
-/// The host end's name: `mdv`, the container ID's first ten digits, and which of its
-/// networks this is, so `ip link` shows whose it is (15 characters at most: IFNAMSIZ).
-pub fn host_veth_name(container: &str, n: usize) -> String {
-    format!("mdv{}{n}", &container[..10.min(container.len())])
+/// The host end's name: `mdv`, the container ID's first eight digits (so `ip link` shows
+/// whose it is), and four random ones: a pair the kernel is still tearing down after its
+/// container ended (it does that in the background) never blocks the same container's
+/// next start. 15 characters, IFNAMSIZ's limit.
+pub fn host_veth_name(container: &str) -> String {
+    format!(
+        "mdv{}{}",
+        &container[..8.min(container.len())],
+        &random_id()[..4]
+    )
 }
 
 /// Puts a container on a network: see the module's picture.
@@ -109,6 +115,14 @@ pub fn connect(
 ) -> Result<Endpoint, Error> {
     let state = store.lock()?;
     let net = state.find(network)?;
+    // Records of containers that ended without giving back (a killed monitor, a reboot)
+    // hold addresses and ports, and this container's own would refuse it: freed first.
+    let dead: Vec<Endpoint> = state
+        .all_endpoints()?
+        .into_iter()
+        .filter(|e| !e.alive())
+        .collect();
+    forget(sys, &state, &dead)?;
     let all = state.all_endpoints()?;
     let mine: Vec<&Endpoint> = all
         .iter()
@@ -139,7 +153,7 @@ pub fn connect(
         hostname: req.hostname.to_string(),
         ip,
         mac: ipam::mac_text(&ipam::mac_of(ip)),
-        host_veth: host_veth_name(req.container, n),
+        host_veth: host_veth_name(req.container),
         ifname: format!("eth{n}"),
         ports,
         hosts_file: req.hosts_file.clone(),
@@ -228,10 +242,22 @@ fn publish(all: &[Endpoint], req: &Request<'_>) -> Result<Vec<PortBinding>, Erro
                     || taken.host_ip.is_unspecified()
                     || p.host_ip.is_unspecified())
         };
-        if b.host_port == 0 {
-            b.host_port = free_port(&b)?;
+        let auto = b.host_port == 0;
+        let taken: Vec<&PortBinding> = all
+            .iter()
+            .flat_map(|e| e.ports.iter())
+            .chain(out.iter())
+            .collect();
+        if auto {
+            // The kernel's free port may be another container's (a DNAT rule holds no
+            // socket): drawn again until it is nobody's.
+            for _ in 0..64 {
+                b.host_port = free_port(&b)?;
+                if !taken.iter().any(|t| clash(&b, t)) {
+                    break;
+                }
+            }
         }
-        let taken = all.iter().flat_map(|e| e.ports.iter()).chain(out.iter());
         for t in taken {
             if clash(&b, t) {
                 return Err(Error::Conflict(format!(
@@ -315,19 +341,34 @@ pub fn disconnect(
 
 fn forget(sys: &dyn NetSys, state: &Locked<'_>, gone: &[Endpoint]) -> Result<(), Error> {
     for e in gone {
-        // A namespace that is gone takes its veth pair with it: the kernel destroys both
-        // ends in the background. Deleting it here would only wait for that (RTM_DELLINK
-        // waits out an RCU grace period, some 15 ms), on every container's exit.
-        if e.alive() && sys.link_exists(&e.host_veth)? {
-            match sys.apply(
-                At::Host,
-                &Op::DelLink {
+        if sys.link_exists(&e.host_veth)? {
+            // A running container leaving a network: its pair is deleted (the peer goes
+            // with it). An ended one's namespace is on its way out, and the kernel deletes
+            // the pair with it, in the background; deleting it here would only wait for
+            // that (RTM_DELLINK waits out an RCU grace period, some 15 ms, at every exit).
+            // Its host end is taken down and out of the bridge at once instead, so nothing
+            // reaches it while its address goes to another (also when another container
+            // still holds the namespace: `--network container:X`).
+            let ops: Vec<Op<'_>> = if e.alive() {
+                vec![Op::DelLink {
                     link: e.host_veth.clone(),
-                },
-            ) {
-                // Gone meanwhile with its namespace: what was wanted.
-                Err(err) if err.errno == Some(nix::errno::Errno::ENODEV) => {}
-                other => other?,
+                }]
+            } else {
+                vec![
+                    Op::Down {
+                        link: e.host_veth.clone(),
+                    },
+                    Op::NoMaster {
+                        link: e.host_veth.clone(),
+                    },
+                ]
+            };
+            for op in &ops {
+                match sys.apply(At::Host, op) {
+                    // Gone meanwhile with its namespace: what was wanted.
+                    Err(err) if err.errno == Some(nix::errno::Errno::ENODEV) => break,
+                    other => other?,
+                }
             }
         }
         state.remove_endpoint(e)?;
@@ -363,6 +404,7 @@ pub fn reclaim(sys: &dyn NetSys, store: &Store) -> Result<Vec<Endpoint>, Error> 
 /// bridge is left; ip_forward on while a bridge exists (and back off after, if this
 /// project turned it on).
 pub fn sync(sys: &dyn NetSys, state: &Locked<'_>) -> Result<(), Error> {
+    let mut made_bridge = false;
     let mut wanted = Vec::new();
     let mut published = Vec::new();
     for net in state.networks()? {
@@ -370,35 +412,8 @@ pub fn sync(sys: &dyn NetSys, state: &Locked<'_>) -> Result<(), Error> {
         let want = net.name != DEFAULT_NETWORK || !endpoints.is_empty();
         let exists = sys.link_exists(&net.bridge)?;
         if want && !exists {
-            sys.apply(
-                At::Host,
-                &Op::AddBridge {
-                    name: net.bridge.clone(),
-                },
-            )?;
-            sys.apply(
-                At::Host,
-                &Op::AddAddr {
-                    link: net.bridge.clone(),
-                    addr: net.gateway(),
-                    prefix: net.subnet().prefix,
-                },
-            )?;
-            // 127.0.0.1:PORT from the host is DNATed into the bridge: the kernel drops
-            // packets with a loopback source on other interfaces unless this is on.
-            sys.apply(
-                At::Host,
-                &Op::Sysctl {
-                    name: format!("net.ipv4.conf.{}.route_localnet", net.bridge),
-                    value: "1".into(),
-                },
-            )?;
-            sys.apply(
-                At::Host,
-                &Op::Up {
-                    link: net.bridge.clone(),
-                },
-            )?;
+            make_bridge(sys, &net)?;
+            made_bridge = true;
         }
         if !want && exists {
             sys.apply(
@@ -451,11 +466,19 @@ pub fn sync(sys: &dyn NetSys, state: &Locked<'_>) -> Result<(), Error> {
             hex::encode(sha2::Sha256::digest(ruleset.as_bytes()))
         };
         // Running nft costs a process and a netlink transaction: skipped when the table
-        // already holds exactly this ruleset.
-        if !changes.table || changes.ruleset_sha256 != digest {
+        // already holds exactly this ruleset, as installed since this boot (the kernel
+        // forgets tables at a reboot) and with no bridge made anew meanwhile. A table
+        // flushed by another tool is put back at the next change of any network.
+        let boot = sys::read_sysctl("kernel.random.boot_id").unwrap_or_default();
+        if made_bridge
+            || !changes.table
+            || changes.ruleset_sha256 != digest
+            || changes.boot_id != boot
+        {
             sys.apply(At::Host, &Op::Nft { ruleset })?;
             changes.table = true;
             changes.ruleset_sha256 = digest;
+            changes.boot_id = boot;
         }
         if sys::read_sysctl("net.ipv4.ip_forward").as_deref() == Some("0") {
             // Recorded before it is done: a crash in between still has it undone.
@@ -471,6 +494,58 @@ pub fn sync(sys: &dyn NetSys, state: &Locked<'_>) -> Result<(), Error> {
         }
     }
     state.set_host_changes(&changes)
+}
+
+/// A network's bridge, with its address, `route_localnet` and up; deleted again if a step
+/// fails, so a half-made bridge is never left for the next sync to take as done.
+fn make_bridge(sys: &dyn NetSys, net: &Network) -> Result<(), Error> {
+    sys.apply(
+        At::Host,
+        &Op::AddBridge {
+            name: net.bridge.clone(),
+        },
+    )?;
+    let rest = [
+        Op::AddAddr {
+            link: net.bridge.clone(),
+            addr: net.gateway(),
+            prefix: net.subnet().prefix,
+        },
+        // 127.0.0.1:PORT from the host is DNATed into the bridge: the kernel drops
+        // packets with a loopback source on other interfaces unless this is on.
+        Op::Sysctl {
+            name: format!("net.ipv4.conf.{}.route_localnet", net.bridge),
+            value: "1".into(),
+        },
+        Op::Up {
+            link: net.bridge.clone(),
+        },
+    ];
+    for op in &rest {
+        if let Err(e) = sys.apply(At::Host, op) {
+            let _ = sys.apply(
+                At::Host,
+                &Op::DelLink {
+                    link: net.bridge.clone(),
+                },
+            );
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a bridge if it is there.
+fn drop_bridge(sys: &dyn NetSys, bridge: &str) -> Result<(), Error> {
+    if sys.link_exists(bridge)? {
+        sys.apply(
+            At::Host,
+            &Op::DelLink {
+                link: bridge.to_string(),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Creates a user network and its bridge.
@@ -499,6 +574,8 @@ pub fn create_network(
     let state = store.lock()?;
     let net = state.create(name, "", subnet, gateway, internal)?;
     if let Err(e) = sync(sys, &state) {
+        // Its bridge first: once the record is gone, sync no longer knows it.
+        let _ = drop_bridge(sys, &net.bridge);
         let _ = state.remove(&net);
         let _ = sync(sys, &state);
         return Err(e);
@@ -527,16 +604,9 @@ pub fn remove_network(sys: &dyn NetSys, store: &Store, name: &str) -> Result<Net
             net.name, net.id
         )));
     }
+    // The bridge before the record: a failure leaves both, and the next `rm` tries again.
+    drop_bridge(sys, &net.bridge)?;
     state.remove(&net)?;
-    // Its record is gone, so sync no longer knows its bridge: it goes here.
-    if sys.link_exists(&net.bridge)? {
-        sys.apply(
-            At::Host,
-            &Op::DelLink {
-                link: net.bridge.clone(),
-            },
-        )?;
-    }
     sync(sys, &state)?;
     Ok(net)
 }
@@ -584,15 +654,23 @@ mod tests {
             .filter(|o| !o.contains("ip_forward"))
             .collect();
         assert!(rest[0].starts_with("[host] nft -f -"), "{ops:#?}");
+        let veth = &e.host_veth;
+        assert!(
+            veth.starts_with("mdv01234567") && veth.len() == 15,
+            "{veth}"
+        );
         assert_eq!(
             rest[1],
             &format!(
-                "[host] RTM_NEWLINK mdv01234567890 type veth peer eth0 address {} netns(pid {pid})",
+                "[host] RTM_NEWLINK {veth} type veth peer eth0 address {} netns(pid {pid})",
                 e.mac
             )
         );
-        assert_eq!(rest[2], "[host] RTM_SETLINK mdv01234567890 master mdocker0");
-        assert_eq!(rest[3], "[host] RTM_SETLINK mdv01234567890 up");
+        assert_eq!(
+            rest[2],
+            &format!("[host] RTM_SETLINK {veth} master mdocker0")
+        );
+        assert_eq!(rest[3], &format!("[host] RTM_SETLINK {veth} up"));
         assert_eq!(
             rest[4],
             &format!("[netns of pid {pid}] RTM_NEWADDR {}/24 dev eth0", e.ip)
@@ -621,7 +699,7 @@ mod tests {
         disconnect(&rec, &store, id, None).unwrap();
         disconnect(&rec, &store, "fedcba9876543210", None).unwrap();
         let ops = rec.ops.borrow().clone();
-        assert_eq!(ops[0], "[host] RTM_DELLINK mdv01234567890", "{ops:#?}");
+        assert_eq!(ops[0], format!("[host] RTM_DELLINK {veth}"), "{ops:#?}");
         // The last one out takes the bridge and the table.
         assert!(
             ops.iter().any(|o| o == "[host] RTM_DELLINK mdocker0"),

@@ -140,6 +140,9 @@ pub struct HostChanges {
     /// again (a container without published ports changes nothing in the table).
     #[serde(default)]
     pub ruleset_sha256: String,
+    /// The boot it was installed in (`/proc/sys/kernel/random/boot_id`).
+    #[serde(default)]
+    pub boot_id: String,
 }
 
 /// The state directory.

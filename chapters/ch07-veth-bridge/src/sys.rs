@@ -115,6 +115,16 @@ pub enum Op<'a> {
         /// The gateway.
         via: Ipv4Addr,
     },
+    /// Brings a link down.
+    Down {
+        /// The link.
+        link: String,
+    },
+    /// Takes a link out of its bridge.
+    NoMaster {
+        /// The link.
+        link: String,
+    },
     /// Deletes a link (a veth's peer goes with it).
     DelLink {
         /// The link.
@@ -163,6 +173,8 @@ impl fmt::Display for Op<'_> {
                 write!(f, "RTM_NEWADDR {addr}/{prefix} dev {link}")
             }
             Op::DefaultRoute { via } => write!(f, "RTM_NEWROUTE default via {via}"),
+            Op::Down { link } => write!(f, "RTM_SETLINK {link} down"),
+            Op::NoMaster { link } => write!(f, "RTM_SETLINK {link} nomaster"),
             Op::DelLink { link } => write!(f, "RTM_DELLINK {link}"),
             Op::Sysctl { name, value } => write!(f, "sysctl {name}={value}"),
             Op::Nft { ruleset } => write!(
@@ -194,6 +206,8 @@ impl Op<'_> {
             Op::Up { link } => format!("ip link set {link} up"),
             Op::AddAddr { link, addr, prefix } => format!("ip addr add {addr}/{prefix} dev {link}"),
             Op::DefaultRoute { via } => format!("ip route add default via {via}"),
+            Op::Down { link } => format!("ip link set {link} down"),
+            Op::NoMaster { link } => format!("ip link set {link} nomaster"),
             Op::DelLink { link } => format!("ip link del {link}"),
             Op::Sysctl { name, value } => format!("sysctl -w {name}={value}"),
             Op::Nft { ruleset } => format!("nft -f - <<'EOF'\n{}EOF", ruleset),
@@ -312,13 +326,22 @@ fn in_namespace<T>(at: At<'_>, f: impl FnOnce() -> T) -> Result<T, Errno> {
         At::Netns(n) => {
             let home = std::fs::File::open("/proc/thread-self/ns/net").map_err(errno)?;
             nix::sched::setns(n.fd, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let result = f();
-            // Held open above, and ours: going back cannot fail short of a kernel bug, and
-            // staying in a container's namespace would be worse than stopping.
-            nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("setns back into the caller's own network namespace");
-            Ok(result)
+            // Back home when this ends, even by a panic in `f`.
+            let _back = GoBack(home);
+            Ok(f())
         }
+    }
+}
+
+/// Returns the thread to the network namespace it holds when dropped.
+struct GoBack(std::fs::File);
+
+impl Drop for GoBack {
+    fn drop(&mut self) {
+        // Held open since before the switch, and ours: going back cannot fail short of a
+        // kernel bug, and staying in a container's namespace would be worse than stopping.
+        nix::sched::setns(&self.0, nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("setns back into the caller's own network namespace");
     }
 }
 
@@ -537,6 +560,18 @@ impl Rtnl {
                 msg.attributes
                     .push(RouteAttribute::Gateway(RouteAddress::Inet(*via)));
                 self.request(RouteNetlinkMessage::NewRoute(msg), NEW)?;
+            }
+            Op::Down { link } => {
+                let mut msg = LinkMessage::default();
+                msg.header.index = self.index(link)?;
+                msg.header.change_mask = LinkFlags::Up;
+                self.request(RouteNetlinkMessage::SetLink(msg), 0)?;
+            }
+            Op::NoMaster { link } => {
+                let mut msg = LinkMessage::default();
+                msg.header.index = self.index(link)?;
+                msg.attributes.push(LinkAttribute::Controller(0));
+                self.request(RouteNetlinkMessage::SetLink(msg), 0)?;
             }
             Op::DelLink { link } => {
                 let mut msg = LinkMessage::default();

@@ -338,6 +338,20 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
     let host = host_config(args)?;
+    // docker's refusals: the default bridge takes neither a fixed address nor aliases.
+    if matches!(host.network_mode.as_str(), "default" | "bridge") {
+        if args.ip.is_some() {
+            return Err(Error::Usage(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if !args.network_alias.is_empty() {
+            return Err(Error::Usage(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+    }
     // Refuse what cannot work before anything is written: the volumes come after this.
     crate::runtime::namespaces(root, &host)?;
     crate::security::capabilities(&host)?;

@@ -93,8 +93,31 @@ fn store(root: &Path) -> Result<ch07_veth_bridge::Store, Error> {
     Ok(ch07_veth_bridge::Store::open(root)?)
 }
 
-/// Runs a network command.
+/// Runs a network command; failures are printed as docker's CLI prints the daemon's
+/// answers, and exit 1 as docker's do.
 pub fn main(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
+    match run(root, cmd) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("{}", daemon_error(&e));
+            Ok(1)
+        }
+    }
+}
+
+/// docker's wording for a failure the daemon reports: `Error: No such network: X` for a
+/// missing network (the CLI's own check), `Error response from daemon: ...` otherwise.
+fn daemon_error(e: &Error) -> String {
+    match e {
+        Error::Network(ch07_veth_bridge::Error::NoSuchNetwork(n)) => {
+            format!("Error: No such network: {n}")
+        }
+        Error::NoSuchContainer(_) => format!("Error: {e}"),
+        _ => format!("Error response from daemon: {e}"),
+    }
+}
+
+fn run(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
     let sys = crate::netlink();
     let store = store(root)?;
     match cmd {
@@ -145,7 +168,7 @@ pub fn main(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
                         out.push(ch07_veth_bridge::commands::inspect(&net, &eps));
                     }
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        eprintln!("{}", daemon_error(&Error::from(e)));
                         status = 1;
                     }
                 }
@@ -166,7 +189,7 @@ pub fn main(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
                 match ch07_veth_bridge::remove_network(&sys, &store, n) {
                     Ok(_) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("{}", daemon_error(&Error::from(e)));
                         status = 1;
                     }
                 }
@@ -184,6 +207,18 @@ pub fn main(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
         }
         NetworkCommand::Connect(a) => {
             let c = containers::find(root, &a.container)?;
+            // docker's refusals: a namespace that is not the container's own to wire.
+            let mode = c.config.host.network_mode.as_str();
+            if mode == "host" || mode.starts_with("container:") {
+                return Err(Error::Conflict(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ));
+            }
+            if mode == "none" || mode.is_empty() {
+                return Err(Error::Conflict(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+                ));
+            }
             let state = c.live_state()?;
             if state.status != Status::Running {
                 return Err(Error::Conflict(format!(
@@ -328,8 +363,19 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
-/// `port`: the container's published ports, as docker lists them.
+/// `port`: the container's published ports, as docker lists them; errors as docker's
+/// (exit 1).
 pub fn port(root: &Path, a: &PortArgs) -> Result<i32, Error> {
+    match list_ports(root, a) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(1)
+        }
+    }
+}
+
+fn list_ports(root: &Path, a: &PortArgs) -> Result<i32, Error> {
     let c = containers::find(root, &a.container)?;
     let mut bindings: Vec<ch07_veth_bridge::PortBinding> = endpoints(root, c.id())
         .into_iter()
