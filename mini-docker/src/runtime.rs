@@ -420,6 +420,28 @@ pub fn launch<'s>(
     }
 }
 
+/// A container process's environment as docker makes it (`CreateDaemonEnvironment`): a
+/// default `PATH`, `HOSTNAME`, `TERM=xterm` with a terminal, then the container's own
+/// variables, each replacing a default of the same name in place or coming after them.
+/// (`HOME` is added last, by the caller, once the user is known, as runc adds it.)
+pub fn process_env(env: &[String], hostname: &str, tty: bool) -> Vec<String> {
+    let mut out = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("HOSTNAME={hostname}"),
+    ];
+    if tty {
+        out.push("TERM=xterm".into());
+    }
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    for e in env {
+        match out.iter().position(|o| key(o) == key(e)) {
+            Some(i) => out[i] = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
 /// Everything the child needs, made in the parent before the clone.
 struct ChildPlan<'a> {
     /// Namespaces of other containers to join (`--ipc container:X`).
@@ -552,7 +574,7 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
         .map_err(ChildError::setup)?;
     // The working directory is made (as root, like Docker) before privileges are dropped.
     ch03_rootfs_pivot_root::enter_workdir(sys, Path::new(&cfg.working_dir))?;
-    let mut env = cfg.env.clone();
+    let mut env = process_env(&cfg.env, &cfg.hostname, cfg.tty);
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
@@ -570,6 +592,20 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_is_dockers_defaults_then_the_containers() {
+        let env = process_env(&["PATH=/bin".into(), "A=1".into()], "box", true);
+        assert_eq!(env, ["PATH=/bin", "HOSTNAME=box", "TERM=xterm", "A=1"]);
+        let env = process_env(&["HOSTNAME=mine".into()], "box", false);
+        assert_eq!(
+            env,
+            [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOSTNAME=mine"
+            ]
+        );
+    }
 
     #[test]
     fn memory_swap_follows_dockers_defaults() {

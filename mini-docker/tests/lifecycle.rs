@@ -1109,3 +1109,24 @@ fn logs_follow_top_and_exec_with_a_terminal() {
         show(&tty)
     );
 }
+
+/// The process environment is docker's: PATH, HOSTNAME, the image's and -e's variables,
+/// HOME last; the same in exec, with exec's -e.
+#[test]
+fn run_and_exec_get_dockers_environment() {
+    let Some(md) = Md::with_busybox() else { return };
+    let out = md.ok(&["run", "--rm", "-h", "box", "-e", "A=1", "busybox", "env"]);
+    assert_eq!(
+        out,
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=box\nA=1\nHOME=/root\n"
+    );
+    md.ok(&[
+        "run", "-d", "--name", "envy", "-h", "box", "busybox", "sleep", "60",
+    ]);
+    let out = md.ok(&["exec", "-e", "B=2", "envy", "env"]);
+    assert_eq!(
+        out,
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=box\nB=2\nHOME=/root\n"
+    );
+    md.ok(&["rm", "-f", "envy"]);
+}

@@ -32,10 +32,14 @@ pub struct InitLayer {
 }
 
 impl InitLayer {
-    /// `/etc/hosts`: loopback names, then the extra lines.
+    /// `/etc/hosts`: docker's default lines (loopback names, and the IPv6 multicast names
+    /// of RFC 4291 that libnetwork writes), then the extra lines.
     pub fn hosts_file(&self) -> String {
-        let mut s =
-            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        let mut s = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n",
+        );
         for (addr, names) in &self.hosts {
             s.push_str(&format!("{addr}\t{names}\n"));
         }
@@ -173,7 +177,9 @@ mod tests {
         };
         assert_eq!(
             init.hosts_file(),
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n172.18.0.2\tbox\n"
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n172.18.0.2\tbox\n"
         );
     }
 }

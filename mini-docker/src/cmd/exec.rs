@@ -145,7 +145,13 @@ impl ProcessSpec {
         let mut host = c.config.host.clone();
         host.privileged |= args.privileged;
         Ok(ProcessSpec {
-            env: super::create::environment(&c.config.env, &[], &args.env),
+            // docker's exec: the same defaults as the container's (HOSTNAME, TERM with
+            // -t), the container's variables, then exec's -e.
+            env: crate::runtime::process_env(
+                &super::create::environment(&c.config.env, &[], &args.env),
+                &c.config.hostname,
+                args.tty,
+            ),
             workdir: args
                 .workdir
                 .clone()
