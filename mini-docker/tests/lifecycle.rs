@@ -1130,3 +1130,26 @@ fn run_and_exec_get_dockers_environment() {
     );
     md.ok(&["rm", "-f", "envy"]);
 }
+
+/// docker's marks of a container: an empty `/.dockerenv`, and with the host's network the
+/// host's hostname.
+#[test]
+fn dockerenv_exists_and_host_network_takes_the_hosts_name() {
+    let Some(md) = Md::with_busybox() else { return };
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "test -f /.dockerenv && wc -c < /.dockerenv"
+        ]),
+        "0\n"
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        md.ok(&["run", "--rm", "--network", "host", "busybox", "hostname"]),
+        host
+    );
+}

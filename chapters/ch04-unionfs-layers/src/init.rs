@@ -94,9 +94,9 @@ impl InitLayer {
         s
     }
 
-    /// Writes the layer into `dir` (created if missing): the three files, plus the mount
-    /// points a container needs (`proc`, `sys`, `dev`), so the writable layer does not get
-    /// those either.
+    /// Writes the layer into `dir` (created if missing): the three files, docker's empty
+    /// `/.dockerenv`, and the mount points a container needs (`proc`, `sys`, `dev`), so the
+    /// writable layer does not get those either. Returns the three files.
     pub fn write(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for d in ["etc", "proc", "sys", "dev"] {
@@ -107,6 +107,9 @@ impl InitLayer {
             self.hosts_file(),
             self.resolv_conf(&host),
         ];
+        // Docker's marker that a process runs in a container (an empty file at the root);
+        // programs test for it.
+        fs::write(dir.join(".dockerenv"), "")?;
         let mut written = Vec::new();
         for (file, text) in FILES.iter().zip(contents) {
             let path = dir.join(file);

@@ -333,10 +333,16 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let env = environment(&img.env, &files, &args.env);
     let mut mounts = collect_mounts(args, &img.volumes)?;
     let extra_hosts = parse_extra_hosts(root, &args.add_host)?;
-    let hostname = args
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_string());
+    // docker: the container's ID, or with the host's network, the host's name.
+    let hostname = args.hostname.clone().unwrap_or_else(|| {
+        if args.network == "host" {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| id[..12].to_string())
+        } else {
+            id[..12].to_string()
+        }
+    });
     let host = host_config(args)?;
     // docker's refusals: the default bridge takes neither a fixed address nor aliases.
     if matches!(host.network_mode.as_str(), "default" | "bridge") {
