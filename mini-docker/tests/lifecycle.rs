@@ -374,7 +374,8 @@ fn commit_keeps_the_writable_layer_and_leaves_the_init_layer_out() {
         "changed:v1",
         "sh",
         "-c",
-        "cat /made; ls /bin/vi; grep -c db /etc/hosts; cat /etc/hostname",
+        // -w: the hex of a container ID in the hosts file may hold "db" too.
+        "cat /made; ls /bin/vi; grep -cw db /etc/hosts; cat /etc/hostname",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();

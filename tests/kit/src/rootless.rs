@@ -36,7 +36,16 @@ impl Rootless {
         let dir = tempfile::Builder::new().prefix("rootless-").tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         let copy = dir.path().join(bin.file_name().unwrap_or_default());
-        std::fs::copy(bin, &copy)?;
+        // Copied by another process: had this one written it, a child forked meanwhile by
+        // another test's thread could still hold the write descriptor when the copy is
+        // executed, and exec would fail with ETXTBSY ("Text file busy").
+        let status = Command::new("cp").arg(bin).arg(&copy).status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!(
+                "cp {}: {status}",
+                bin.display()
+            )));
+        }
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
         std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY))?;
         Ok(Rootless { dir, bin: copy })
