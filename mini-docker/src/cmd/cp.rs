@@ -97,7 +97,10 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
         (Some((name, src)), None) => {
             let c = containers::find(root, name)?;
             let src = rel(src);
-            let dest = PathBuf::from(&args.destination);
+            // Resolved below from the host's `/` (never through a symlink out of it): a
+            // relative destination is made absolute against our working directory first.
+            let dest = std::path::absolute(&args.destination)
+                .map_err(|e| Error::io("resolve", Path::new(&args.destination), e))?;
             let dest_is_dir = dest.is_dir();
             let (into, top) = placement(dest_is_dir, &src, &dest);
             let host = SafeRoot::open(Path::new("/")).map_err(Error::Sys)?;
