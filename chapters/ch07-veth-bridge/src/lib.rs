@@ -10,7 +10,7 @@
 //!  │ eth0 ── routing + nft (NAT, DNAT) ──┐    │     │                           │
 //!  │                                     │    │     │                           │
 //!  │                mdocker0 10.87.0.1/24 (bridge)  │  eth0 10.87.0.2/24        │
-//!  │                   └── mdv<id>0 ═════════════════ default via 10.87.0.1     │
+//!  │                   └── mdv<id>… ═════════════════ default via 10.87.0.1     │
 //!  └──────────────────────────────────────────┘     └───────────────────────────┘
 //! ```
 //!
@@ -117,12 +117,7 @@ pub fn connect(
     let net = state.find(network)?;
     // Records of containers that ended without giving back (a killed monitor, a reboot)
     // hold addresses and ports, and this container's own would refuse it: freed first.
-    let dead: Vec<Endpoint> = state
-        .all_endpoints()?
-        .into_iter()
-        .filter(|e| !e.alive())
-        .collect();
-    forget(sys, &state, &dead)?;
+    forget_dead(sys, &state)?;
     let all = state.all_endpoints()?;
     let mine: Vec<&Endpoint> = all
         .iter()
@@ -388,13 +383,17 @@ fn forget(sys: &dyn NetSys, state: &Locked<'_>, gone: &[Endpoint]) -> Result<(),
 /// Frees what containers that died without [`disconnect`] left (a monitor killed with
 /// `kill -9`): every endpoint whose namespace is gone. Returns them.
 pub fn reclaim(sys: &dyn NetSys, store: &Store) -> Result<Vec<Endpoint>, Error> {
-    let state = store.lock()?;
+    forget_dead(sys, &store.lock()?)
+}
+
+/// Forgets every endpoint whose namespace is gone; returns them.
+fn forget_dead(sys: &dyn NetSys, state: &Locked<'_>) -> Result<Vec<Endpoint>, Error> {
     let dead: Vec<Endpoint> = state
         .all_endpoints()?
         .into_iter()
         .filter(|e| !e.alive())
         .collect();
-    forget(sys, &state, &dead)?;
+    forget(sys, state, &dead)?;
     Ok(dead)
 }
 

@@ -144,13 +144,6 @@ pub enum Op<'a> {
     },
 }
 
-fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl fmt::Display for Op<'_> {
     /// The op as `--trace` shows it: the netlink message and what it carries.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,7 +157,7 @@ impl fmt::Display for Op<'_> {
             } => write!(
                 f,
                 "RTM_NEWLINK {host} type veth peer {peer} address {} netns(pid {})",
-                mac_text(peer_mac),
+                crate::ipam::mac_text(peer_mac),
                 netns.pid
             ),
             Op::SetMaster { link, master } => write!(f, "RTM_SETLINK {link} master {master}"),
@@ -199,7 +192,7 @@ impl Op<'_> {
                 netns,
             } => format!(
                 "ip link add {host} type veth peer name {peer} address {} netns {}",
-                mac_text(peer_mac),
+                crate::ipam::mac_text(peer_mac),
                 netns.pid
             ),
             Op::SetMaster { link, master } => format!("ip link set {link} master {master}"),
