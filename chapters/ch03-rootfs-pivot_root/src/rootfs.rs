@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  make / private ─ bind rootfs onto itself ─ bind volumes into it ─ pivot_root ─ detach
-//!  the old root ─ mount /proc, /sys (ro), /dev (tmpfs + nodes + devpts + shm) ─ mask and
-//!  write-protect the kernel's files in /proc and /sys ─ exec
+//!  the old root ─ mount /proc, /sys (ro), /dev (tmpfs + nodes + devpts + mqueue + shm) ─
+//!  mask and write-protect the kernel's files in /proc and /sys ─ exec
 //! ```
 //!
 //! Every path inside the rootfs is resolved by [`SafeRoot`] (openat2 with
@@ -391,17 +391,12 @@ pub fn mount_volumes(
             }
             MountKind::Tmpfs => {
                 // Read-only from the start: a bind remount would also drop nosuid, nodev.
-                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                // docker's defaults: noexec, nosuid, nodev, and tmpfs's own mode (1777).
+                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
                 if m.read_only {
                     flags |= MsFlags::MS_RDONLY;
                 }
-                sys.mount(
-                    Some("tmpfs"),
-                    &target,
-                    Some("tmpfs"),
-                    flags,
-                    Some("mode=755"),
-                )?;
+                sys.mount(Some("tmpfs"), &target, Some("tmpfs"), flags, None)?;
             }
         }
         if m.read_only && !matches!(m.kind, MountKind::Tmpfs) {
@@ -763,7 +758,7 @@ pub fn mount_dev(
     ] {
         sys.symlink(target, &dev.join(link))?;
     }
-    for dir in ["pts", "shm"] {
+    for dir in ["pts", "mqueue", "shm"] {
         sys.mkdir(&dev.join(dir), 0o755)?;
     }
     // Terminals belong to the `tty` group (5), where the user namespace has a group 5:
@@ -780,6 +775,20 @@ pub fn mount_dev(
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some(options),
     )?;
+    // POSIX message queues (mq_overview(7)) of the container's IPC namespace, where the
+    // OCI runtime spec's default mounts put them. A user namespace that does not own the
+    // IPC namespace may not mount them (EPERM: rootless with the host's IPC); runc leaves
+    // the directory empty then too.
+    match sys.mount(
+        Some("mqueue"),
+        &dev.join("mqueue"),
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    ) {
+        Err(e) if e.errno == nix::errno::Errno::EPERM => {}
+        r => r?,
+    }
     sys.mount(
         Some("shm"),
         &dev.join("shm"),
@@ -961,8 +970,10 @@ mod tests {
         symlink("/proc/self/fd/2", "/dev/stderr")
         symlink("pts/ptmx", "/dev/ptmx")
         mkdir("/dev/pts", 0o755)
+        mkdir("/dev/mqueue", 0o755)
         mkdir("/dev/shm", 0o755)
         mount("devpts", "/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
         mount("shm", "/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")
         mount("/proc/sys", "/proc/sys", NULL, MS_BIND|MS_REC, NULL)
         mount(NULL, "/proc/sys", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_REMOUNT|MS_BIND, NULL)

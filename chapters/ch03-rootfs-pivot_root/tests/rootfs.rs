@@ -53,6 +53,7 @@ fn inside_the_rootfs_mountinfo_shows_only_the_containers_own_mounts() {
     /sys sysfs
     /dev tmpfs
     /dev/pts devpts
+    /dev/mqueue mqueue
     /dev/shm tmpfs
     ");
     leaks::assert_no_mounts_under(root.path());
@@ -104,6 +105,7 @@ fn the_rootfs_is_the_whole_world_with_a_dev_of_its_own() {
     total 0
     lrwxrwxrwx /proc/self/fd
     crw-rw-rw- full
+    drwxrwxrwt mqueue
     crw-rw-rw- null
     lrwxrwxrwx pts/ptmx
     drwxr-xr-x pts
