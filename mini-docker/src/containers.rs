@@ -109,7 +109,7 @@ fn take_name(root: &Path, name: &str, id: &str, locked: bool) -> Result<(), Erro
             let owner = owner.trim();
             if owner != id && name_held_by(root, owner, name) {
                 Err(Error::Conflict(format!(
-                    "The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
                 )))
             } else {
                 fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
@@ -376,7 +376,13 @@ mod tests {
     #[test]
     fn names_follow_dockers_rules() {
         assert!(valid_name("web") && valid_name("db-1.prod_2") && valid_name("9lives"));
-        assert!(!valid_name("") && !valid_name("-x") && !valid_name("a b") && !valid_name("a/b"));
+        assert!(
+            !valid_name("")
+                && !valid_name("x")
+                && !valid_name("-x")
+                && !valid_name("a b")
+                && !valid_name("a/b")
+        );
         let id = new_id();
         assert_eq!(id.len(), 64);
         assert!(valid_name(&random_name(&id)));

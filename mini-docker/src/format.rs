@@ -125,6 +125,10 @@ impl Format {
             crate::template::Template::parse(t)
                 .map_err(|e| crate::Error::Usage(format!("template parsing error: {e}")))
         };
+        // `json`: each row as one line of JSON (docker's CLI since 23, the one Debian ships).
+        if text.trim() == "json" {
+            return Ok(Format::Lines(parse("{{json .}}")?));
+        }
         match text.strip_prefix("table") {
             Some(rest) if rest.trim().is_empty() => Ok(Format::Default),
             Some(rest) => Ok(Format::Table(parse(rest.trim_start_matches(' '))?)),

@@ -11,6 +11,8 @@
 //! container's process from the chapters), `monitor` (supervising it), `relay` and
 //! `detach` (a client attached to it, and its detach keys), `volumes`, `format` (docker's
 //! tables and wording).
+#![recursion_limit = "256"]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -95,6 +97,9 @@ pub enum Error {
     /// A network (chapter 7).
     #[error(transparent)]
     Network(#[from] ch07_veth_bridge::Error),
+    /// `exec`'s process could not be started (a missing command, a bad `-w` or `-u`).
+    #[error(transparent)]
+    Exec(Box<Error>),
     /// A step failed, and undoing what it had done failed too: both are said (design.md,
     /// "if a step and its cleanup both fail, report both").
     #[error("{error}; and undoing it failed: {cleanup}")]
@@ -127,7 +132,7 @@ impl Error {
         }
     }
 
-    /// docker's exit codes: 126 and 127 when the command cannot be run or found, 125 for
+    /// `run`'s exit codes: 126 and 127 when the command cannot be run or found, 125 for
     /// everything else that is mini-docker's own failure.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -138,6 +143,29 @@ impl Error {
             Error::Build(e) => e.exit_code(),
             _ => 125,
         }
+    }
+}
+
+/// How docker's CLI turns a failure of `command` into its exit status: `run` says 125 for
+/// its own failures and 126/127 when the command cannot be run or found
+/// (`cli/command/container/run.go`); `exec` 126 when its process could not be started,
+/// whatever the reason (`exec.go`: the runtime's exit code); every other verb 1, the
+/// status of any error the daemon answered. `create` is 125 for what docker's CLI checks
+/// itself before asking (a flag's value: `Error::Usage` here) and 1 for what its daemon
+/// refuses. A bad flag is 125 everywhere (see `main`).
+fn exit_status(command: &Command, err: &Error) -> i32 {
+    match command {
+        Command::Run(_) => err.exit_code(),
+        Command::Create(_) => match err {
+            Error::Usage(_) => 125,
+            _ => 1,
+        },
+        Command::Exec(_) => match err {
+            Error::Exec(_) => 126,
+            _ => 1,
+        },
+        Command::Container(c) => c.command().map_or(1, |v| exit_status(&v, err)),
+        _ => 1,
     }
 }
 
@@ -284,9 +312,17 @@ pub enum Command {
     #[command(subcommand)]
     System(cmd::system::SystemCommand),
     /// Display system-wide information.
-    Info,
+    Info {
+        /// Format the output using the given Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+    },
     /// Show the mini-docker version information.
-    Version,
+    Version {
+        /// Format the output using the given Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+    },
     /// The monitor of a detached container (started by `run -d` and `start`).
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -306,6 +342,15 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // An unknown verb is docker's `'x' is not a docker command.`, status 1.
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand
+                && let Some(verb) = e.get(clap::error::ContextKind::InvalidSubcommand)
+            {
+                eprintln!(
+                    "mini-docker: '{verb}' is not a mini-docker command.\nSee 'mini-docker --help'"
+                );
+                return ExitCode::from(1);
+            }
             // docker exits 125 on a bad flag; help and version are not errors.
             let code = if e.use_stderr() { 125 } else { 0 };
             let _ = e.print();
@@ -316,7 +361,7 @@ fn main() -> ExitCode {
     match cmd::dispatch(&cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
-            let code = err.exit_code();
+            let code = exit_status(&cli.command, &err);
             eprintln!("Error: {:#}", anyhow::Error::from(err));
             ExitCode::from(code as u8)
         }

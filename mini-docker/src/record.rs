@@ -310,6 +310,9 @@ pub struct Config {
     /// `--ip`: the address wanted on its network.
     #[serde(default)]
     pub ip: String,
+    /// `--label`, over the image's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Where a container is in its life.
@@ -401,10 +404,12 @@ pub fn lock_file(path: &Path) -> Result<fs::File, Error> {
         .map_err(|e| Error::io("open", path, e))
 }
 
-/// Names docker accepts for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Names docker accepts for containers and volumes: moby's `^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`
+/// (`daemon/names`), so two characters at least.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+    name.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 

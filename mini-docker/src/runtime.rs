@@ -258,9 +258,11 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
 }
 
 /// The container's cgroup directories as it sees them under `/sys/fs/cgroup`, named after
-/// their hierarchies' mount points (`memory`, `cpu`, `unified`).
+/// their hierarchies' mount points (`memory`, `cpu`, `unified`). On a hybrid host the v1
+/// hierarchies only, as runc shows them: the `unified` one holds its directory (pause's
+/// freezer) but is the host's systemd's business, not the container's.
 fn cgroup_views(cgroup: &Cgroup<'_>) -> Vec<CgroupView> {
-    cgroup
+    let mut views: Vec<CgroupView> = cgroup
         .dirs()
         .iter()
         .filter_map(|d| {
@@ -277,7 +279,11 @@ fn cgroup_views(cgroup: &Cgroup<'_>) -> Vec<CgroupView> {
                 dir: d.path.clone(),
             })
         })
-        .collect()
+        .collect();
+    if views.len() > 1 {
+        views.retain(|v| v.name != "unified");
+    }
+    views
 }
 
 /// A started container: its process and its cgroup (the caller removes the cgroup when the

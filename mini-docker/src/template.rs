@@ -407,7 +407,13 @@ fn encode_json(args: &[Value]) -> Result<Value, TemplateError> {
     } else {
         &args[0]
     };
-    Ok(Value::String(serde_json::to_string(v).unwrap_or_default()))
+    // Go's encoding/json escapes <, > and & (for HTML), so `{{json .}}` prints `\u003cnone\u003e`.
+    let text = serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    Ok(Value::String(text))
 }
 
 /// `join LIST SEP` and `split TEXT SEP`: Go's strings.Join and strings.Split.

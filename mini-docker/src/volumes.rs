@@ -32,6 +32,33 @@ pub struct Volume {
     /// Made for one container, without a name of the user's.
     #[serde(rename = "Anonymous", default)]
     pub anonymous: bool,
+    /// `volume create --label`.
+    #[serde(rename = "Labels", default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Volume {
+    /// As docker's `volume inspect` shows it (`volume.Volume`): no `Anonymous`, and
+    /// `Labels` and `Options` as objects for a volume made by `volume create`, null for
+    /// one a container made.
+    pub fn docker_json(&self) -> serde_json::Value {
+        let empty_or_null = |anon: bool| {
+            if anon {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!({})
+            }
+        };
+        serde_json::json!({
+            "CreatedAt": self.created_at,
+            "Driver": self.driver,
+            "Labels": if self.labels.is_empty() { empty_or_null(self.anonymous) } else { serde_json::json!(self.labels) },
+            "Mountpoint": self.mountpoint,
+            "Name": self.name,
+            "Options": empty_or_null(self.anonymous),
+            "Scope": "local",
+        })
+    }
 }
 
 /// Where a volume's data lives.
@@ -41,6 +68,21 @@ pub fn data_dir(root: &Path, name: &str) -> PathBuf {
 
 /// Creates a volume (nothing happens if it exists, as with docker).
 pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume, Error> {
+    create_labeled(root, name, anonymous, Default::default())
+}
+
+/// [`create`] with `volume create --label`'s labels.
+pub fn create_labeled(
+    root: &Path,
+    name: &str,
+    anonymous: bool,
+    labels: std::collections::BTreeMap<String, String>,
+) -> Result<Volume, Error> {
+    if name.len() == 1 {
+        return Err(Error::Usage(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        )));
+    }
     if !valid_name(name) {
         return Err(Error::Usage(format!(
             "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
@@ -57,6 +99,7 @@ pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume, Error>
         driver: "local".into(),
         mountpoint: data,
         anonymous,
+        labels,
     };
     let meta = root.join("volumes").join(name).join("volume.json");
     write_atomic(

@@ -287,7 +287,8 @@ fn save_and_load_carry_images_between_stores_and_from_skopeo() {
     std::fs::write(&bad, &bytes).unwrap();
     let fresh = Md::empty();
     let out = fresh.run(&["load", "-i", &bad.display().to_string()]);
-    assert_eq!(out.status.code(), Some(125), "{}", testkit::show(&out));
+    // docker's CLI: 1 for whatever its daemon refuses.
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("digest"),
         "{}",

@@ -393,7 +393,7 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
         "run",
         "-d",
         "--name",
-        "a",
+        "box-a",
         "--network",
         "inside",
         "--ip",
@@ -407,20 +407,20 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
             "inspect",
             "-f",
             "{{.NetworkSettings.Networks.inside.IPAddress}}",
-            "a"
+            "box-a"
         ]),
         "10.99.7.42\n"
     );
     // --internal: no default route, so no way out; the gateway's side is dropped too.
-    let routes = md.ok(&["exec", "a", "ip", "route"]);
+    let routes = md.ok(&["exec", "box-a", "ip", "route"]);
     assert!(!routes.contains("default"), "{routes}");
     // A container on the default network, connected to `inside` while it runs: a second
     // interface, the names, and gone again after disconnect.
-    md.ok(&["run", "-d", "--name", "b", "busybox", "sleep", "60"]);
-    md.ok(&["network", "connect", "--alias", "bee", "inside", "b"]);
+    md.ok(&["run", "-d", "--name", "box-b", "busybox", "sleep", "60"]);
+    md.ok(&["network", "connect", "--alias", "bee", "inside", "box-b"]);
     let links = md.ok(&[
         "exec",
-        "b",
+        "box-b",
         "sh",
         "-c",
         "ip -o -4 addr | awk '{print $2, $4}'",
@@ -429,24 +429,24 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
     assert_eq!(
         md.ok(&[
             "exec",
-            "a",
+            "box-a",
             "sh",
             "-c",
             "ping -c1 -W2 bee >/dev/null && echo a reaches b"
         ]),
         "a reaches b\n"
     );
-    md.ok(&["network", "disconnect", "inside", "b"]);
-    let links = md.ok(&["exec", "b", "ip", "-o", "link"]);
+    md.ok(&["network", "disconnect", "inside", "box-b"]);
+    let links = md.ok(&["exec", "box-b", "ip", "-o", "link"]);
     assert!(!links.contains("eth1"), "{links}");
-    let o = md.run(&["exec", "a", "ping", "-c1", "-W1", "bee"]);
+    let o = md.run(&["exec", "box-a", "ping", "-c1", "-W1", "bee"]);
     assert_ne!(o.status.code(), Some(0), "{}", testkit::show(&o));
     // --network container:b: b's interfaces, b's address.
     let shared = md.ok(&[
         "run",
         "--rm",
         "--network",
-        "container:b",
+        "container:box-b",
         "busybox",
         "ip",
         "-o",
@@ -455,21 +455,21 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
         "show",
         "eth0",
     ]);
-    let b_ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "b"]);
+    let b_ip = md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "box-b"]);
     assert!(shared.contains(&format!("{}/24", b_ip.trim())), "{shared}");
     // docker's refusals and wording.
     md.ok(&[
         "run",
         "-d",
         "--name",
-        "h",
+        "box-h",
         "--network",
         "host",
         "busybox",
         "sleep",
         "60",
     ]);
-    let o = md.run(&["network", "connect", "inside", "h"]);
+    let o = md.run(&["network", "connect", "inside", "box-h"]);
     assert_eq!(o.status.code(), Some(1), "{}", testkit::show(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stderr),
@@ -489,7 +489,7 @@ fn connect_disconnect_internal_fixed_addresses_and_a_shared_namespace() {
         String::from_utf8_lossy(&o.stderr),
         "Error: No such network: nosuch\n"
     );
-    md.ok(&["rm", "-f", "a", "b", "h"]);
+    md.ok(&["rm", "-f", "box-a", "box-b", "box-h"]);
     md.ok(&["network", "rm", "inside"]);
 }
 

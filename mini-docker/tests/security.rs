@@ -96,10 +96,10 @@ fn capabilities_are_dockers_default_list_and_the_flags_change_them() {
 #[test]
 fn exec_gets_the_containers_capabilities_and_filter() {
     let Some(md) = Md::with_busybox() else { return };
-    md.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    md.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
     let caps = md.ok(&[
         "exec",
-        "c",
+        "c1",
         "grep",
         "-E",
         "^(CapEff|Seccomp):",
@@ -109,13 +109,13 @@ fn exec_gets_the_containers_capabilities_and_filter() {
     let privileged = md.ok(&[
         "exec",
         "--privileged",
-        "c",
+        "c1",
         "grep",
         "^Seccomp:",
         "/proc/self/status",
     ]);
     assert_eq!(privileged, "Seccomp:\t0\n");
-    let mount = md.run(&["exec", "c", "mount", "-t", "tmpfs", "t", "/mnt"]);
+    let mount = md.run(&["exec", "c1", "mount", "-t", "tmpfs", "t", "/mnt"]);
     assert!(!mount.status.success(), "{}", testkit::show(&mount));
 }
 
@@ -316,9 +316,9 @@ fn only_stdio_reaches_the_container() {
         .output()
         .unwrap();
     assert_eq!(fds(&out(&o)), "0 1 2 ", "{}", testkit::show(&o));
-    md.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
-    assert_eq!(fds(&md.ok(&["exec", "c", "sh", "-c", OWN_FDS])), "0 1 2 ");
-    assert_eq!(md.ok(&["exec", "c", "ls", "/proc/1/fd"]), "0\n1\n2\n");
+    md.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
+    assert_eq!(fds(&md.ok(&["exec", "c1", "sh", "-c", OWN_FDS])), "0 1 2 ");
+    assert_eq!(md.ok(&["exec", "c1", "ls", "/proc/1/fd"]), "0\n1\n2\n");
 }
 
 #[test]
@@ -372,7 +372,7 @@ fn read_only_root_makes_the_init_files_read_only_too() {
     );
     assert_eq!(
         out(&o),
-        "written\nro,nosuid,nodev,relatime\n",
+        "written\nro,nosuid,nodev,noexec,relatime\n",
         "{}",
         testkit::show(&o)
     );
@@ -495,7 +495,7 @@ fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
         "run",
         "-d",
         "--name",
-        "v",
+        "victim",
         "-v",
         "/lib:/lib:ro",
         "-v",
@@ -511,7 +511,7 @@ fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
         cli(&[
             "exec",
             "-i",
-            "v",
+            "victim",
             "/proc/self/exe",
             "--root",
             "/tmp/r",
@@ -545,9 +545,9 @@ fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
         [ -s /tmp/result ] || echo written > /tmp/result
         touch /tmp/done
     "#;
-    let a = md.run(&["exec", "-d", "v", "sh", "-c", attack]);
+    let a = md.run(&["exec", "-d", "victim", "sh", "-c", attack]);
     assert!(a.status.success(), "{}", testkit::show(&a));
-    let file = |name: &str| md.run(&["exec", "v", "cat", name]);
+    let file = |name: &str| md.run(&["exec", "victim", "cat", name]);
     assert!(
         testkit::wait_until(20, || file("/tmp/holding").status.success()),
         "the attacker never found the runtime's binary inside the container"
@@ -577,7 +577,7 @@ fn the_runtime_binary_cannot_be_overwritten_from_inside_a_container() {
         original,
         "the binary was changed"
     );
-    let _ = cli(&["rm", "-f", "v"]).output();
+    let _ = cli(&["rm", "-f", "victim"]).output();
 }
 
 #[test]

@@ -66,27 +66,58 @@ fn create(sys: &dyn NetSys, store: &Store, a: &CreateArgs) -> anyhow::Result<i32
     Ok(0)
 }
 
+/// One network as `network ls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The full ID (64 hex).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `bridge`, or `host` and `null` for the predefined ones.
+    pub driver: String,
+    /// `--internal`.
+    pub internal: bool,
+    /// When it was created (RFC 3339), empty for the predefined ones.
+    pub created: String,
+}
+
+/// Every network, the predefined `host` and `none` among them, sorted by name.
+pub fn list(store: &Store) -> Result<Vec<Listed>, Error> {
+    let state = store.lock()?;
+    let mut nets: Vec<Listed> = state
+        .networks()?
+        .into_iter()
+        .map(|n| Listed {
+            id: n.id,
+            name: n.name,
+            driver: n.driver,
+            internal: n.internal,
+            created: n.created,
+        })
+        .collect();
+    for (name, driver) in [("host", "host"), ("none", "null")] {
+        nets.push(Listed {
+            id: hex::encode(sha2_of(name)),
+            name: name.into(),
+            driver: driver.into(),
+            internal: false,
+            created: String::new(),
+        });
+    }
+    nets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(nets)
+}
+
 /// `network ls`, as docker's table (the predefined host and none included).
 pub fn ls(store: &Store) -> Result<String, Error> {
-    let state = store.lock()?;
     let mut rows = vec![[
         "NETWORK ID".to_string(),
         "NAME".into(),
         "DRIVER".into(),
         "SCOPE".into(),
     ]];
-    let mut nets: Vec<(String, String, String)> = state
-        .networks()?
-        .into_iter()
-        .map(|n| (n.id[..12].to_string(), n.name, n.driver))
-        .collect();
-    for (name, driver) in [("host", "host"), ("none", "null")] {
-        let id = hex::encode(&sha2_of(name)[..6]);
-        nets.push((id, name.into(), driver.into()));
-    }
-    nets.sort_by(|a, b| a.1.cmp(&b.1));
-    for (id, name, driver) in nets {
-        rows.push([id, name, driver, "local".into()]);
+    for n in list(store)? {
+        rows.push([n.id[..12].to_string(), n.name, n.driver, "local".into()]);
     }
     let widths: Vec<usize> = (0..4)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))

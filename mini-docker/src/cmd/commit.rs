@@ -87,7 +87,11 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     let mut history = config["history"].as_array().cloned().unwrap_or_default();
     history.push(json!({
         "created": now(),
-        "created_by": format!("mini-docker commit {}", cfg.name),
+        // What the container ran, as docker's commit records it.
+        "created_by": std::iter::once(cfg.path.as_str())
+            .chain(cfg.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
         "author": args.author.clone().unwrap_or_default(),
         "comment": args.message.clone().unwrap_or_default(),
     }));
@@ -97,6 +101,7 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     if let Some(a) = &args.author {
         config["author"] = json!(a);
     }
+    config["comment"] = json!(args.message.clone().unwrap_or_default());
     let mut layers: Vec<NewLayer> = base.layers.iter().map(NewLayer::from).collect();
     layers.push(layer);
     let bytes = serde_json::to_vec(&config).expect("a config serialises");

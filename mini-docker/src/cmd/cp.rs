@@ -90,12 +90,58 @@ fn placement(dest_is_dir: bool, source: &Path, dest: &Path) -> (PathBuf, PathBuf
     }
 }
 
-/// Copies.
+/// The container `name` in `NAME:PATH`, missing worded as docker's daemon words it.
+fn find(root: &Path, name: &str, path: &str) -> Result<crate::record::Container, Error> {
+    containers::find(root, name).map_err(|e| match e {
+        Error::NoSuchContainer(_) => Error::Usage(format!("No such container:path: {name}:{path}")),
+        e => e,
+    })
+}
+
+/// Copies. `-` as the destination writes the tar stream to stdout; as the source, reads
+/// one from stdin and extracts it into the destination directory, as docker's cp does.
 pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
     let root = cli.root.as_path();
     match (split_container(&args.source), split_container(&args.destination)) {
+        (Some((name, src)), None) if args.destination == "-" => {
+            let c = find(root, name, src)?;
+            let src = rel(src);
+            let top = src
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let stream_out = |container_root: &Path| -> Result<(), String> {
+                let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
+                let fd = inside.resolve(&src, OFlag::O_PATH).map_err(|e| {
+                    format!("Could not find the file {} in container {name}: {e}", src.display())
+                })?;
+                let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
+                archive(&via, &top, &mut tmp).map_err(|e| e.to_string())?;
+                use std::io::Seek;
+                tmp.rewind().map_err(|e| e.to_string())?;
+                std::io::copy(&mut tmp, &mut std::io::stdout().lock())
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            let state = c.live_state()?;
+            if matches!(state.status, Status::Running | Status::Paused) {
+                stream_out(&PathBuf::from(format!("/proc/{}/root", state.pid)))
+                    .map_err(Error::Usage)?;
+                return Ok(0);
+            }
+            Ok(crate::view::in_container_files(sys, root, &c, false, &mut |merged| {
+                match stream_out(merged) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        1
+                    }
+                }
+            })?)
+        }
         (Some((name, src)), None) => {
-            let c = containers::find(root, name)?;
+            let c = find(root, name, src)?;
             let src = rel(src);
             // Resolved below from the host's `/` (never through a symlink out of it): a
             // relative destination is made absolute against our working directory first.
@@ -130,12 +176,25 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
             result.map(|()| 0)
         }
         (None, Some((name, dest))) => {
-            let c = containers::find(root, name)?;
+            let c = find(root, name, dest)?;
             let source = PathBuf::from(&args.source);
             let mut tmp = tempfile::tempfile().map_err(|e| Error::io("create a temporary file for", &source, e))?;
+            let from_stdin = args.source == "-";
+            if from_stdin {
+                // The stream is kept whole first: the extraction below may run in a child.
+                std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
+                    .map_err(|e| Error::io("read the tar stream from", Path::new("stdin"), e))?;
+            }
+            let dest_text = dest.to_string();
             let dest = rel(dest);
             let copy_in = |container_root: &Path, tmp: &mut fs::File| -> Result<(), String> {
                 let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
+                if from_stdin {
+                    if inside.resolve(&dest, OFlag::O_PATH | OFlag::O_DIRECTORY).is_err() {
+                        return Err(format!("destination \"{name}:{dest_text}\" must be a directory"));
+                    }
+                    return unpack(tmp, &inside, &dest);
+                }
                 let dest_is_dir = inside.resolve(&dest, OFlag::O_PATH | OFlag::O_DIRECTORY).is_ok();
                 let (into, top) = placement(dest_is_dir, &source, &dest);
                 fs::symlink_metadata(&source).map_err(|e| format!("{}: {e}", source.display()))?;

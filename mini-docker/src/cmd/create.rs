@@ -1,5 +1,6 @@
 //! `mini-docker create`: a container's record from an image and docker's flags, pulling the
 //! image first if it is missing (as the seed's walkthrough of `docker run` says).
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ch04_unionfs_layers::init::InitLayer;
@@ -52,6 +53,12 @@ pub struct ContainerArgs {
     /// Read in a file of environment variables.
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
+    /// Set meta data on a container (KEY=VALUE, or KEY for an empty value).
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels.
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -205,13 +212,14 @@ pub fn command_line(
 /// Merges environments: the image's, then `--env-file`s, then `-e`s, a later `KEY=` replacing
 /// an earlier one. `-e KEY` (no `=`) takes KEY from this process's environment.
 pub fn environment(image: &[String], files: &[String], flags: &[String]) -> Vec<String> {
+    let key = |kv: &str| kv.split('=').next().unwrap_or("").to_string();
     let mut out: Vec<String> = Vec::new();
     let mut set = |kv: String| {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        out.retain(|e| e.split('=').next() != Some(key.as_str()));
+        let k = key(&kv);
+        out.retain(|e| key(e) != k);
         out.push(kv);
     };
-    for kv in image.iter().chain(files) {
+    for kv in files {
         set(kv.clone());
     }
     for kv in flags {
@@ -219,6 +227,13 @@ pub fn environment(image: &[String], files: &[String], flags: &[String]) -> Vec<
             set(kv.clone());
         } else if let Ok(v) = std::env::var(kv) {
             set(format!("{kv}={v}"));
+        }
+    }
+    // The image's variables come after the user's, where the user did not set them
+    // (moby's `merge` in daemon/commit.go): `Config.Env` reads `[A=1 PATH=…]`.
+    for kv in image {
+        if !out.iter().any(|e| key(e) == key(kv)) {
+            out.push(kv.clone());
         }
     }
     out
@@ -419,6 +434,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         },
         network_aliases: args.network_alias.clone(),
         ip: args.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        labels: labels(&img.labels, &args.label_file, &args.label)?,
     };
     let init = InitLayer {
         hostname,
@@ -451,6 +467,7 @@ struct ImageDefaults {
     user: Option<String>,
     stop_signal: Option<String>,
     exposed_ports: Vec<String>,
+    labels: BTreeMap<String, String>,
 }
 
 impl ImageDefaults {
@@ -470,8 +487,40 @@ impl ImageDefaults {
             user: img.user().clone(),
             stop_signal: img.stop_signal().clone(),
             exposed_ports: img.exposed_ports().clone().unwrap_or_default(),
+            labels: img
+                .labels()
+                .clone()
+                .map(|l| l.into_iter().collect())
+                .unwrap_or_default(),
         }
     }
+}
+
+/// The container's labels: the image's, then `--label-file`'s lines, then `--label`'s,
+/// each later one winning (docker's `opts.ReadKVStrings` and the daemon's merge with the
+/// image's `Config.Labels`). `KEY` alone is an empty value; `#` lines are comments.
+fn labels(
+    image: &BTreeMap<String, String>,
+    files: &[PathBuf],
+    flags: &[String],
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = image.clone();
+    let mut lines = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| Error::io("read", f, e))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    lines.extend(flags.iter().cloned());
+    for l in lines {
+        let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
 }
 
 /// `--name`, checked against docker's rule for names (a leading `/` is docker's own
@@ -621,11 +670,34 @@ fn parse_extra_hosts(root: &Path, flags: &[String]) -> Result<Vec<(String, Strin
 /// docker's HostConfig: the limits, namespace modes, network and DNS flags, as `inspect`
 /// shows them and `start` applies them.
 fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
+    // moby's `verifyPlatformContainerResources`: below this the container could not even
+    // start its first process (linuxMinMemory, 6 MiB). The daemon's checks, not the CLI's
+    // flag parsing: a conflict with its rules (`create` exits 1 on them, as docker's).
+    if args
+        .limits
+        .memory
+        .is_some_and(|m| m > 0 && m < 6 * 1024 * 1024)
+    {
+        return Err(Error::Conflict(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
     let memory_swap = args
         .limits
         .memory_swap
         .as_deref()
         .map_or(Ok(0), memory_swap)?;
+    let memory = args.limits.memory.unwrap_or(0);
+    if memory_swap > 0 && memory == 0 {
+        return Err(Error::Conflict(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        ));
+    }
+    if memory_swap > 0 && (memory_swap as u64) < memory {
+        return Err(Error::Conflict(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
     Ok(HostConfig {
         memory: args.limits.memory.unwrap_or(0),
         memory_swap,
@@ -762,13 +834,13 @@ mod tests {
     }
 
     #[test]
-    fn environment_merges_image_files_and_flags_in_that_order() {
+    fn environment_puts_files_and_flags_first_then_what_the_image_adds() {
         let env = environment(
             &v(&["PATH=/bin", "A=image"]),
             &v(&["A=file", "B=file"]),
             &v(&["B=flag", "C=3"]),
         );
-        assert_eq!(env, v(&["PATH=/bin", "A=file", "B=flag", "C=3"]));
+        assert_eq!(env, v(&["A=file", "B=flag", "C=3", "PATH=/bin"]));
     }
 
     #[test]

@@ -59,7 +59,23 @@ pub struct ExecArgs {
 pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let c = containers::find(root, &args.container)?;
-    let state = running_state(&c)?;
+    let state = running_state(&c, &args.container)?;
+    start_in(sys, root, args, &c, &state, keys).map_err(|e| match e {
+        // Its own exit status is the command's; anything before it is exec's failure.
+        e @ (Error::Exec(_) | Error::Conflict(_)) => e,
+        e => Error::Exec(Box::new(e)),
+    })
+}
+
+/// Starts the command in the running container `c` and follows it.
+fn start_in(
+    sys: &Kernel,
+    root: &Path,
+    args: &ExecArgs,
+    c: &crate::record::Container,
+    state: &crate::record::State,
+    keys: Vec<u8>,
+) -> Result<i32, Error> {
     // 1. Every namespace the container has, opened while /proc/PID still means it.
     let mut kinds = vec![Kind::Ipc, Kind::Uts, Kind::Net, Kind::Pid, Kind::Mnt];
     if c.config.id_maps.is_some() {
@@ -69,7 +85,7 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
     let ns = Namespaces::open(sys, Pid::from_raw(state.pid), &kinds)?;
     // 2. The PID namespace is joined here: it applies to the child we clone next.
     ns.enter_pid(sys)?;
-    let spec = ProcessSpec::of(&c, args)?;
+    let spec = ProcessSpec::of(c, args)?;
     let pty = if args.tty {
         Some(open_container_pty(sys, state.pid)?)
     } else {
@@ -113,13 +129,12 @@ pub fn main(sys: &Kernel, root: &Path, args: &ExecArgs) -> Result<i32, Error> {
 
 /// The container's state, if it runs: docker refuses to exec into a paused or stopped
 /// container, each with its own message.
-fn running_state(c: &crate::record::Container) -> Result<crate::record::State, Error> {
+fn running_state(c: &crate::record::Container, name: &str) -> Result<crate::record::State, Error> {
     let state = c.live_state()?;
     match state.status {
         Status::Running => Ok(state),
         Status::Paused => Err(Error::Conflict(format!(
-            "Container {} is paused, unpause the container before exec",
-            c.id()
+            "Container {name} is paused, unpause the container before exec"
         ))),
         _ => Err(Error::Conflict(format!(
             "container {} is not running",

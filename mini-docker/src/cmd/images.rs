@@ -172,12 +172,28 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     if let Some(repo) = &args.repository {
         keep_repository(&mut list, repo)?;
     }
+    // Newest first, as docker's CLI sorts them (`images -q | head -1` is the last one
+    // built); chapter 5's own table is by name.
+    let created = |i: &Image| {
+        i.config
+            .created()
+            .as_deref()
+            .and_then(|c| c.parse::<jiff::Timestamp>().ok())
+            .map_or(i64::MIN, |t| t.as_nanosecond() as i64)
+    };
+    list.sort_by_key(|(_, i)| std::cmp::Reverse(created(i)));
     if args.quiet {
         print_ids(&list, args.no_trunc);
         return Ok(0);
     }
     let now = jiff::Timestamp::now().as_second();
-    let rows = ch05_image_pull::images::rows(&list, now);
+    let mut rows = ch05_image_pull::images::rows(&list, now);
+    let created_of = |id: &str| {
+        list.iter()
+            .find(|(_, i)| i.config_digest.short() == id)
+            .map_or(i64::MIN, |(_, i)| created(i))
+    };
+    rows.sort_by_key(|r| std::cmp::Reverse(created_of(&r.id)));
     let format = Format::parse(args.format.as_deref())?;
     let objects = image_objects(&list, &rows);
     let headers = [
@@ -197,23 +213,63 @@ pub fn images(cli: &Cli, args: &ImagesArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `--filter dangling=BOOL`, the filter docker's `images` has that mini-docker can apply:
-/// a dangling image is one without a name.
+/// `--filter`: `dangling=BOOL` (an image without a name), `reference=PATTERN` (a glob
+/// over `repository` or `repository:tag`, as docker's `reference` filter) and
+/// `label=KEY[=VALUE]` (the image config's labels).
 fn apply_filters(list: &mut Vec<(String, Image)>, filters: &[String]) -> Result<(), Error> {
     for f in filters {
-        let dangling = match f.split_once('=') {
-            Some(("dangling", "true" | "1")) => true,
-            Some(("dangling", "false" | "0")) => false,
-            Some(("dangling", v)) => {
-                return Err(Error::Usage(format!(
-                    "Invalid filter 'dangling={v}': only true or false"
-                )));
+        let (key, value) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        match key {
+            "dangling" => {
+                let dangling = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    v => {
+                        return Err(Error::Usage(format!(
+                            "Invalid filter 'dangling={v}': only true or false"
+                        )));
+                    }
+                };
+                list.retain(|(name, _)| name.is_empty() == dangling);
             }
-            _ => return Err(Error::Usage(format!("invalid filter '{f}'"))),
-        };
-        list.retain(|(name, _)| name.is_empty() == dangling);
+            "reference" => list.retain(|(name, _)| {
+                Reference::parse(name).is_ok_and(|r| {
+                    let repo = r.familiar_name();
+                    let tagged = format!("{repo}:{}", r.tag.as_deref().unwrap_or("latest"));
+                    glob(value, &repo) || glob(value, &tagged)
+                })
+            }),
+            "label" => list.retain(|(_, i)| {
+                let labels = i
+                    .config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.labels().clone())
+                    .unwrap_or_default();
+                match value.split_once('=') {
+                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                    None => labels.contains_key(value),
+                }
+            }),
+            _ => return Err(Error::Usage(format!("Invalid filter '{key}'"))),
+        }
     }
     Ok(())
+}
+
+/// Go's `path.Match` for what `reference=` needs: `*` within a path segment, `?`, and
+/// everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
+            (Some(b'?'), Some(&c)) => c != b'/' && go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) => a == b && go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// `images REPOSITORY`: the names in that repository, whatever their tags (docker compares
@@ -268,6 +324,12 @@ fn image_objects(
                 "CreatedSince": r.created,
                 "CreatedAt": created,
                 "Size": r.size,
+                // docker prints this one with four digits, SIZE with three.
+                "VirtualSize": image.map(|i| crate::format::human_size(i.size)).unwrap_or_default(),
+                // Counted by docker only for `system df -v`.
+                "Containers": "N/A",
+                "SharedSize": "N/A",
+                "UniqueSize": "N/A",
             })
         })
         .collect()
@@ -365,9 +427,20 @@ pub fn tag(cli: &Cli, args: &TagArgs) -> Result<i32, Error> {
 /// `Comment`) for `--format`.
 pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
     let store = crate::store(&cli.root)?;
-    let image = store
-        .resolve(&args.image)?
-        .ok_or_else(|| Error::NoSuchImage(args.image.clone()))?;
+    let image = store.resolve(&args.image)?.ok_or_else(|| {
+        // docker names what it looked for: the reference with its default tag.
+        Error::NoSuchImage(
+            Reference::parse(&args.image)
+                .map(|r| {
+                    let mut name = r.familiar();
+                    if r.tag.is_none() && r.digest.is_none() {
+                        name.push_str(":latest");
+                    }
+                    name
+                })
+                .unwrap_or_else(|_| args.image.clone()),
+        )
+    })?;
     let raw = store.read_blob(&image.config_digest)?;
     let config: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|e| Error::Corrupt(image.config_digest.to_string().into(), e.to_string()))?;
@@ -515,4 +588,20 @@ pub fn logout(_cli: &Cli, args: &LogoutArgs) -> Result<i32, Error> {
         println!("Not logged in to {registry}");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn reference_globs_match_like_go_path_match() {
+        assert!(glob("parity/*", "parity/ref"));
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("busybox:lat?st", "busybox:latest"));
+        // `*` stops at a `/`, as path.Match's does.
+        assert!(!glob("*", "parity/ref"));
+        assert!(!glob("parity/*", "other/ref"));
+        assert!(glob("busybox", "busybox") && !glob("busybox", "busybox2"));
+    }
 }

@@ -86,9 +86,32 @@ pub fn apply_change(config: &mut Value, change: &str) -> Result<(), Error> {
                 config["Volumes"][p] = json!({});
             }
         }
+        "EXPOSE" => {
+            for port in rest.split_whitespace() {
+                let port = if port.contains('/') {
+                    port.to_string()
+                } else {
+                    format!("{port}/tcp")
+                };
+                config["ExposedPorts"][port] = json!({});
+            }
+        }
+        "LABEL" => {
+            for pair in rest.split_whitespace() {
+                let (k, v) = pair.split_once('=').ok_or_else(|| {
+                    Error::Usage(format!(
+                        "invalid --change {change:?}: LABEL needs KEY=VALUE"
+                    ))
+                })?;
+                config["Labels"][k] = json!(v.trim_matches('"'));
+            }
+        }
+        // docker's words (`dockerfile.ValidateChange`); the rest of a Dockerfile is
+        // chapter 6's `build`.
         other => {
             return Err(Error::Usage(format!(
-                "invalid --change {change:?}: {other} is not supported here (chapter 6 builds images from Dockerfiles)"
+                "{} is not a valid change command",
+                other.to_ascii_lowercase()
             )));
         }
     }
@@ -155,7 +178,11 @@ pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
         "created_by": format!("mini-docker import {}", args.file),
         "comment": args.message.clone().unwrap_or_else(|| format!("Imported from {}", args.file)),
     })];
-    let config = image_config(config, &[layer.diff_id.to_string()], history);
+    let mut config = image_config(config, &[layer.diff_id.to_string()], history);
+    // `-m` is the image's own comment too (docker's `image inspect -f '{{.Comment}}'`).
+    if let Some(m) = &args.message {
+        config["comment"] = json!(m);
+    }
     let bytes = serde_json::to_vec(&config).expect("a config serialises");
     store.put_image(&bytes, &[layer], reference.as_ref())?;
     println!("{}", ch05_image_pull::Digest::of(&bytes));
@@ -181,7 +208,7 @@ mod tests {
             apply_change(&mut c, "RUN make")
                 .unwrap_err()
                 .to_string()
-                .contains("RUN is not supported here")
+                .contains("run is not a valid change command")
         );
     }
 }

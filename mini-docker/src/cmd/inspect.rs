@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::record::{Config, Container, HostConfig, MountSpec, MountType, State, Status};
+use crate::record::{Config, Container, MountSpec, MountType, State, Status};
 use crate::template::Template;
 use crate::{Error, containers, volumes};
 
@@ -23,7 +23,9 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
-/// A container as docker's inspect shows it.
+/// A container as docker's inspect shows it (`types.ContainerJSON`), key for key. Keys
+/// for what mini-docker does not have (restart policies, SELinux and AppArmor labels,
+/// exec sessions the daemon tracks) are there with docker's empty values.
 pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
     let cfg = &c.config;
     let state = c.live_state()?;
@@ -41,12 +43,20 @@ pub fn container_json(root: &Path, c: &Container) -> Result<Value, Error> {
         "HostsPath": c.path("init/etc/hosts"),
         "LogPath": c.log_path(),
         "Name": format!("/{}", cfg.name),
+        "RestartCount": 0,
         "Driver": "overlay2",
         "Platform": "linux",
-        "HostConfig": host_config_json(h),
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host_config_json(cfg),
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {
+                "LowerDir": format!("{}:{}", c.path("init").display(),
+                    crate::view::image_layers(root, c).unwrap_or_default().iter().rev()
+                        .map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")),
                 "UpperDir": c.path("upper"),
                 "WorkDir": c.path("work"),
                 "MergedDir": c.path("merged"),
@@ -100,47 +110,168 @@ fn state_json(state: &State) -> Value {
     })
 }
 
-/// `HostConfig`: the flags that shape the container's sandbox, with docker's defaults
-/// spelled as docker spells them (`private` IPC, a null pids limit).
-fn host_config_json(h: &HostConfig) -> Value {
+/// `HostConfig` (docker's `container.HostConfig`): the flags that shape the container's
+/// sandbox, with docker's defaults spelled as docker spells them (`private` IPC, a null
+/// pids limit, null for a list never given and `[]` for one the CLI always sends).
+fn host_config_json(cfg: &Config) -> Value {
+    let h = &cfg.host;
+    // `-v`'s binds and named volumes, as docker keeps them (`SOURCE:DEST[:ro]`).
+    let binds: Vec<String> = cfg
+        .mounts
+        .iter()
+        .filter(|m| m.kind != MountType::Tmpfs && !cfg.anonymous_volumes.contains(&m.source))
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.destination,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let files = crate::security::kernel_files(h).ok();
+    let paths = |p: Option<&Vec<std::path::PathBuf>>| match p {
+        Some(v) if !v.is_empty() => json!(v),
+        _ => Value::Null,
+    };
     json!({
+        "Binds": list_or_null(&binds),
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": h.network_mode,
+        "PortBindings": port_bindings(&h.port_specs),
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": h.auto_remove,
-        "PidMode": h.pid_mode,
-        "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
-        "UTSMode": h.uts_mode,
-        "ReadonlyRootfs": h.read_only_rootfs,
-        "Memory": h.memory,
-        "MemorySwap": h.memory_swap,
-        "NanoCpus": h.nano_cpus,
-        "CpusetCpus": h.cpuset_cpus,
-        "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "CapAdd": list_or_null(&h.cap_add),
+        "CapDrop": list_or_null(&h.cap_drop),
+        // Chapter 1's containers get a cgroup namespace of their own only on a cgroup v2
+        // host, as docker's default (`host` on v1).
+        "CgroupnsMode": "host",
         "Dns": h.dns,
-        "DnsSearch": h.dns_search,
         "DnsOptions": h.dns_options,
-        "ExtraHosts": h.extra_hosts,
-        "BlkioDeviceReadBps": h.blkio.read_bps,
-        "BlkioDeviceWriteBps": h.blkio.write_bps,
-        "BlkioDeviceReadIOps": h.blkio.read_iops,
-        "BlkioDeviceWriteIOps": h.blkio.write_iops,
+        "DnsSearch": h.dns_search,
+        "ExtraHosts": list_or_null(&h.extra_hosts),
+        "GroupAdd": null,
+        "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
+        "Cgroup": "",
+        "Links": null,
+        "OomScoreAdj": 0,
+        "PidMode": h.pid_mode,
+        "Privileged": h.privileged,
+        "PublishAllPorts": h.publish_all,
+        "ReadonlyRootfs": h.read_only_rootfs,
+        "SecurityOpt": list_or_null(&h.security_opt),
+        "UTSMode": h.uts_mode,
+        "UsernsMode": h.userns_mode,
+        "ShmSize": 67108864,
+        "Runtime": "mini-docker",
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": h.memory,
+        "NanoCpus": h.nano_cpus,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": list_or_null(&h.blkio.read_bps),
+        "BlkioDeviceWriteBps": list_or_null(&h.blkio.write_bps),
+        "BlkioDeviceReadIOps": list_or_null(&h.blkio.read_iops),
+        "BlkioDeviceWriteIOps": list_or_null(&h.blkio.write_iops),
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": h.cpuset_cpus,
+        "CpusetMems": "",
+        "Devices": h.devices,
+        "DeviceCgroupRules": null,
+        "DeviceRequests": null,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        // docker fills in the default (swap as large as memory) at create.
+        "MemorySwap": if h.memory > 0 && h.memory_swap == 0 { 2 * h.memory as i64 } else { h.memory_swap },
+        "MemorySwappiness": null,
+        "OomKillDisable": false,
+        "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
+        "Ulimits": null,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": paths(files.as_ref().map(|f| &f.masked)),
+        "ReadonlyPaths": paths(files.as_ref().map(|f| &f.read_only)),
     })
 }
 
-/// `Config`: what the process runs as, the image's defaults merged with the flags at
-/// create; no entrypoint is null, as in docker.
+/// A list docker leaves nil when nothing was given: null, or the list.
+fn list_or_null<T: serde::Serialize>(v: &[T]) -> Value {
+    if v.is_empty() { Value::Null } else { json!(v) }
+}
+
+/// `HostConfig.PortBindings` from `-p`'s specs: `{"80/tcp": [{"HostIp": "", "HostPort":
+/// "8080"}]}`, as given (the ports chosen at start are under `NetworkSettings.Ports`).
+fn port_bindings(specs: &[String]) -> Value {
+    let mut out = serde_json::Map::new();
+    for spec in specs {
+        for b in ch07_veth_bridge::ports::parse(spec).unwrap_or_default() {
+            let entry = out
+                .entry(format!("{}/{}", b.container_port, b.proto))
+                .or_insert_with(|| json!([]));
+            entry.as_array_mut().expect("array").push(json!({
+                "HostIp": if b.host_ip.is_unspecified() { String::new() } else { b.host_ip.to_string() },
+                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
+            }));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `Config` (docker's `container.Config`): what the process runs as, the image's
+/// defaults merged with the flags at create; no entrypoint is null, as in docker, and the
+/// image's own working directory only if it set one.
 fn config_json(cfg: &Config) -> Value {
-    json!({
+    let exposed: serde_json::Map<String, Value> = cfg
+        .exposed_ports
+        .iter()
+        .map(|p| (p.clone(), json!({})))
+        .collect();
+    let volumes: serde_json::Map<String, Value> = cfg
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountType::Volume && cfg.anonymous_volumes.contains(&m.source))
+        .map(|m| (m.destination.clone(), json!({})))
+        .collect();
+    let mut v = json!({
         "Hostname": cfg.hostname,
+        "Domainname": "",
         "User": cfg.user,
+        "AttachStdin": cfg.open_stdin,
+        "AttachStdout": false,
+        "AttachStderr": false,
         "Tty": cfg.tty,
         "OpenStdin": cfg.open_stdin,
+        "StdinOnce": cfg.open_stdin,
         "Env": cfg.env,
         "Cmd": cfg.cmd,
         "Image": cfg.image,
-        "WorkingDir": cfg.working_dir,
+        "Volumes": if volumes.is_empty() { Value::Null } else { Value::Object(volumes) },
+        "WorkingDir": if cfg.working_dir == "/" { "" } else { cfg.working_dir.as_str() },
         "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
-        "StopSignal": cfg.stop_signal,
-    })
+        "OnBuild": null,
+        "Labels": cfg.labels,
+    });
+    let obj = v.as_object_mut().expect("object");
+    if !exposed.is_empty() {
+        obj.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    // docker keeps StopSignal only when the image or --stop-signal set one.
+    if !cfg.stop_signal.is_empty() && cfg.stop_signal != "SIGTERM" {
+        obj.insert("StopSignal".into(), json!(cfg.stop_signal));
+    }
+    v
 }
 
 /// An image as docker's `image inspect` shows it (`types.ImageInspect`): the OCI
@@ -280,7 +411,7 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
             if (kind.is_none() || kind == Some("volume"))
                 && let Ok(v) = volumes::inspect(root, name)
             {
-                return Ok(serde_json::to_value(v).expect("a volume serialises"));
+                return Ok(v.docker_json());
             }
             Err(match kind {
                 Some("container") => Error::NoSuchContainer(name.clone()),
@@ -302,6 +433,10 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
         Some(t) => {
             for v in &out {
                 println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
+            }
+            // docker's TemplateInspector.Flush: an empty result is still a line.
+            if out.is_empty() {
+                println!();
             }
         }
         None => println!(

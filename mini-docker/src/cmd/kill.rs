@@ -25,7 +25,7 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
             let state = c.live_state()?;
             if !matches!(state.status, Status::Running | Status::Paused) {
                 return Err(Error::Conflict(format!(
-                    "Cannot kill container: {name}: container {} is not running",
+                    "Cannot kill container: {name}: Container {} is not running",
                     c.id()
                 )));
             }

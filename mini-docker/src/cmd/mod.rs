@@ -120,8 +120,8 @@ fn run_command(cli: &Cli, command: &Command) -> Result<i32, Error> {
         Command::Network(c) => network::main(root, c),
         Command::Port(a) => network::port(root, a),
         Command::System(c) => system::system(cli, c),
-        Command::Info => system::info(cli),
-        Command::Version => system::version(),
+        Command::Info { format } => system::info(cli, format.as_deref()),
+        Command::Version { format } => system::version(format.as_deref()),
         Command::Monitor { id } => crate::monitor::monitor_main(&sys, root, id),
         Command::Drain { fd } => exec::drain_main(*fd),
     }

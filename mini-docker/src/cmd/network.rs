@@ -35,6 +35,15 @@ pub enum NetworkCommand {
         /// Only display network IDs.
         #[arg(short, long)]
         quiet: bool,
+        /// Do not truncate the output.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Provide filter values (e.g. "driver=bridge").
+        #[arg(short, long = "filter", value_name = "FILTER")]
+        filter: Vec<String>,
+        /// Format output using a Go template (or `json`, `table`, `table TEMPLATE`).
+        #[arg(long, value_name = "string")]
+        format: Option<String>,
     },
     /// Display detailed information on one or more networks.
     Inspect {
@@ -142,26 +151,50 @@ fn run(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
                 ch07_veth_bridge::create_network(&sys, &store, name, subnet, *gateway, *internal)?;
             println!("{}", net.id);
         }
-        NetworkCommand::Ls { quiet } => {
-            let table = ch07_veth_bridge::commands::ls(&store)?;
-            for (i, line) in table.lines().enumerate() {
-                match (quiet, i) {
-                    (true, 0) => {}
-                    (true, _) => println!("{}", line.split_whitespace().next().unwrap_or("")),
-                    (false, _) => println!("{line}"),
-                }
-            }
-        }
+        NetworkCommand::Ls {
+            quiet,
+            no_trunc,
+            filter,
+            format,
+        } => ls(&store, *quiet, *no_trunc, filter, format.as_deref())?,
         NetworkCommand::Inspect { format, names } => {
             let template = format
                 .as_deref()
                 .map(Template::parse)
                 .transpose()
                 .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
+            // `host` and `none` have no state of their own: docker's shape, nothing in it.
+            let predefined: Vec<_> = ch07_veth_bridge::commands::list(&store)?
+                .into_iter()
+                .filter(|n| n.driver != "bridge")
+                .collect();
             let state = store.lock()?;
             let mut out = Vec::new();
             let mut status = 0;
             for n in names {
+                if let Some(p) = predefined
+                    .iter()
+                    .find(|p| &p.name == n || (n.len() >= 3 && p.id.starts_with(n.as_str())))
+                {
+                    out.push(json!({
+                        "Name": p.name,
+                        "Id": p.id,
+                        "Created": "0001-01-01T00:00:00Z",
+                        "Scope": "local",
+                        "Driver": p.driver,
+                        "EnableIPv6": false,
+                        "IPAM": {"Driver": "default", "Options": null, "Config": []},
+                        "Internal": false,
+                        "Attachable": false,
+                        "Ingress": false,
+                        "ConfigFrom": {"Network": ""},
+                        "ConfigOnly": false,
+                        "Containers": {},
+                        "Options": {},
+                        "Labels": {},
+                    }));
+                    continue;
+                }
                 match state.find(n) {
                     Ok(net) => {
                         let eps = state.endpoints(&net)?;
@@ -321,36 +354,146 @@ pub fn settings(root: &Path, id: &str, mode: &str) -> Value {
         }
         networks.insert(
             n.name.clone(),
-            json!({
-                "Aliases": e.aliases,
-                "NetworkID": n.id,
-                "EndpointID": e.host_veth,
-                "Gateway": n.gateway,
-                "IPAddress": e.ip.to_string(),
-                "IPPrefixLen": n.subnet().prefix,
-                "MacAddress": e.mac,
-            }),
+            endpoint_json(
+                Some(&e.aliases),
+                &n.id,
+                &e.host_veth,
+                &n.gateway,
+                &e.ip.to_string(),
+                n.subnet().prefix,
+                &e.mac,
+            ),
         );
     }
-    if eps.is_empty() && !mode.is_empty() {
+    if eps.is_empty() && !mode.is_empty() && !mode.starts_with("container:") {
         let name = if mode == "default" { "bridge" } else { mode };
-        networks.insert(
-            name.to_string(),
-            json!({"IPAddress": "", "Gateway": "", "MacAddress": ""}),
-        );
+        networks.insert(name.to_string(), endpoint_json(None, "", "", "", "", 0, ""));
     }
     let first = eps
         .iter()
         .find(|(n, _)| n.name == ch07_veth_bridge::DEFAULT_NETWORK);
+    // docker's `types.NetworkSettings`, key for key; the IPv6 and sandbox fields exist
+    // but stay empty (no IPv6 here, no daemon's sandbox: the namespace is the
+    // container's process's own, /proc/PID/ns/net).
     json!({
         "Bridge": "",
-        "SandboxKey": "",
+        "SandboxID": "",
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
         "Ports": ports,
+        "SandboxKey": "",
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": first.map(|(_, e)| e.host_veth.clone()).unwrap_or_default(),
         "Gateway": first.map(|(n, _)| n.gateway.clone()).unwrap_or_default(),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
         "IPAddress": first.map(|(_, e)| e.ip.to_string()).unwrap_or_default(),
         "IPPrefixLen": first.map(|(n, _)| n.subnet().prefix).unwrap_or(0),
+        "IPv6Gateway": "",
         "MacAddress": first.map(|(_, e)| e.mac.clone()).unwrap_or_default(),
         "Networks": networks,
+    })
+}
+
+/// `network ls`: docker's table, `-q`, `--no-trunc`, `--filter` (driver, id, name,
+/// type=builtin|custom, scope) and `--format` over docker's fields.
+fn ls(
+    store: &ch07_veth_bridge::Store,
+    quiet: bool,
+    no_trunc: bool,
+    filters: &[String],
+    format: Option<&str>,
+) -> Result<(), Error> {
+    let format = crate::format::Format::parse(format)?;
+    let mut rows = Vec::new();
+    let mut objects = Vec::new();
+    for n in ch07_veth_bridge::commands::list(store)? {
+        let builtin = matches!(n.name.as_str(), "host" | "none" | "bridge");
+        let mut keep = true;
+        for f in filters {
+            let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+            keep &= match k {
+                "driver" => n.driver == v,
+                "id" => n.id.starts_with(v),
+                "name" => n.name.contains(v),
+                "scope" => v == "local",
+                "type" => (v == "builtin") == builtin,
+                _ => return Err(Error::Usage(format!("Invalid filter '{k}'"))),
+            };
+        }
+        if !keep {
+            continue;
+        }
+        let id = if no_trunc {
+            n.id.clone()
+        } else {
+            n.id[..12].to_string()
+        };
+        if quiet {
+            println!("{id}");
+            continue;
+        }
+        objects.push(json!({
+            "ID": id,
+            "Name": n.name,
+            "Driver": n.driver,
+            "Scope": "local",
+            "IPv6": "false",
+            "Internal": n.internal.to_string(),
+            "Labels": "",
+            "CreatedAt": crate::format::go_time(&n.created),
+        }));
+        rows.push(vec![id, n.name, n.driver, "local".to_string()]);
+    }
+    if quiet {
+        return Ok(());
+    }
+    let headers = [
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("CreatedAt", "CREATED AT"),
+    ];
+    match format.render(&objects, &headers)? {
+        Some(out) => print!("{out}"),
+        None => print!(
+            "{}",
+            crate::format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+        ),
+    }
+    Ok(())
+}
+
+/// One network of `NetworkSettings.Networks` (docker's `network.EndpointSettings`).
+fn endpoint_json(
+    aliases: Option<&Vec<String>>,
+    network: &str,
+    endpoint: &str,
+    gateway: &str,
+    ip: &str,
+    prefix: u8,
+    mac: &str,
+) -> Value {
+    json!({
+        "IPAMConfig": null,
+        "Links": null,
+        "Aliases": aliases.filter(|a| !a.is_empty()),
+        "NetworkID": network,
+        "EndpointID": endpoint,
+        "Gateway": gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": mac,
+        "DriverOpts": null,
     })
 }
 

@@ -103,8 +103,21 @@ fn fields(
         "Status": status_text(state),
         "Size": size,
         "Names": c.config.name,
-        "Labels": "",
+        "Labels": c
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
         "Mounts": mounts.join(","),
+        "LocalVolumes": c
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == crate::record::MountType::Volume)
+            .count()
+            .to_string(),
         "Networks": match c.config.host.network_mode.as_str() {
             "default" => "bridge",
             m => m,
@@ -129,6 +142,11 @@ pub fn status_text(state: &State) -> String {
     }
 }
 
+/// The filters `ps` knows.
+const FILTERS: &[&str] = &[
+    "status", "name", "id", "ancestor", "exited", "label", "network", "volume", "before", "since",
+];
+
 fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Result<bool, Error> {
     for f in filters {
         let Some((key, value)) = f.split_once('=') else {
@@ -147,6 +165,15 @@ fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Res
                 })?;
                 state.status == Status::Exited && state.exit_code == code
             }
+            // `label=KEY` or `label=KEY=VALUE`.
+            "label" => match value.split_once('=') {
+                Some((k, v)) => c.config.labels.get(k).is_some_and(|x| x == v),
+                None => c.config.labels.contains_key(value),
+            },
+            "network" => match c.config.host.network_mode.as_str() {
+                "default" => value == "bridge" || value == "default",
+                m => m == value,
+            },
             "volume" => c
                 .config
                 .mounts
@@ -160,7 +187,7 @@ fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Res
                     c.created() > other.created()
                 }
             }
-            _ => return Err(Error::Usage(format!("invalid filter '{key}'"))),
+            _ => return Err(Error::Usage(format!("Invalid filter '{key}'"))),
         };
         if !ok {
             return Ok(false);
@@ -172,6 +199,13 @@ fn matches(root: &Path, c: &Container, state: &State, filters: &[String]) -> Res
 /// Prints the table (or ids).
 pub fn main(root: &Path, args: &PsArgs) -> Result<i32, Error> {
     let format = Format::parse(args.format.as_deref())?;
+    // Refused before any container is looked at, so an empty list says so too.
+    for f in &args.filter {
+        let key = f.split_once('=').map_or(f.as_str(), |(k, _)| k);
+        if !FILTERS.contains(&key) {
+            return Err(Error::Usage(format!("Invalid filter '{key}'")));
+        }
+    }
     let wants_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let mut rows = Vec::new();
     let mut objects = Vec::new();

@@ -19,7 +19,7 @@ pub fn main(root: &Path, args: &RenameArgs) -> Result<i32, Error> {
     let new = args.new_name.trim_start_matches('/');
     if !crate::record::valid_name(new) {
         return Err(Error::Usage(format!(
-            "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            "Error when allocating new name: Invalid container name (/{new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )));
     }
     let c = containers::find(root, &args.container)?;

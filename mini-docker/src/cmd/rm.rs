@@ -24,9 +24,21 @@ pub struct RmArgs {
 
 /// Removes each container.
 pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
-    Ok(super::each_named(&args.containers, |name| {
-        remove(root, name, args.force, args.volumes)
-    }))
+    let mut status = 0;
+    for name in &args.containers {
+        match remove(root, name, args.force, args.volumes) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                // `rm -f` of what is not there is still said, but is not a failure: the
+                // container is gone, as asked (docker's cli/command/container/rm.go).
+                if !(args.force && matches!(e, Error::NoSuchContainer(_))) {
+                    status = 1;
+                }
+            }
+        }
+    }
+    Ok(status)
 }
 
 fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Error> {

@@ -22,6 +22,12 @@ pub struct StatsArgs {
     /// Disable streaming stats and only pull the first result.
     #[arg(long)]
     pub no_stream: bool,
+    /// Do not truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output using a Go template (`table`, `table TEMPLATE`, `json`).
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
     /// The containers (default: all running ones).
     pub containers: Vec<String>,
 }
@@ -79,8 +85,10 @@ fn sample(sys: &Kernel, c: &Container) -> Option<(Sample, ch02_cgroups::Stats)> 
 pub fn main(sys: &Kernel, root: &Path, args: &StatsArgs) -> Result<i32, Error> {
     let chosen = choose_containers(root, args)?;
     let total = host_memory();
+    let format = crate::format::Format::parse(args.format.as_deref())?;
     loop {
-        let out = measure(sys, &chosen, total)?;
+        let rows = measure(sys, &chosen, total)?;
+        let out = render(&format, &chosen, rows, args)?;
         if args.no_stream {
             print!("{out}");
             return Ok(0);
@@ -114,7 +122,7 @@ fn choose_containers(root: &Path, args: &StatsArgs) -> Result<Vec<Container>, Er
 
 /// One table: every container's counters sampled, half a second apart, twice: CPU time
 /// is a counter, and a percentage needs two readings of it.
-fn measure(sys: &Kernel, chosen: &[Container], total: u64) -> Result<String, Error> {
+fn measure(sys: &Kernel, chosen: &[Container], total: u64) -> Result<Vec<Vec<String>>, Error> {
     let first: Vec<Option<(Sample, ch02_cgroups::Stats)>> =
         chosen.iter().map(|c| sample(sys, c)).collect();
     std::thread::sleep(Duration::from_millis(500));
@@ -126,6 +134,57 @@ fn measure(sys: &Kernel, chosen: &[Container], total: u64) -> Result<String, Err
             (Some((b, _)), Some((a, s))) => usage_row(c, state.pid, &b, &a, &s, total),
             _ => idle_row(c),
         });
+    }
+    Ok(rows)
+}
+
+/// docker's table, or `--format` over docker's fields (`.Container` is what was asked
+/// for: the name given, else the short ID).
+fn render(
+    format: &crate::format::Format,
+    chosen: &[Container],
+    mut rows: Vec<Vec<String>>,
+    args: &StatsArgs,
+) -> Result<String, Error> {
+    if args.no_trunc {
+        for (row, c) in rows.iter_mut().zip(chosen) {
+            row[0] = c.id().to_string();
+        }
+    }
+    let keys = [
+        "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+    ];
+    let objects: Vec<serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut m: serde_json::Map<String, serde_json::Value> = keys
+                .iter()
+                .zip(row)
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect();
+            let asked = args
+                .containers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| row[0].clone());
+            m.insert("Container".into(), serde_json::json!(asked));
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    let headers = [
+        ("Container", "CONTAINER"),
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ];
+    if let Some(out) = format.render(&objects, &headers)? {
+        return Ok(out);
     }
     Ok(table(
         &[

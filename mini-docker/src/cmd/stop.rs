@@ -30,7 +30,7 @@ pub struct StopArgs {
 /// Parses `SIGTERM`, `TERM`, `term` or `15`.
 pub fn parse_signal(s: &str) -> Result<Signal, Error> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::Usage(format!("invalid signal: {s}")));
+        return Signal::try_from(n).map_err(|_| Error::Usage(format!("Invalid signal: {s}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -38,7 +38,7 @@ pub fn parse_signal(s: &str) -> Result<Signal, Error> {
     } else {
         format!("SIG{upper}")
     };
-    Signal::from_str(&name).map_err(|_| Error::Usage(format!("invalid signal: {s}")))
+    Signal::from_str(&name).map_err(|_| Error::Usage(format!("Invalid signal: {s}")))
 }
 
 /// Waits until the container's monitor has recorded the end, up to `timeout`.

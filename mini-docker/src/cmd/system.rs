@@ -188,7 +188,11 @@ pub enum SystemCommand {
         force: bool,
     },
     /// Display system-wide information.
-    Info,
+    Info {
+        /// Format the output using the given Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+    },
 }
 
 /// Removes every stopped container; returns the bytes freed.
@@ -315,7 +319,7 @@ pub fn image_prune(cli: &Cli, all: bool) -> Result<i32, Error> {
 /// `system ...`: one function per subcommand.
 pub fn system(cli: &Cli, cmd: &SystemCommand) -> Result<i32, Error> {
     match cmd {
-        SystemCommand::Info => info(cli),
+        SystemCommand::Info { format } => info(cli, format.as_deref()),
         SystemCommand::Df => df(&cli.root),
         SystemCommand::Prune {
             all,
@@ -500,15 +504,17 @@ fn check(ok: bool, what: &str, why: &str) -> String {
     )
 }
 
-/// `info`: what there is, and a preflight of what the host supports.
-pub fn info(cli: &Cli) -> Result<i32, Error> {
-    let root = cli.root.as_path();
+/// `info`: docker's sections filled with mini-docker's truth, then a preflight of what
+/// the host supports; with `-f`, a template over docker's `types.Info` keys.
+pub fn info(cli: &Cli, format: Option<&str>) -> Result<i32, Error> {
     let layout = ch02_cgroups::Layout::detect().ok();
     let uname = nix::sys::utsname::uname().ok();
-    let mut out = String::new();
-    out.push_str(&describe_store(root));
-    out.push_str(&describe_host(layout.as_ref(), uname.as_ref()));
-    out.push_str(&format!("Mini-docker Root Dir: {}\n", root.display()));
+    let v = info_json(cli, layout.as_ref(), uname.as_ref());
+    if let Some(f) = format {
+        print!("{}", render_one(f, &v)?);
+        return Ok(0);
+    }
+    let mut out = describe_info(&v);
     out.push_str("Preflight:\n");
     out.push_str(&check_host_support(layout.as_ref()));
     out.push_str(&check_kernel_release(uname.as_ref()));
@@ -516,8 +522,52 @@ pub fn info(cli: &Cli) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// `info`'s first lines: the containers by state, the images, and how they are stored.
-fn describe_store(root: &Path) -> String {
+/// `-f` over one value, as `inspect -f` does (a newline after it).
+fn render_one(format: &str, v: &serde_json::Value) -> Result<String, Error> {
+    let format = format.replace("\\t", "\t").replace("\\n", "\n");
+    let t = crate::template::Template::parse(&format)
+        .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
+    let out = t.render(v).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(format!("{out}\n"))
+}
+
+/// Go's names for this machine (`GOARCH`): what docker's `Arch` says.
+fn go_arch(machine: &str) -> &str {
+    match machine {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i686" | "i386" => "386",
+        other => other,
+    }
+}
+
+/// The client's part, shared by `version` and `info` (mini-docker is both).
+fn client_json(uname: Option<&nix::sys::utsname::UtsName>) -> serde_json::Value {
+    let machine = uname.map_or(String::new(), |u| {
+        u.machine().to_string_lossy().into_owned()
+    });
+    serde_json::json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": "",
+        "GitCommit": "",
+        // The toolchain it needs (the workspace's rust-version): no Go here.
+        "GoVersion": format!("Rust {}+", env!("CARGO_PKG_RUST_VERSION")),
+        "Os": "linux",
+        "Arch": go_arch(&machine),
+        "BuildTime": "",
+        "Context": "default",
+    })
+}
+
+/// docker's `types.Info`, key for key where mini-docker has the thing, with docker's
+/// empty values where it has not (no swarm, no plugins but its own drivers).
+fn info_json(
+    cli: &Cli,
+    layout: Option<&ch02_cgroups::Layout>,
+    uname: Option<&nix::sys::utsname::UtsName>,
+) -> serde_json::Value {
+    use ch02_cgroups::Controller as C;
+    let root = cli.root.as_path();
     let all = containers::list(root).unwrap_or_default();
     let states: Vec<Status> = all
         .iter()
@@ -529,52 +579,198 @@ fn describe_store(root: &Path) -> String {
         .and_then(|s| Ok(s.list()?))
         .map(|l| l.len())
         .unwrap_or(0);
-    let mut out = format!(
-        "Containers: {}\n Running: {}\n Paused: {}\n Stopped: {}\n",
-        all.len(),
-        count(Status::Running),
-        count(Status::Paused),
-        count(Status::Exited) + count(Status::Created)
-    );
-    out.push_str(&format!("Images: {images}\n"));
-    out.push_str(
-        "Storage Driver: overlay2 (overlayfs, mounted inside each container's mount namespace)\n",
-    );
-    out.push_str("Cgroup Driver: cgroupfs\n");
-    out
+    let has = |c: C| layout.and_then(|l| l.locate(c)).is_some();
+    let cgroup_version = match layout.and_then(|l| l.mode()) {
+        Some(ch02_cgroups::Mode::Unified) => "2",
+        Some(_) => "1",
+        None => "",
+    };
+    let text = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let os = text("/etc/os-release");
+    let os_field = |k: &str| {
+        os.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string()
+    };
+    let mem_total = text("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024);
+    let nfd = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let mut security = vec!["name=seccomp,profile=default".to_string()];
+    if cli.userns_remap.is_some() {
+        security.push("name=userns".into());
+    }
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    serde_json::json!({
+        "ID": "",
+        "Containers": all.len(),
+        "ContainersRunning": count(Status::Running),
+        "ContainersPaused": count(Status::Paused),
+        "ContainersStopped": count(Status::Exited) + count(Status::Created),
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": null,
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": null,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": has(C::Memory),
+        "SwapLimit": has(C::Memory),
+        "KernelMemory": false,
+        "KernelMemoryTCP": false,
+        "CpuCfsPeriod": has(C::Cpu),
+        "CpuCfsQuota": has(C::Cpu),
+        "CPUShares": has(C::Cpu),
+        "CPUSet": has(C::Cpuset),
+        "PidsLimit": has(C::Pids),
+        "IPv4Forwarding": text("/proc/sys/net/ipv4/ip_forward").trim() == "1",
+        "Debug": false,
+        "NFd": nfd,
+        "OomKillDisable": false,
+        "NGoroutines": 0,
+        "SystemTime": crate::record::now(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": uname.map_or(String::new(), |u| u.release().to_string_lossy().into_owned()),
+        "OperatingSystem": os_field("PRETTY_NAME"),
+        "OSVersion": os_field("VERSION_ID"),
+        "OSType": "linux",
+        "Architecture": uname.map_or(String::new(), |u| u.machine().to_string_lossy().into_owned()),
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        // Chapter 5 speaks plain HTTP to loopback registries only, as dockerd's default.
+        "RegistryConfig": {
+            "IndexConfigs": {},
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "Mirrors": [],
+        },
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": mem_total,
+        "GenericResources": null,
+        "DockerRootDir": root,
+        "HttpProxy": env("HTTP_PROXY"),
+        "HttpsProxy": env("HTTPS_PROXY"),
+        "NoProxy": env("NO_PROXY"),
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        // No runtime below it: mini-docker itself clones the container (chapters 1 to 3).
+        "Runtimes": {"mini-docker": {"path": exe}},
+        "DefaultRuntime": "mini-docker",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": false,
+            "Error": "",
+            "RemoteManagers": null,
+        },
+        "LiveRestoreEnabled": false,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": security,
+        "Warnings": null,
+        "ClientInfo": client_json(uname),
+    })
 }
 
-/// `info`'s host lines: the cgroup version found, the kernel, the OS and the CPUs.
-fn describe_host(
-    layout: Option<&ch02_cgroups::Layout>,
-    uname: Option<&nix::sys::utsname::UtsName>,
-) -> String {
+/// `info`'s text: docker's sections and wording.
+fn describe_info(v: &serde_json::Value) -> String {
+    let s = |k: &str| match &v[k] {
+        serde_json::Value::String(x) => x.clone(),
+        other => other.to_string(),
+    };
+    let join = |x: &serde_json::Value| {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
     let mut out = format!(
-        "Cgroup Version: {}\n",
-        match layout.and_then(|l| l.mode()) {
-            Some(ch02_cgroups::Mode::Unified) => "2",
-            Some(ch02_cgroups::Mode::Legacy) => "1",
-            Some(ch02_cgroups::Mode::Hybrid) => "1 (hybrid: v1 controllers plus a cgroup2 mount)",
-            None => "none",
-        }
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
+        v["ClientInfo"]["Version"].as_str().unwrap_or_default()
     );
-    if let Some(u) = uname {
-        out.push_str(&format!(
-            "Kernel Version: {}\n",
-            u.release().to_string_lossy()
-        ));
-        out.push_str(&format!(
-            "Architecture: {}\n",
-            u.machine().to_string_lossy()
-        ));
-    }
-    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    if let Some(name) = os.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")) {
-        out.push_str(&format!("Operating System: {}\n", name.trim_matches('"')));
-    }
     out.push_str(&format!(
-        "CPUs: {}\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n",
+        s("Containers"),
+        s("ContainersRunning"),
+        s("ContainersPaused"),
+        s("ContainersStopped"),
+        s("Images")
+    ));
+    out.push_str(&format!(
+        " Server Version: {}\n Storage Driver: {} (overlayfs, mounted inside each container's mount namespace)\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n",
+        s("ServerVersion"),
+        s("Driver"),
+        s("LoggingDriver"),
+        s("CgroupDriver"),
+        s("CgroupVersion")
+    ));
+    out.push_str(&format!(
+        " Plugins:\n  Volume: {}\n  Network: {}\n  Log: {}\n Swarm: inactive\n",
+        join(&v["Plugins"]["Volume"]),
+        join(&v["Plugins"]["Network"]),
+        join(&v["Plugins"]["Log"])
+    ));
+    out.push_str(&format!(
+        " Runtimes: {}\n Default Runtime: {}\n Security Options:\n",
+        v["Runtimes"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        s("DefaultRuntime")
+    ));
+    for opt in v["SecurityOptions"].as_array().into_iter().flatten() {
+        let mut parts = opt.as_str().unwrap_or_default().split(',');
+        if let Some(name) = parts.next() {
+            out.push_str(&format!("  {}\n", name.trim_start_matches("name=")));
+        }
+        for p in parts {
+            if let Some((k, val)) = p.split_once('=') {
+                let mut k = k.to_string();
+                k[..1].make_ascii_uppercase();
+                out.push_str(&format!("   {k}: {val}\n"));
+            }
+        }
+    }
+    let mem = v["MemTotal"].as_u64().unwrap_or(0);
+    out.push_str(&format!(
+        " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n",
+        s("KernelVersion"),
+        s("OperatingSystem"),
+        s("OSType"),
+        s("Architecture"),
+        s("NCPU"),
+        crate::format::binary_size(mem),
+        s("Name")
+    ));
+    out.push_str(&format!(
+        " Docker Root Dir: {}\n Debug Mode: false\n Experimental: false\n Insecure Registries:\n{} Live Restore Enabled: false\n\n",
+        s("DockerRootDir"),
+        v["RegistryConfig"]["InsecureRegistryCIDRs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("  {}\n", c.as_str().unwrap_or_default()))
+            .collect::<String>()
     ));
     out
 }
@@ -643,20 +839,61 @@ fn check_kernel_release(uname: Option<&nix::sys::utsname::UtsName>) -> String {
     .concat()
 }
 
-/// `version`.
-pub fn version() -> Result<i32, Error> {
+/// `version`: docker's Client and Server sections. mini-docker is both: no daemon
+/// answers, so the "server" is this binary, and its components are the chapters.
+pub fn version(format: Option<&str>) -> Result<i32, Error> {
     let uname = nix::sys::utsname::uname().ok();
-    println!("Client: mini-docker");
-    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
-    println!(" Built with:        Rust (the workshop's chapters 1 to 5)");
-    if let Some(u) = uname {
-        println!(
-            " OS/Arch:           linux/{}",
-            u.machine().to_string_lossy()
-        );
-    }
-    println!(
-        "\nServer: none (mini-docker is daemonless; each detached container has a monitor process)"
+    let client = client_json(uname.as_ref());
+    let kernel = uname.as_ref().map_or(String::new(), |u| {
+        u.release().to_string_lossy().into_owned()
+    });
+    let mut server = client.clone();
+    let obj = server.as_object_mut().expect("object");
+    obj.remove("Context");
+    obj.insert("MinAPIVersion".into(), serde_json::json!(""));
+    obj.insert("KernelVersion".into(), serde_json::json!(kernel));
+    obj.insert(
+        "Platform".into(),
+        serde_json::json!({"Name": "mini-docker (daemonless: a monitor per container)"}),
     );
+    obj.insert(
+        "Components".into(),
+        serde_json::json!([{
+            "Name": "Engine",
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Details": {
+                "ApiVersion": "",
+                "Arch": client["Arch"],
+                "BuildTime": "",
+                "Experimental": "false",
+                "GitCommit": "",
+                "GoVersion": client["GoVersion"],
+                "KernelVersion": kernel,
+                "MinAPIVersion": "",
+                "Os": "linux",
+            },
+        }]),
+    );
+    let v = serde_json::json!({"Client": client, "Server": server});
+    if let Some(f) = format {
+        print!("{}", render_one(f, &v)?);
+        return Ok(0);
+    }
+    let c = &v["Client"];
+    let t = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_string();
+    println!("Client: mini-docker");
+    println!(" Version:           {}", t(&c["Version"]));
+    println!(
+        " Built with:        {} (the workshop's chapters 1 to 7)",
+        t(&c["GoVersion"])
+    );
+    println!(" OS/Arch:           {}/{}", t(&c["Os"]), t(&c["Arch"]));
+    println!(" Context:           default");
+    println!();
+    println!("Server: {}", t(&v["Server"]["Platform"]["Name"]));
+    println!(" Engine:");
+    println!("  Version:          {}", t(&c["Version"]));
+    println!("  OS/Arch:          {}/{}", t(&c["Os"]), t(&c["Arch"]));
+    println!("  Kernel Version:   {kernel}");
     Ok(0)
 }

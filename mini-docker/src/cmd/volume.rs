@@ -11,6 +11,12 @@ use crate::{Error, containers, volumes};
 pub enum VolumeCommand {
     /// Create a volume.
     Create {
+        /// Set metadata for a volume (KEY=VALUE).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        label: Vec<String>,
+        /// Specify volume driver name (local only).
+        #[arg(short, long, default_value = "local")]
+        driver: String,
         /// Its name (a random one if none).
         name: Option<String>,
     },
@@ -39,6 +45,9 @@ pub enum VolumeCommand {
     },
     /// Remove one or more volumes.
     Rm {
+        /// Force the removal of one or more volumes (a missing one is no error).
+        #[arg(short, long)]
+        force: bool,
         /// The volumes.
         #[arg(required = true)]
         names: Vec<String>,
@@ -57,22 +66,41 @@ pub enum VolumeCommand {
 /// Runs a volume command: one function per subcommand.
 pub fn main(root: &Path, cmd: &VolumeCommand) -> Result<i32, Error> {
     match cmd {
-        VolumeCommand::Create { name } => create(root, name.as_deref()),
+        VolumeCommand::Create {
+            name,
+            label,
+            driver,
+        } => {
+            if driver != "local" {
+                return Err(Error::Usage(format!(
+                    "create {}: error looking up volume plugin {driver}: plugin \"{driver}\" not found",
+                    name.as_deref().unwrap_or_default()
+                )));
+            }
+            create(root, name.as_deref(), label)
+        }
         VolumeCommand::Ls {
             quiet,
             filter,
             format,
         } => ls(root, *quiet, filter, format.as_deref()),
         VolumeCommand::Inspect { format, names } => inspect(root, format.as_deref(), names),
-        VolumeCommand::Rm { names } => rm(root, names),
+        VolumeCommand::Rm { names, force } => rm(root, names, *force),
         VolumeCommand::Prune { all, force: _ } => prune(root, *all),
     }
 }
 
 /// `volume create [NAME]`: a volume without a name gets a random ID, as docker's does.
-fn create(root: &Path, name: Option<&str>) -> Result<i32, Error> {
+fn create(root: &Path, name: Option<&str>, labels: &[String]) -> Result<i32, Error> {
     let name = name.map_or_else(containers::new_id, str::to_string);
-    let v = volumes::create(root, &name, false)?;
+    let labels = labels
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let v = volumes::create_labeled(root, &name, false, labels)?;
     println!("{}", v.name);
     Ok(0)
 }
@@ -148,9 +176,18 @@ fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, E
         .map(crate::template::Template::parse)
         .transpose()
         .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
+    // docker's way: what is found is printed, each missing one is said on stderr, and
+    // the status is 1 if any was missing.
     let mut out = Vec::new();
+    let mut status = 0;
     for n in names {
-        out.push(serde_json::to_value(volumes::inspect(root, n)?).expect("a volume serialises"));
+        match volumes::inspect(root, n) {
+            Ok(v) => out.push(v.docker_json()),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+            }
+        }
     }
     match template {
         Some(t) => {
@@ -160,14 +197,17 @@ fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, E
         }
         None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
     }
-    Ok(0)
+    Ok(status)
 }
 
 /// `volume rm`: each name on its own, a volume a container uses refused; the exit code is
 /// 1 if any failed, as docker's.
-fn rm(root: &Path, names: &[String]) -> Result<i32, Error> {
+fn rm(root: &Path, names: &[String], force: bool) -> Result<i32, Error> {
     Ok(crate::cmd::each_named(names, |n| {
-        volumes::remove(root, n, &containers::volume_users(root, n)?)
+        match volumes::remove(root, n, &containers::volume_users(root, n)?) {
+            Err(Error::NoSuchVolume(_)) if force => Ok(()),
+            r => r,
+        }
     }))
 }
 
