@@ -180,9 +180,27 @@ impl<W: Write> Writer<W> {
     fn append_dir(&mut self, path: &Path, rel: &Path, md: &fs::Metadata) -> Result<(), DiffError> {
         let mut h = header(md, tar::EntryType::Directory);
         h.set_size(0);
-        self.tar
-            .append_data(&mut h, rel, io::empty())
-            .map_err(DiffError::Write)?;
+        // `etc/`, with the slash GNU tar and Go's archive/tar (docker's) give a directory.
+        // The tar crate drops it, so a name that fits the header is written by hand; a
+        // longer one goes through its GNU long-name entry, without the slash.
+        let fits = h.set_path(rel).is_ok() && {
+            let name = &mut h.as_old_mut().name;
+            match name.iter().position(|b| *b == 0) {
+                Some(end) if end > 0 && name[end - 1] != b'/' => {
+                    name[end] = b'/';
+                    true
+                }
+                _ => false,
+            }
+        };
+        if fits {
+            h.set_cksum();
+            self.tar.append(&h, io::empty()).map_err(DiffError::Write)?;
+        } else {
+            self.tar
+                .append_data(&mut h, rel, io::empty())
+                .map_err(DiffError::Write)?;
+        }
         self.stats.entries += 1;
         if crate::apply::is_opaque(path) {
             self.append_marker(md, &rel.join(OPAQUE_MARKER))?;
@@ -303,8 +321,37 @@ fn header(md: &fs::Metadata, kind: tar::EntryType) -> tar::Header {
     h.set_mode(md.mode() & 0o7777);
     h.set_uid(md.uid() as u64);
     h.set_gid(md.gid() as u64);
+    // The owner's names too, from this host's /etc/passwd and /etc/group, as Go's
+    // archive/tar (docker's) and GNU tar write them; extraction goes by the numbers.
+    let (user, group) = owner_names(md.uid(), md.gid());
+    if let Some(u) = user {
+        let _ = h.set_username(&u);
+    }
+    if let Some(g) = group {
+        let _ = h.set_groupname(&g);
+    }
     h.set_mtime(md.mtime().max(0) as u64);
     h
+}
+
+/// The names of `uid` and `gid` in this host's `/etc/passwd` and `/etc/group`, read once.
+fn owner_names(uid: u32, gid: u32) -> (Option<String>, Option<String>) {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<(HashMap<u32, String>, HashMap<u32, String>)> = OnceLock::new();
+    let (users, groups) = NAMES.get_or_init(|| {
+        let read = |path: &str| -> HashMap<u32, String> {
+            fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    Some((f.get(2)?.parse().ok()?, f.first()?.to_string()))
+                })
+                .collect()
+        };
+        (read("/etc/passwd"), read("/etc/group"))
+    });
+    (users.get(&uid).cloned(), groups.get(&gid).cloned())
 }
 
 /// The paths (relative to the layer root) of a tarball's entries, in order, with a mark for
@@ -340,7 +387,11 @@ pub fn listing(tar_bytes: impl io::Read) -> io::Result<Vec<String>> {
             String::new()
         };
         let mode = h.mode()?;
-        out.push(format!("{kind} {mode:04o} {}{note}", path.display()));
+        let shown = path.to_string_lossy();
+        out.push(format!(
+            "{kind} {mode:04o} {}{note}",
+            shown.trim_end_matches('/')
+        ));
     }
     Ok(out)
 }
