@@ -5,6 +5,11 @@ use std::time::Duration;
 /// Renders rows as docker does: every column but the last padded to
 /// max(10, widest cell + 3).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_min(header, rows, 10)
+}
+
+/// [`table`] with another minimum column width (`top`'s tabwriter has 20).
+pub fn table_min(header: &[&str], rows: &[Vec<String>], min: usize) -> String {
     let cols = header.len();
     let mut widths = vec![0usize; cols];
     for (i, h) in header.iter().enumerate() {
@@ -22,7 +27,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 l.push_str(cell);
             } else {
-                let w = (widths[i] + 3).max(10);
+                let w = (widths[i] + 3).max(min);
                 l.push_str(&format!("{cell:<w$}"));
             }
         }
@@ -171,6 +176,23 @@ impl Format {
             }
         }
     }
+}
+
+/// `inspect`'s JSON as docker's CLI prints it: indented by four spaces, and `<`, `>` and
+/// `&` escaped, as Go's encoding/json writes them.
+pub fn inspect_json(v: &serde_json::Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"    "),
+    );
+    v.serialize(&mut ser).expect("a JSON value serialises");
+    String::from_utf8(out)
+        .expect("serde_json writes UTF-8")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// A time as Go's `time.Time.String()` prints it in UTC (`ps --format {{.CreatedAt}}`).

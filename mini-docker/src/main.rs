@@ -22,6 +22,7 @@ mod cmd;
 mod containers;
 mod detach;
 mod format;
+mod init;
 mod monitor;
 mod pump;
 mod record;

@@ -159,6 +159,9 @@ pub struct HostConfig {
     /// `-P`: every exposed port to a free host port.
     #[serde(rename = "PublishAllPorts", default)]
     pub publish_all: bool,
+    /// `--init`: mini-init is the first process, the command its child.
+    #[serde(rename = "Init", default)]
+    pub init: bool,
 }
 
 /// The id maps of a container's user namespace (`--userns-remap`): ids from 0 inside are

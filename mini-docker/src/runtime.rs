@@ -244,6 +244,14 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
             read_only: m.read_only,
         });
     }
+    // --init: mini-init, read-only where docker binds its docker-init (installed by launch).
+    if c.config.host.init {
+        out.push(Mount {
+            kind: MountKind::Bind(crate::init::path(root)),
+            target: PathBuf::from(crate::init::TARGET),
+            read_only: true,
+        });
+    }
     // With --read-only, /etc/hostname, /etc/hosts and /etc/resolv.conf are read-only too,
     // as docker binds them.
     out.extend(
@@ -360,6 +368,9 @@ pub fn launch<'s>(
     if let Some(maps) = cfg.id_maps {
         flags |= CloneFlags::CLONE_NEWUSER;
         remapped = Some(Remapped::prepare(sys, c, &stack, maps)?);
+    }
+    if cfg.host.init {
+        crate::init::install(root)?;
     }
     let plan = RootPlan {
         rootfs: c.path("merged"),
@@ -584,7 +595,14 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
-    let mut argv = vec![cfg.path.clone()];
+    // Under --init, `/sbin/docker-init -- COMMAND...`: PID 1 is the init, which forwards
+    // signals to the command and reaps every orphan (mini-docker/init).
+    let mut argv = if cfg.host.init {
+        vec![crate::init::TARGET.to_string(), "--".to_string()]
+    } else {
+        Vec::new()
+    };
+    argv.push(cfg.path.clone());
     argv.extend(cfg.args.iter().cloned());
     // The user, the capabilities, the seccomp filter, and exec (chapter 1's `confine`).
     let ids = confine::Ids {

@@ -331,8 +331,52 @@ fn truthy(v: &Value) -> bool {
 /// (The NUL keeps it apart from a string of those words.)
 const NO_VALUE: &str = "\u{0}<no value>";
 
+/// A nil list and a nil map of docker's Go types: JSON says `null` for them as for a nil
+/// pointer, but Go's `fmt` prints `[]` and `map[]` (and `<nil>` only for the pointer).
+const NIL_LIST: &str = "\u{0}[]";
+const NIL_MAP: &str = "\u{0}map[]";
+
+/// The fields of docker's inspect types that are Go slices and maps: where JSON's `null`
+/// was a nil one of those, not a nil pointer (`PidsLimit`, `MemorySwappiness`, …).
+const LIST_FIELDS: &[&str] = &[
+    "Entrypoint",
+    "Cmd",
+    "OnBuild",
+    "Binds",
+    "CapAdd",
+    "CapDrop",
+    "ExtraHosts",
+    "GroupAdd",
+    "Links",
+    "SecurityOpt",
+    "VolumesFrom",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "Ulimits",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "Aliases",
+    "SecondaryIPAddresses",
+    "SecondaryIPv6Addresses",
+    "Warnings",
+    "DriverStatus",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "RepoDigests",
+    "RepoTags",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "Devices",
+    "Mounts",
+];
+const MAP_FIELDS: &[&str] = &["Volumes", "Labels", "ExposedPorts", "Options", "DriverOpts"];
+
+/// Missing, or one of docker's typed nils: false, empty, and null in JSON.
 fn is_missing(v: &Value) -> bool {
-    v.as_str() == Some(NO_VALUE)
+    matches!(v.as_str(), Some(NO_VALUE | NIL_LIST | NIL_MAP))
 }
 
 fn field(dot: &Value, path: &[String]) -> Value {
@@ -343,7 +387,11 @@ fn field(dot: &Value, path: &[String]) -> Value {
             None => return Value::String(NO_VALUE.into()),
         }
     }
-    v.clone()
+    match (v, path.last().map(String::as_str)) {
+        (Value::Null, Some(k)) if LIST_FIELDS.contains(&k) => Value::String(NIL_LIST.into()),
+        (Value::Null, Some(k)) if MAP_FIELDS.contains(&k) => Value::String(NIL_MAP.into()),
+        _ => v.clone(),
+    }
 }
 
 fn eval(p: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
@@ -492,6 +540,8 @@ fn call_go_builtin(f: &str, args: &[Value]) -> Result<Value, TemplateError> {
     }
     want(f, args, 1)?;
     Ok(Value::from(match &args[0] {
+        // A nil slice or map has no items.
+        v if matches!(v.as_str(), Some(NIL_LIST | NIL_MAP)) => 0,
         Value::Array(a) => a.len(),
         Value::Object(m) => m.len(),
         Value::String(s) => s.len(),
@@ -580,7 +630,20 @@ mod tests {
         );
         assert_eq!(render("{{.Config.Env}}", &v), "[A=1 B=2]");
         assert_eq!(render("{{.Config.Labels}}", &v), "map[a:1 b:2]");
-        assert_eq!(render("{{.Config.Entrypoint}}", &v), "<nil>");
+        // A nil slice prints as Go prints it; JSON still says null.
+        assert_eq!(render("{{.Config.Entrypoint}}", &v), "[]");
+        assert_eq!(render("{{json .Config.Entrypoint}}", &v), "null");
+        assert_eq!(
+            render("{{if .Config.Entrypoint}}set{{else}}unset{{end}}", &v),
+            "unset"
+        );
+        assert_eq!(
+            render(
+                "{{.State.PidsLimit}}",
+                &json!({"State": {"PidsLimit": null}})
+            ),
+            "<nil>"
+        );
         assert_eq!(
             render("{{.Nope}} {{.State.Nope}}", &v),
             "<no value> <no value>"

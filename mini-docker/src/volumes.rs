@@ -49,8 +49,14 @@ impl Volume {
                 serde_json::json!({})
             }
         };
+        // RFC 3339 to the second, as docker's local driver writes it.
+        let created = self
+            .created_at
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|_| self.created_at.clone());
         serde_json::json!({
-            "CreatedAt": self.created_at,
+            "CreatedAt": created,
             "Driver": self.driver,
             "Labels": if self.labels.is_empty() { empty_or_null(self.anonymous) } else { serde_json::json!(self.labels) },
             "Mountpoint": self.mountpoint,

@@ -98,6 +98,9 @@ pub fn main(cli: &Cli, args: &CommitArgs) -> Result<i32, Error> {
     config["history"] = json!(history);
     config["created"] = json!(now());
     config["container"] = json!(cfg.id);
+    // The image it was made from: docker's `parent` (V1Image), which `history` follows to
+    // name the parent's own rows.
+    config["parent"] = json!(base.config_digest.to_string());
     if let Some(a) = &args.author {
         config["author"] = json!(a);
     }

@@ -130,7 +130,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                     .map_err(Error::Usage)?;
                 return Ok(0);
             }
-            Ok(crate::view::in_container_files(sys, root, &c, false, &mut |merged| {
+            Ok(crate::view::in_container_files(sys, root, &c, false, crate::view::InitView::Live, &mut |merged| {
                 match stream_out(merged) {
                     Ok(()) => 0,
                     Err(e) => {
@@ -164,7 +164,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                 // all.
                 copy_out(&PathBuf::from(format!("/proc/{}/root", state.pid))).map_err(Error::Usage)
             } else {
-                let code = crate::view::in_container_files(sys, root, &c, false, &mut |merged| match copy_out(merged) {
+                let code = crate::view::in_container_files(sys, root, &c, false, crate::view::InitView::Live, &mut |merged| match copy_out(merged) {
                     Ok(()) => 0,
                     Err(e) => {
                         eprintln!("Error: {e}");
@@ -208,7 +208,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                     copy_in(&PathBuf::from(format!("/proc/{pid}/root")), &mut tmp).map(|()| 0)
                 }
                 _ => {
-                    let code = crate::view::in_container_files(sys, root, &c, true, &mut |merged| match copy_in(merged, &mut tmp) {
+                    let code = crate::view::in_container_files(sys, root, &c, true, crate::view::InitView::Live, &mut |merged| match copy_in(merged, &mut tmp) {
                         Ok(()) => 0,
                         Err(e) => {
                             eprintln!("Error: {e}");

@@ -44,6 +44,9 @@ pub struct ContainerArgs {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
     /// Assign a name to the container.
     #[arg(long)]
     pub name: Option<String>,
@@ -737,6 +740,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
             args.publish.clone()
         },
         publish_all: args.publish_all,
+        init: args.init,
     })
 }
 

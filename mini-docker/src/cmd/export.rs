@@ -1,5 +1,5 @@
-//! `mini-docker export`: the container's filesystem (its image's layers plus its writable
-//! layer, merged) as one tar archive, without its init layer's files or its volumes.
+//! `mini-docker export`: the container's filesystem (its image's layers, its init layer
+//! and its writable layer, merged) as one tar archive, without its volumes' contents.
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -33,14 +33,19 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             Box::new(std::io::stdout())
         }
     };
-    let code = crate::view::in_container_files(sys, &cli.root, &c, false, &mut |merged| {
-        match ch04_unionfs_layers::diff::diff(merged, &mut out, &[]) {
+    let code = crate::view::in_container_files(
+        sys,
+        &cli.root,
+        &c,
+        false,
+        crate::view::InitView::Empty,
+        &mut |merged| match ch04_unionfs_layers::diff::diff(merged, &mut out, &[]) {
             Ok(_) => out.flush().map_or(1, |()| 0),
             Err(e) => {
                 eprintln!("Error: export {}: {e}", args.container);
                 1
             }
-        }
-    })?;
+        },
+    )?;
     Ok(if code == 0 { 0 } else { 125 })
 }

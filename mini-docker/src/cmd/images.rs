@@ -399,8 +399,17 @@ pub fn rmi(cli: &Cli, args: &RmiArgs) -> Result<i32, Error> {
                         .unwrap_or(u.clone())
                 );
             }
-            for d in &removed.gc.blobs {
-                println!("Deleted: {d}");
+            // docker's lines: the image's ID, then each layer that went with it by its
+            // chain ID, top first; the manifest and the blobs themselves are the store's
+            // business.
+            if removed.gc.blobs.contains(&image.config_digest) {
+                println!("Deleted: {}", image.config_digest);
+                let chains = chain_ids(&image);
+                for (layer, chain) in image.layers.iter().zip(&chains).rev() {
+                    if removed.gc.blobs.contains(&layer.digest) {
+                        println!("Deleted: {chain}");
+                    }
+                }
             }
             Ok(())
         })();
@@ -410,6 +419,22 @@ pub fn rmi(cli: &Cli, args: &RmiArgs) -> Result<i32, Error> {
         }
     }
     Ok(status)
+}
+
+/// The layers' chain IDs (the OCI image spec's ChainID): the first layer's diff ID, then
+/// `sha256(parent chain + " " + diff ID)` for each next one.
+fn chain_ids(image: &Image) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for diff in image.config.rootfs().diff_ids() {
+        let next = match out.last() {
+            None => diff.clone(),
+            Some(parent) => {
+                ch05_image_pull::Digest::of(format!("{parent} {diff}").as_bytes()).to_string()
+            }
+        };
+        out.push(next);
+    }
+    out
 }
 
 /// `tag`.
@@ -445,6 +470,23 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
     let config: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|e| Error::Corrupt(image.config_digest.to_string().into(), e.to_string()))?;
     let history = config["history"].as_array().cloned().unwrap_or_default();
+    // The images along the `parent` chain (commit sets it), by how many history entries
+    // each has: the last of its entries shows its ID, the others `<missing>`, as docker's.
+    let mut owners: Vec<(usize, ch05_image_pull::Digest)> =
+        vec![(history.len(), image.config_digest.clone())];
+    let mut parent = config["parent"].as_str().map(str::to_string);
+    while let Some(p) = parent.take() {
+        let Some(img) = store.resolve(&p)? else { break };
+        let raw = store.read_blob(&img.config_digest)?;
+        let c: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| Error::Corrupt(img.config_digest.to_string().into(), e.to_string()))?;
+        let n = c["history"].as_array().map_or(0, Vec::len);
+        if owners.iter().any(|(_, d)| *d == img.config_digest) {
+            break;
+        }
+        owners.push((n, img.config_digest.clone()));
+        parent = c["parent"].as_str().map(str::to_string);
+    }
     let mut layers = image.layers.iter().rev();
     let mut rows = Vec::new();
     for (i, h) in history.iter().enumerate().rev() {
@@ -457,10 +499,10 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<i32, Error> {
                 .and_then(|l| ch05_image_pull::store::dir_size(&store.layer_path(&l.diff_id)).ok())
                 .unwrap_or(0)
         };
-        let id = match (i + 1 == history.len(), args.no_trunc) {
-            (true, true) => image.config_digest.to_string(),
-            (true, false) => image.config_digest.short().to_string(),
-            (false, _) => "<missing>".to_string(),
+        let id = match (owners.iter().find(|(n, _)| *n == i + 1), args.no_trunc) {
+            (Some((_, d)), true) => d.to_string(),
+            (Some((_, d)), false) => d.short().to_string(),
+            (None, _) => "<missing>".to_string(),
         };
         // docker's formatter: RFC 3339 for CreatedAt, and CreatedSince falls back to it
         // with `-H=false`; tabs in the command become spaces before the 45-column cut.

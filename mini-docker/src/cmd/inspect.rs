@@ -18,6 +18,9 @@ pub struct InspectArgs {
     /// Format output using a Go template (`{{.State.Pid}}`, `{{json .Config}}`).
     #[arg(short, long, value_name = "string")]
     pub format: Option<String>,
+    /// Display total file sizes if the type is container (`SizeRw`, `SizeRootFs`).
+    #[arg(short, long)]
+    pub size: bool,
     /// Names or ids.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -134,7 +137,7 @@ fn host_config_json(cfg: &Config) -> Value {
         Some(v) if !v.is_empty() => json!(v),
         _ => Value::Null,
     };
-    json!({
+    let mut v = json!({
         "Binds": list_or_null(&binds),
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
@@ -203,7 +206,12 @@ fn host_config_json(cfg: &Config) -> Value {
         "IOMaximumBandwidth": 0,
         "MaskedPaths": paths(files.as_ref().map(|f| &f.masked)),
         "ReadonlyPaths": paths(files.as_ref().map(|f| &f.read_only)),
-    })
+    });
+    // docker's `*bool` with omitempty: there only when --init was given.
+    if h.init {
+        v["Init"] = json!(true);
+    }
+    v
 }
 
 /// A list docker leaves nil when nothing was given: null, or the list.
@@ -315,7 +323,8 @@ pub fn image_json(
         "Id": img.config_digest.to_string(),
         "RepoTags": tags,
         "RepoDigests": digests,
-        "Parent": "",
+        // Set by commit, as docker's (its image config's `parent`).
+        "Parent": config["parent"].as_str().unwrap_or(""),
         "Comment": config["comment"].as_str().unwrap_or(""),
         "Created": config["created"].as_str().unwrap_or("0001-01-01T00:00:00Z"),
         "Container": "",
@@ -396,7 +405,21 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
         let found: Result<Value, Error> = (|| {
             if kind.is_none() || kind == Some("container") {
                 match containers::find(root, name) {
-                    Ok(c) => return container_json(root, &c),
+                    Ok(c) => {
+                        let mut v = container_json(root, &c)?;
+                        if args.size {
+                            // The writable layer's bytes, and with the image's under it.
+                            let rw =
+                                ch05_image_pull::store::dir_size(&c.path("upper")).unwrap_or(0);
+                            let image = crate::store(root)
+                                .ok()
+                                .and_then(|s| s.resolve(&c.config.image_id).ok().flatten())
+                                .map_or(0, |i| i.size);
+                            v["SizeRw"] = json!(rw);
+                            v["SizeRootFs"] = json!(rw + image);
+                        }
+                        return Ok(v);
+                    }
                     Err(Error::NoSuchContainer(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -439,10 +462,7 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
                 println!();
             }
         }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(out)).expect("JSON")
-        ),
+        None => println!("{}", crate::format::inspect_json(&Value::Array(out))),
     }
     Ok(status)
 }

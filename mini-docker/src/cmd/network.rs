@@ -212,7 +212,10 @@ fn run(root: &Path, cmd: &NetworkCommand) -> Result<i32, Error> {
                         println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
                     }
                 }
-                None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
+                None => println!(
+                    "{}",
+                    crate::format::inspect_json(&serde_json::Value::from(out))
+                ),
             }
             return Ok(status);
         }

@@ -53,7 +53,9 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
     let out = std::process::Command::new("ps")
         .args([
             "-o",
-            "uid,pid,ppid,c,stime,tty,time,cmd",
+            // `ps -ef`'s columns, as docker's top runs it: the user's name where the host
+            // has one.
+            "user,pid,ppid,c,stime,tty,time,cmd",
             "-p",
             &pids.join(","),
         ])
@@ -72,9 +74,10 @@ pub fn main(root: &Path, args: &TopArgs) -> Result<i32, Error> {
         .collect();
     print!(
         "{}",
-        crate::format::table(
+        crate::format::table_min(
             &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
-            &rows
+            &rows,
+            20
         )
     );
     Ok(0)
@@ -125,7 +128,7 @@ fn with_options(options: &[String], pids: &[String]) -> Result<i32, Error> {
             row
         })
         .collect();
-    print!("{}", crate::format::table(&header, &rows));
+    print!("{}", crate::format::table_min(&header, &rows, 20));
     Ok(0)
 }
 

@@ -195,7 +195,10 @@ fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, E
                 println!("{}", t.render(v).map_err(|e| Error::Usage(e.to_string()))?);
             }
         }
-        None => println!("{}", serde_json::to_string_pretty(&out).expect("JSON")),
+        None => println!(
+            "{}",
+            crate::format::inspect_json(&serde_json::Value::from(out))
+        ),
     }
     Ok(status)
 }
