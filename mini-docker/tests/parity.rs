@@ -1,9 +1,11 @@
 //! mini-docker against Debian's real Docker (`docker.io` 20.10), case by case.
 //!
 //! The harness starts a `dockerd` of its own (its own `--data-root`, `--exec-root`,
-//! `--pidfile` and socket; `--iptables=false --bridge=none`; the `vfs` storage driver, so
-//! it leaves no mount behind), loads the same busybox image into both (`mini-docker save
-//! busybox | docker load`), and runs every case of `tests/parity/cases.txt` through both:
+//! `--pidfile` and socket; the `vfs` storage driver, so it leaves no mount behind) inside a
+//! network namespace the test creates: its default bridge `docker0` lives there, and
+//! `--iptables=false` leaves every firewall alone. It loads the same busybox image into
+//! both (`mini-docker save busybox | docker load`), and runs every case of
+//! `tests/parity/cases.txt` through both:
 //! Debian's own `/usr/bin/docker` against that daemon, and mini-docker against a store of
 //! its own. Each case says what to compare: the exit code, stdout, the first line of
 //! stderr, the keys and value types of stdout's JSON. IDs, times and sizes are redacted
@@ -14,8 +16,10 @@
 //! The test fails when a case differs that is not listed, and when a listed case no longer
 //! differs (take it off the list): the list is always exactly today's truth.
 //!
-//! Both run with `--network none` semantics by default for now: this dockerd has no bridge
-//! (`--bridge=none`), so cases that need one say so.
+//! Each tool's commands run in its own namespace: docker's beside its daemon, mini-docker's
+//! in the one its store's tests use, with `MINI_DOCKER_BIP=172.17.0.1/16` so that its
+//! default bridge has docker's addresses. Most cases say `--network none`; the bridge cases
+//! use the default network, user networks and published ports.
 mod common;
 
 use std::collections::BTreeMap;
@@ -213,6 +217,7 @@ struct Tool {
     d: String,
     netns: Option<String>,
     dir: PathBuf,
+    env: Vec<(&'static str, &'static str)>,
 }
 
 impl Tool {
@@ -228,6 +233,7 @@ impl Tool {
         c.arg("-c")
             .arg(line)
             .env("D", &self.d)
+            .envs(self.env.iter().copied())
             .env_remove("MINI_DOCKER_ROOT")
             .current_dir(&self.dir)
             .stdin(Stdio::null())
@@ -236,21 +242,25 @@ impl Tool {
     }
 }
 
-/// A dockerd of the test's own, stopped (by its pidfile) and removed on drop.
+/// A dockerd of the test's own, in a network namespace of its own, stopped and removed on
+/// drop (the namespace after it).
 struct Dockerd {
     child: Child,
     dir: tempfile::TempDir,
+    netns: testkit::netns::Netns,
 }
 
 impl Dockerd {
     fn start() -> Dockerd {
+        let netns = testkit::netns::Netns::new().expect("a network namespace for dockerd");
         let dir = tempfile::Builder::new()
             .prefix("mdk-parity-")
             .tempdir()
             .unwrap();
         let p = |x: &str| dir.path().join(x);
         let log = std::fs::File::create(p("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
+        let child = netns
+            .command("dockerd")
             .arg("--data-root")
             .arg(p("data"))
             .arg("--exec-root")
@@ -262,7 +272,6 @@ impl Dockerd {
             .args([
                 "--iptables=false",
                 "--ip6tables=false",
-                "--bridge=none",
                 "--storage-driver=vfs",
             ])
             .stdin(Stdio::null())
@@ -270,7 +279,7 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("start dockerd");
-        let d = Dockerd { child, dir };
+        let d = Dockerd { child, dir, netns };
         let up = testkit::wait_until(30, || {
             Command::new("/usr/bin/docker")
                 .args(["-H", &d.host(), "version"])
@@ -375,14 +384,17 @@ fn mini_docker_answers_as_dockers_own_cli_and_daemon_do() {
     let docker = Tool {
         name: "docker",
         d: format!("/usr/bin/docker -H {}", dockerd.host()),
-        netns: None,
+        netns: Some(dockerd.netns.path()),
         dir: work.path().to_path_buf(),
+        env: Vec::new(),
     };
     let mini = Tool {
         name: "mini-docker",
         d: format!("{} --root {}", common::BIN, md.root_text()),
         netns: md.netns.as_ref().map(|n| n.path()),
         dir: work.path().to_path_buf(),
+        // docker's default bridge addresses (its `--bip`), so the cases compare them.
+        env: vec![("MINI_DOCKER_BIP", "172.17.0.1/16")],
     };
     let mut differing = Vec::new();
     let mut report = String::new();
