@@ -292,7 +292,7 @@ pub enum Command {
     /// Load an image from a tar archive or STDIN.
     Load(cmd::archive::LoadArgs),
     /// Log in to a registry.
-    Login(cmd::images::LoginArgs),
+    Login(cmd::images::LoginCommand),
     /// Log out from a registry.
     Logout(cmd::images::LogoutArgs),
     /// Manage containers.
@@ -366,5 +366,17 @@ fn main() -> ExitCode {
             eprintln!("Error: {:#}", anyhow::Error::from(err));
             ExitCode::from(code as u8)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks of every command and flag (unique names, groups, shorts), which a
+    /// debug build otherwise runs only when that command is used.
+    #[test]
+    fn every_command_and_flag_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

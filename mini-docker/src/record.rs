@@ -162,6 +162,59 @@ pub struct HostConfig {
     /// `--init`: mini-init is the first process, the command its child.
     #[serde(rename = "Init", default)]
     pub init: bool,
+    /// `--group-add`: more groups for the process, names or ids.
+    #[serde(rename = "GroupAdd", default)]
+    pub group_add: Vec<String>,
+    /// `--ulimit`: resource limits set before exec.
+    #[serde(rename = "Ulimits", default)]
+    pub ulimits: Vec<Ulimit>,
+    /// `--oom-score-adj`: the OOM killer's preference, -1000 to 1000.
+    #[serde(rename = "OomScoreAdj", default)]
+    pub oom_score_adj: i32,
+    /// `--volumes-from`: the containers whose mounts were copied, as given.
+    #[serde(rename = "VolumesFrom", default)]
+    pub volumes_from: Vec<String>,
+    /// `--cpu-shares` (0: the kernel's default, 1024).
+    #[serde(rename = "CpuShares", default)]
+    pub cpu_shares: u64,
+    /// `--cpu-period`, µs (0: the default).
+    #[serde(rename = "CpuPeriod", default)]
+    pub cpu_period: u64,
+    /// `--cpu-quota`, µs per period (0: none given).
+    #[serde(rename = "CpuQuota", default)]
+    pub cpu_quota: i64,
+    /// `--memory-reservation`, bytes.
+    #[serde(rename = "MemoryReservation", default)]
+    pub memory_reservation: u64,
+    /// `--memory-swappiness` (none: the host's).
+    #[serde(rename = "MemorySwappiness", default)]
+    pub memory_swappiness: Option<i64>,
+    /// `--oom-kill-disable`.
+    #[serde(rename = "OomKillDisable", default)]
+    pub oom_kill_disable: bool,
+    /// `--cpuset-mems`.
+    #[serde(rename = "CpusetMems", default)]
+    pub cpuset_mems: String,
+    /// `--shm-size`, bytes (0: docker's 64 MiB).
+    #[serde(rename = "ShmSize", default)]
+    pub shm_size: u64,
+    /// `--sysctl`: namespaced kernel parameters.
+    #[serde(rename = "Sysctls", default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`, as docker's `units.Ulimit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// `nofile`, `nproc`, … (setrlimit(2)'s RLIMIT_ names in lower case).
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The hard limit.
+    #[serde(rename = "Hard")]
+    pub hard: i64,
+    /// The soft limit.
+    #[serde(rename = "Soft")]
+    pub soft: i64,
 }
 
 /// The id maps of a container's user namespace (`--userns-remap`): ids from 0 inside are
@@ -316,6 +369,12 @@ pub struct Config {
     /// `--label`, over the image's labels.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--domainname`: the NIS domain name of its UTS namespace.
+    #[serde(default)]
+    pub domainname: String,
+    /// `--stop-timeout`: `stop`'s and `restart`'s default wait, in seconds.
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
 }
 
 /// Where a container is in its life.

@@ -57,6 +57,15 @@ pub fn limits(host: &HostConfig) -> Result<Limits, Error> {
         cpuset: (!host.cpuset_cpus.is_empty()).then(|| host.cpuset_cpus.clone()),
         io: io_limits(&host.blkio)?,
         devices: security::device_rules(host)?,
+        tuning: ch02_cgroups::Tuning {
+            cpu_shares: (host.cpu_shares > 0).then_some(host.cpu_shares),
+            cpu_period: (host.cpu_period > 0).then_some(host.cpu_period),
+            cpu_quota: (host.cpu_quota != 0).then_some(host.cpu_quota),
+            memory_reservation: (host.memory_reservation > 0).then_some(host.memory_reservation),
+            memory_swappiness: host.memory_swappiness.map(|v| v as u64),
+            oom_kill_disable: host.oom_kill_disable,
+            cpuset_mems: (!host.cpuset_mems.is_empty()).then(|| host.cpuset_mems.clone()),
+        },
     })
 }
 
@@ -382,6 +391,17 @@ pub fn launch<'s>(
             cgroups: cgroup_views(&cgroup),
             // A user namespace may not mknod(2) devices: the host's are bound.
             bind_devices: remapped.is_some(),
+            sysctls: cfg
+                .host
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            shm_size: if cfg.host.shm_size > 0 {
+                cfg.host.shm_size
+            } else {
+                ch03_rootfs_pivot_root::rootfs::SHM_SIZE
+            },
             ..security::kernel_files(&cfg.host)?
         },
     };
@@ -584,11 +604,61 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
     }
     if flags.contains(CloneFlags::CLONE_NEWUTS) {
         ch01_namespaces::set_hostname(sys, &cfg.hostname)?;
+        if !cfg.domainname.is_empty() {
+            crate::sys::set_domainname(&cfg.domainname).map_err(|e| {
+                ChildError::from(ch01_namespaces::SysError::new(
+                    format!("setdomainname({:?})", cfg.domainname),
+                    e,
+                ))
+            })?;
+        }
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let user = ch03_rootfs_pivot_root::user::resolve(&cfg.user, &passwd, &group)
+    let mut user = ch03_rootfs_pivot_root::user::resolve(&cfg.user, &passwd, &group)
         .map_err(ChildError::setup)?;
+    // --group-add: a gid, or a name in the container's /etc/group (runc's lookup).
+    for g in &cfg.host.group_add {
+        let gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => group
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.first() == Some(&g.as_str())).then(|| f.get(2)?.parse().ok())?
+                })
+                .ok_or_else(|| {
+                    ChildError::setup(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        };
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
+    // --ulimit, while we are still root enough to raise a hard limit; --oom-score-adj
+    // the same way (lowering it needs CAP_SYS_RESOURCE too).
+    for u in &cfg.host.ulimits {
+        if let Some(resource) = crate::sys::rlimit_resource(&u.name) {
+            let as_limit = |v: i64| if v < 0 { libc::RLIM_INFINITY } else { v as u64 };
+            nix::sys::resource::setrlimit(resource, as_limit(u.soft), as_limit(u.hard)).map_err(
+                |e| {
+                    ChildError::from(ch01_namespaces::SysError::new(
+                        format!("setrlimit({}, {}, {})", u.name, u.soft, u.hard),
+                        e,
+                    ))
+                },
+            )?;
+        }
+    }
+    if cfg.host.oom_score_adj != 0 {
+        std::fs::write(
+            "/proc/self/oom_score_adj",
+            cfg.host.oom_score_adj.to_string(),
+        )
+        .map_err(|e| ChildError::setup(format!("write /proc/self/oom_score_adj: {e}")))?;
+    }
     // The working directory is made (as root, like Docker) before privileges are dropped.
     ch03_rootfs_pivot_root::enter_workdir(sys, Path::new(&cfg.working_dir))?;
     let mut env = process_env(&cfg.env, &cfg.hostname, cfg.tty);

@@ -115,3 +115,36 @@ pub fn close_all_but(keep: &[RawFd]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// setdomainname(2): the UTS namespace's NIS domain name (`--domainname`); nix wraps
+/// only sethostname.
+pub fn set_domainname(name: &str) -> Result<(), Errno> {
+    let bytes = name.as_bytes();
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call; the kernel
+    // only reads them.
+    let rc = unsafe { libc::setdomainname(bytes.as_ptr().cast(), bytes.len()) };
+    Errno::result(rc).map(drop)
+}
+
+/// setrlimit(2)'s resource for docker's `--ulimit` name (`nofile` is RLIMIT_NOFILE).
+pub fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as R;
+    Some(match name {
+        "core" => R::RLIMIT_CORE,
+        "cpu" => R::RLIMIT_CPU,
+        "data" => R::RLIMIT_DATA,
+        "fsize" => R::RLIMIT_FSIZE,
+        "locks" => R::RLIMIT_LOCKS,
+        "memlock" => R::RLIMIT_MEMLOCK,
+        "msgqueue" => R::RLIMIT_MSGQUEUE,
+        "nice" => R::RLIMIT_NICE,
+        "nofile" => R::RLIMIT_NOFILE,
+        "nproc" => R::RLIMIT_NPROC,
+        "rss" => R::RLIMIT_RSS,
+        "rtprio" => R::RLIMIT_RTPRIO,
+        "rttime" => R::RLIMIT_RTTIME,
+        "sigpending" => R::RLIMIT_SIGPENDING,
+        "stack" => R::RLIMIT_STACK,
+        _ => return None,
+    })
+}

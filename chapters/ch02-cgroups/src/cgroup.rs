@@ -51,6 +51,40 @@ pub struct Limits {
     /// The device nodes that may be used, `None` for all (`--privileged`): v1's devices
     /// controller, or on v2 an eBPF program attached to the cgroup ([`crate::devices`]).
     pub devices: Option<Vec<DeviceRule>>,
+    /// docker's finer knobs (shares, CFS period and quota, soft limits).
+    pub tuning: Tuning,
+}
+
+/// docker's finer knobs, each written only when given, in the files each version names.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tuning {
+    /// Relative CPU weight (`--cpu-shares`, 1024 by default): v1's `cpu.shares`, v2's
+    /// `cpu.weight` (runc's conversion: `1 + (shares - 2) * 9999 / 262142`).
+    pub cpu_shares: Option<u64>,
+    /// The CFS period in microseconds (`--cpu-period`).
+    pub cpu_period: Option<u64>,
+    /// The CFS quota in microseconds per period (`--cpu-quota`; -1 none).
+    pub cpu_quota: Option<i64>,
+    /// A soft memory limit (`--memory-reservation`): v1's `memory.soft_limit_in_bytes`,
+    /// v2's `memory.low`.
+    pub memory_reservation: Option<u64>,
+    /// How eagerly its pages are swapped, 0-100 (`--memory-swappiness`; v1 only).
+    pub memory_swappiness: Option<u64>,
+    /// No OOM kill: tasks wait for memory instead (`--oom-kill-disable`; v1's
+    /// `memory.oom_control`).
+    pub oom_kill_disable: bool,
+    /// Which memory nodes (`--cpuset-mems`).
+    pub cpuset_mems: Option<String>,
+}
+
+impl Tuning {
+    /// v2's `cpu.weight` for a v1 share count (runc's `ConvertCPUSharesToCgroupV2Value`).
+    pub fn cpu_weight(shares: u64) -> u64 {
+        if shares == 0 {
+            return 0;
+        }
+        1 + (shares.saturating_sub(2) * 9999) / 262142
+    }
 }
 
 /// One line of v1's `devices.allow`: `c 1:3 rwm` (type `a` all, `c` char, `b` block; `*`
@@ -190,6 +224,9 @@ impl Limits {
         }
         if !self.io.is_empty() {
             c.extend([Controller::Blkio, Controller::Io]);
+        }
+        if self.tuning.cpuset_mems.is_some() && !c.contains(&Controller::Cpuset) {
+            c.push(Controller::Cpuset);
         }
         if self.devices.is_some() {
             c.push(Controller::Devices);
@@ -569,6 +606,7 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
         if let (Some(max), Some(d)) = (limits.pids, self.dir_of(Controller::Pids)) {
             w(d, "pids.max", max.to_string())?;
         }
+        self.apply_tuning(&limits.tuning)?;
         if let (Some(cpus), Some(d)) = (&limits.cpuset, self.dir_of(Controller::Cpuset)) {
             w(d, "cpuset.cpus", cpus.clone())?;
         }
@@ -616,6 +654,60 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The finer knobs ([`Tuning`]), each only when given; a file this kernel does not have
+    /// is an error that names it.
+    fn apply_tuning(&self, t: &Tuning) -> Result<(), Error> {
+        let w = |dir: &Dir, file: &str, value: String| {
+            self.sys.write_file(&dir.path.join(file), &value)
+        };
+        if let Some(d) = self.dir_of(Controller::Cpu) {
+            let v1 = d.version == Version::V1;
+            if let Some(shares) = t.cpu_shares {
+                if v1 {
+                    w(d, "cpu.shares", shares.to_string())?;
+                } else {
+                    w(d, "cpu.weight", Tuning::cpu_weight(shares).to_string())?;
+                }
+            }
+            if t.cpu_period.is_some() || t.cpu_quota.is_some() {
+                let period = t.cpu_period.unwrap_or(CPU_PERIOD_US);
+                if v1 {
+                    w(d, "cpu.cfs_period_us", period.to_string())?;
+                    if let Some(q) = t.cpu_quota {
+                        w(d, "cpu.cfs_quota_us", q.to_string())?;
+                    }
+                } else {
+                    let quota = t
+                        .cpu_quota
+                        .filter(|q| *q > 0)
+                        .map_or("max".to_string(), |q| q.to_string());
+                    w(d, "cpu.max", format!("{quota} {period}"))?;
+                }
+            }
+        }
+        if let Some(d) = self.dir_of(Controller::Memory) {
+            let v1 = d.version == Version::V1;
+            if let Some(bytes) = t.memory_reservation {
+                let file = if v1 {
+                    "memory.soft_limit_in_bytes"
+                } else {
+                    "memory.low"
+                };
+                w(d, file, bytes.to_string())?;
+            }
+            if let Some(s) = t.memory_swappiness.filter(|_| v1) {
+                w(d, "memory.swappiness", s.to_string())?;
+            }
+            if t.oom_kill_disable && v1 {
+                w(d, "memory.oom_control", "1".into())?;
+            }
+        }
+        if let (Some(mems), Some(d)) = (&t.cpuset_mems, self.dir_of(Controller::Cpuset)) {
+            w(d, "cpuset.mems", mems.clone())?;
         }
         Ok(())
     }
@@ -1094,9 +1186,10 @@ pub(crate) mod fixture {
                         ("memory.swap.max", "max\n"),
                         ("memory.current", "0\n"),
                         ("memory.peak", "0\n"),
+                        ("memory.low", "0\n"),
                         ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"),
                     ][..],
-                    "cpu" => &[("cpu.max", "max 100000\n")][..],
+                    "cpu" => &[("cpu.max", "max 100000\n"), ("cpu.weight", "100\n")][..],
                     "pids" => &[
                         ("pids.max", "max\n"),
                         ("pids.current", "0\n"),
@@ -1190,6 +1283,7 @@ mod v2_tests {
             swap: Swap::None,
             io: Vec::new(),
             devices: None,
+            tuning: Tuning::default(),
         }
     }
 
@@ -1216,6 +1310,34 @@ mod v2_tests {
         let cg2 = Cgroup::create(&fs, &layout, "free", &free.controllers()).unwrap();
         cg2.apply(&free).unwrap();
         assert_eq!(fs.programs.borrow().len(), 1);
+    }
+
+    #[test]
+    fn on_v2_dockers_finer_knobs_go_to_v2_files() {
+        let fs = CgroupV2Fixture::new("cpuset cpu io memory pids");
+        let layout = Layout::from_mountinfo(&fs.mountinfo());
+        let tuned = Limits {
+            cpus: None,
+            tuning: Tuning {
+                cpu_shares: Some(512),
+                cpu_period: Some(50_000),
+                cpu_quota: Some(25_000),
+                memory_reservation: Some(32 << 20),
+                // v1 only: nothing to write on v2.
+                memory_swappiness: Some(10),
+                oom_kill_disable: true,
+                cpuset_mems: Some("0".into()),
+            },
+            ..limits()
+        };
+        let cg = Cgroup::create(&fs, &layout, "box", &tuned.controllers()).unwrap();
+        cg.apply(&tuned).unwrap();
+        assert_eq!(fs.read("mini-docker/box/cpu.weight"), "20");
+        assert_eq!(fs.read("mini-docker/box/cpu.max"), "25000 50000");
+        assert_eq!(fs.read("mini-docker/box/memory.low"), "33554432");
+        assert_eq!(fs.read("mini-docker/box/cpuset.mems"), "0");
+        assert_eq!(Tuning::cpu_weight(1024), 39);
+        assert_eq!(Tuning::cpu_weight(2), 1);
     }
 
     #[test]

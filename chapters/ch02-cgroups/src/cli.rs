@@ -124,6 +124,7 @@ impl LimitArgs {
             cpuset: self.cpuset.clone(),
             io,
             devices: None,
+            tuning: Default::default(),
         })
     }
 }

@@ -24,7 +24,7 @@ pub mod devices;
 pub mod layout;
 pub mod sys;
 
-pub use cgroup::{Cgroup, CgroupHandle, DeviceRule, IoLimit, IoRate, Limits, Stats, Swap};
+pub use cgroup::{Cgroup, CgroupHandle, DeviceRule, IoLimit, IoRate, Limits, Stats, Swap, Tuning};
 pub use layout::{Controller, Layout, Mode};
 
 use sys::{Sys, SysError};

@@ -155,7 +155,15 @@ pub struct KernelFiles {
     /// Bind the host's device nodes instead of making them: in a user namespace mknod(2)
     /// of a device is refused (EPERM) even to its root, so runc binds them there too.
     pub bind_devices: bool,
+    /// The size of `/dev/shm`, bytes (docker's default 64 MiB; `--shm-size`).
+    pub shm_size: u64,
+    /// Namespaced sysctls to set (`net.ipv4.ip_forward`, `1`: `--sysctl`), written under
+    /// `/proc/sys` before it is made read-only.
+    pub sysctls: Vec<(String, String)>,
 }
+
+/// docker's `/dev/shm`: 64 MiB.
+pub const SHM_SIZE: u64 = 64 << 20;
 
 /// A device node to make in the container's `/dev` (`docker run --device`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +205,8 @@ impl KernelFiles {
             devices: Vec::new(),
             cgroups: Vec::new(),
             bind_devices: false,
+            shm_size: SHM_SIZE,
+            sysctls: Vec::new(),
         }
     }
 
@@ -210,6 +220,8 @@ impl KernelFiles {
             devices: Vec::new(),
             cgroups: Vec::new(),
             bind_devices: false,
+            shm_size: SHM_SIZE,
+            sysctls: Vec::new(),
         }
     }
 
@@ -222,6 +234,8 @@ impl KernelFiles {
             devices: Vec::new(),
             cgroups: Vec::new(),
             bind_devices: false,
+            shm_size: SHM_SIZE,
+            sysctls: Vec::new(),
         }
     }
 }
@@ -312,8 +326,13 @@ pub fn switch_root(sys: &dyn RootfsSys, plan: &RootPlan) -> Result<(), RootfsErr
     mount_cgroups(sys, cgroups, plan.kernel_files.sys_read_only)?;
     // A tmpfs of the container's own, never the host's /dev; the terminal held above
     // becomes /dev/console.
-    mount_dev(sys, console, &mut nodes)?;
+    mount_dev(sys, console, &mut nodes, plan.kernel_files.shm_size)?;
     make_devices(sys, &plan.kernel_files.devices, &mut nodes)?;
+    // The container's own sysctls, into its namespaces' /proc/sys while it is writable.
+    for (key, value) in &plan.kernel_files.sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        sys.write_file(&path, value)?;
+    }
     // After /proc, /sys (what it covers) and /dev (the /dev/null it binds).
     protect_kernel_files(sys, &plan.kernel_files)?;
     // Last: every step above needed to create something in `/`.
@@ -736,6 +755,7 @@ pub fn mount_dev(
     sys: &dyn RootfsSys,
     console: Option<OwnedFd>,
     held: &mut HeldNodes,
+    shm_size: u64,
 ) -> Result<(), SysError> {
     let dev = Path::new("/dev");
     sys.mount(
@@ -789,12 +809,18 @@ pub fn mount_dev(
         Err(e) if e.errno == nix::errno::Errno::EPERM => {}
         r => r?,
     }
+    // tmpfs(5)'s size in KiB where it divides, as /proc/mounts shows it.
+    let size = if shm_size.is_multiple_of(1024) {
+        format!("{}k", shm_size / 1024)
+    } else {
+        shm_size.to_string()
+    };
     sys.mount(
         Some("shm"),
         &dev.join("shm"),
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
+        Some(&format!("mode=1777,size={size}")),
     )?;
     if let Some(tty) = console {
         // A mount point for the terminal: a regular file serves, and needs no CAP_MKNOD.
@@ -920,6 +946,8 @@ mod tests {
                 devices: Vec::new(),
                 cgroups: Vec::new(),
                 bind_devices: false,
+                shm_size: SHM_SIZE,
+                sysctls: Vec::new(),
             },
         };
         enter_rootfs(&rec, &plan).unwrap();

@@ -29,6 +29,72 @@ pub struct LimitFlags {
     pub pids_limit: Option<i64>,
 }
 
+/// docker's finer cgroup knobs (chapter 2's `Tuning`), and `/dev/shm`'s size.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TuningFlags {
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period.
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota.
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory soft limit.
+    #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
+    pub memory_reservation: Option<u64>,
+    /// Tune container memory swappiness (0 to 100).
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer.
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Size of /dev/shm.
+    #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
+    pub shm_size: Option<u64>,
+    /// Sysctl options (KEY=VALUE; the namespaced ones).
+    #[arg(long, value_name = "map")]
+    pub sysctl: Vec<String>,
+}
+
+/// `--sysctl KEY=VALUE`: only what the container's own namespaces hold (docker's
+/// `ValidateSysctl`): IPC's `kernel.msg*`, `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`, and
+/// with a network of its own, `net.*`.
+fn sysctls(flags: &[String], network: &str) -> Result<BTreeMap<String, String>, Error> {
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let mut out = BTreeMap::new();
+    for f in flags {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "invalid argument {f:?} for \"--sysctl\" flag: sysctl '{f}' is not whitelisted"
+            ))
+        })?;
+        let allowed = ipc.contains(&k)
+            || k.starts_with("fs.mqueue.")
+            || (k.starts_with("net.") && network != "host");
+        if !allowed || k.contains('/') || k.contains("..") {
+            return Err(Error::Usage(format!(
+                "invalid argument {f:?} for \"--sysctl\" flag: sysctl '{f}' is not whitelisted"
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
 /// Everything that describes a container: `run`'s and `create`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct ContainerArgs {
@@ -47,6 +113,27 @@ pub struct ContainerArgs {
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     pub init: bool,
+    /// Container NIS domain name.
+    #[arg(long, value_name = "string")]
+    pub domainname: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long, value_name = "int")]
+    pub stop_timeout: Option<u64>,
+    /// Add additional groups to join.
+    #[arg(long, value_name = "list")]
+    pub group_add: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048).
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw]).
+    #[arg(long, value_name = "list")]
+    pub volumes_from: Vec<String>,
+    /// Write the container ID to the file.
+    #[arg(long, value_name = "string")]
+    pub cidfile: Option<PathBuf>,
     /// Assign a name to the container.
     #[arg(long)]
     pub name: Option<String>,
@@ -95,6 +182,9 @@ pub struct ContainerArgs {
     /// Resource limits (also `update`'s flags).
     #[command(flatten)]
     pub limits: LimitFlags,
+    /// docker's finer cgroup knobs.
+    #[command(flatten)]
+    pub tuning: TuningFlags,
     /// Block I/O rates (chapter 2's flags).
     #[command(flatten)]
     pub devices: ch02_cgroups::cli::DeviceRateArgs,
@@ -181,8 +271,18 @@ pub struct CreateArgs {
 /// `mini-docker create`: prints the new container's id.
 pub fn main(cli: &Cli, args: &CreateArgs) -> Result<i32, Error> {
     let c = create(cli, &args.container)?;
+    write_cidfile(&args.container, &c)?;
     println!("{}", c.id());
     Ok(0)
+}
+
+/// `--cidfile`: the new container's ID, written once it exists (`run` and `create`).
+pub fn write_cidfile(args: &ContainerArgs, c: &Container) -> Result<(), Error> {
+    if let Some(path) = &args.cidfile {
+        std::fs::write(path, c.id())
+            .map_err(|e| Error::io("write the container ID to", path, e))?;
+    }
+    Ok(())
 }
 
 /// The program and arguments, by docker's rules: ENTRYPOINT + CMD, where arguments given
@@ -350,6 +450,22 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let files = read_env_files(&args.env_file)?;
     let env = environment(&img.env, &files, &args.env);
     let mut mounts = collect_mounts(args, &img.volumes)?;
+    // Another container's volumes first, so this one's own -v on the same path wins.
+    let mut from = volumes_from(root, &args.volumes_from)?;
+    from.retain(|f| !mounts.iter().any(|m| m.destination == f.destination));
+    // Shared with their container: neither anonymous here nor filled again.
+    mounts.extend(from.into_iter().map(|mut m| {
+        m.no_copy = true;
+        m
+    }));
+    if let Some(path) = &args.cidfile
+        && path.exists()
+    {
+        return Err(Error::Usage(format!(
+            "Container ID file found, make sure the other container isn't running or delete {}",
+            path.display()
+        )));
+    }
     let extra_hosts = parse_extra_hosts(root, &args.add_host)?;
     // docker: the container's ID, or with the host's network, the host's name.
     let hostname = args.hostname.clone().unwrap_or_else(|| {
@@ -438,6 +554,8 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         network_aliases: args.network_alias.clone(),
         ip: args.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         labels: labels(&img.labels, &args.label_file, &args.label)?,
+        domainname: args.domainname.clone().unwrap_or_default(),
+        stop_timeout: args.stop_timeout,
     };
     let init = InitLayer {
         hostname,
@@ -541,7 +659,7 @@ fn container_name(name: Option<&str>, id: &str) -> Result<String, Error> {
 }
 
 /// Every `--env-file`'s variables, in order, so that `environment` lets later ones win.
-fn read_env_files(paths: &[PathBuf]) -> Result<Vec<String>, Error> {
+pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<String>, Error> {
     let mut files = Vec::new();
     for f in paths {
         files.extend(read_env_file(f)?);
@@ -741,6 +859,37 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         },
         publish_all: args.publish_all,
         init: args.init,
+        group_add: args.group_add.clone(),
+        ulimits: args
+            .ulimit
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        oom_score_adj: match args.oom_score_adj {
+            Some(v) if !(-1000..=1000).contains(&v) => {
+                return Err(Error::Usage(format!(
+                    "Invalid value {v}, range for oom score adj is [-1000, 1000]"
+                )));
+            }
+            v => v.unwrap_or(0),
+        },
+        volumes_from: args.volumes_from.clone(),
+        cpu_shares: args.tuning.cpu_shares.unwrap_or(0),
+        cpu_period: args.tuning.cpu_period.unwrap_or(0),
+        cpu_quota: args.tuning.cpu_quota.unwrap_or(0),
+        memory_reservation: args.tuning.memory_reservation.unwrap_or(0),
+        memory_swappiness: match args.tuning.memory_swappiness {
+            Some(v) if v != -1 && !(0..=100).contains(&v) => {
+                return Err(Error::Usage(format!(
+                    "invalid value: {v}, valid memory swappiness range is 0-100"
+                )));
+            }
+            v => v.filter(|v| *v >= 0),
+        },
+        oom_kill_disable: args.tuning.oom_kill_disable,
+        cpuset_mems: args.tuning.cpuset_mems.clone().unwrap_or_default(),
+        shm_size: args.tuning.shm_size.unwrap_or(0),
+        sysctls: sysctls(&args.tuning.sysctl, &args.network)?,
     })
 }
 
@@ -755,6 +904,64 @@ fn pin_image(
     let store = crate::store(root)?;
     store.pin(id, &image.manifest_digest, durability)?;
     Ok(())
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (docker's `units.ParseUlimit`): the hard limit is the soft
+/// one when not given; the names are setrlimit(2)'s.
+pub fn parse_ulimit(spec: &str) -> Result<crate::record::Ulimit, Error> {
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "invalid argument {spec:?} for \"--ulimit\" flag: {why}"
+        ))
+    };
+    let (name, values) = spec
+        .split_once('=')
+        .ok_or_else(|| bad(&format!("invalid ulimit argument: {spec}")))?;
+    if crate::sys::rlimit_resource(name).is_none() {
+        return Err(bad(&format!("invalid ulimit type: {name}")));
+    }
+    let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+    let num = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| bad(&format!("invalid ulimit value: {v}")))
+    };
+    let (soft, hard) = (num(soft)?, num(hard)?);
+    if soft > hard {
+        return Err(bad(&format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )));
+    }
+    Ok(crate::record::Ulimit {
+        name: name.to_string(),
+        hard,
+        soft,
+    })
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: that container's volumes and bind mounts, read-only
+/// with `:ro`, with their own modes otherwise (docker's rule).
+fn volumes_from(root: &Path, specs: &[String]) -> Result<Vec<MountSpec>, Error> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let (name, mode) = match spec.rsplit_once(':') {
+            Some((n, m @ ("ro" | "rw"))) => (n, Some(m)),
+            _ => (spec.as_str(), None),
+        };
+        let other = containers::find(root, name)?;
+        for m in other
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountType::Tmpfs)
+        {
+            let mut m = m.clone();
+            if let Some(mode) = mode {
+                m.read_only = mode == "ro";
+            }
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 /// `--memory-swap`: bytes of memory plus swap, or -1 for unlimited swap.

@@ -36,6 +36,9 @@ pub struct ExecArgs {
     /// Set environment variables.
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
@@ -163,7 +166,11 @@ impl ProcessSpec {
             // docker's exec: the same defaults as the container's (HOSTNAME, TERM with
             // -t), the container's variables, then exec's -e.
             env: crate::runtime::process_env(
-                &super::create::environment(&c.config.env, &[], &args.env),
+                &super::create::environment(
+                    &c.config.env,
+                    &super::create::read_env_files(&args.env_file)?,
+                    &args.env,
+                ),
                 &c.config.hostname,
                 args.tty,
             ),

@@ -99,9 +99,10 @@ pub struct PushArgs {
     pub reference: String,
 }
 
-/// `login`.
+/// `login` (named apart from chapter 5's `LoginArgs`: clap names an argument group after
+/// its struct, and two groups of one name panic in a debug build).
 #[derive(Debug, Clone, Args)]
-pub struct LoginArgs {
+pub struct LoginCommand {
     /// Chapter 5's flags.
     #[command(flatten)]
     pub login: ch05_image_pull::cli::LoginArgs,
@@ -597,7 +598,7 @@ pub fn push(cli: &Cli, args: &PushArgs) -> Result<i32, Error> {
 }
 
 /// `login`.
-pub fn login(cli: &Cli, args: &LoginArgs) -> Result<i32, Error> {
+pub fn login(cli: &Cli, args: &LoginCommand) -> Result<i32, Error> {
     let registry = ch05_image_pull::reference::normalize_registry(
         args.login
             .registry

@@ -146,7 +146,7 @@ fn host_config_json(cfg: &Config) -> Value {
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": h.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": null,
+        "VolumesFrom": list_or_null(&h.volumes_from),
         "CapAdd": list_or_null(&h.cap_add),
         "CapDrop": list_or_null(&h.cap_drop),
         // Chapter 1's containers get a cgroup namespace of their own only on a cgroup v2
@@ -156,11 +156,11 @@ fn host_config_json(cfg: &Config) -> Value {
         "DnsOptions": h.dns_options,
         "DnsSearch": h.dns_search,
         "ExtraHosts": list_or_null(&h.extra_hosts),
-        "GroupAdd": null,
+        "GroupAdd": list_or_null(&h.group_add),
         "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
         "Cgroup": "",
         "Links": null,
-        "OomScoreAdj": 0,
+        "OomScoreAdj": h.oom_score_adj,
         "PidMode": h.pid_mode,
         "Privileged": h.privileged,
         "PublishAllPorts": h.publish_all,
@@ -168,11 +168,11 @@ fn host_config_json(cfg: &Config) -> Value {
         "SecurityOpt": list_or_null(&h.security_opt),
         "UTSMode": h.uts_mode,
         "UsernsMode": h.userns_mode,
-        "ShmSize": 67108864,
+        "ShmSize": if h.shm_size > 0 { h.shm_size } else { 64 << 20 },
         "Runtime": "mini-docker",
         "ConsoleSize": [0, 0],
         "Isolation": "",
-        "CpuShares": 0,
+        "CpuShares": h.cpu_shares,
         "Memory": h.memory,
         "NanoCpus": h.nano_cpus,
         "CgroupParent": "",
@@ -182,24 +182,24 @@ fn host_config_json(cfg: &Config) -> Value {
         "BlkioDeviceWriteBps": list_or_null(&h.blkio.write_bps),
         "BlkioDeviceReadIOps": list_or_null(&h.blkio.read_iops),
         "BlkioDeviceWriteIOps": list_or_null(&h.blkio.write_iops),
-        "CpuPeriod": 0,
-        "CpuQuota": 0,
+        "CpuPeriod": h.cpu_period,
+        "CpuQuota": h.cpu_quota,
         "CpuRealtimePeriod": 0,
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": h.cpuset_cpus,
-        "CpusetMems": "",
+        "CpusetMems": h.cpuset_mems,
         "Devices": h.devices,
         "DeviceCgroupRules": null,
         "DeviceRequests": null,
         "KernelMemory": 0,
         "KernelMemoryTCP": 0,
-        "MemoryReservation": 0,
+        "MemoryReservation": h.memory_reservation,
         // docker fills in the default (swap as large as memory) at create.
         "MemorySwap": if h.memory > 0 && h.memory_swap == 0 { 2 * h.memory as i64 } else { h.memory_swap },
-        "MemorySwappiness": null,
-        "OomKillDisable": false,
+        "MemorySwappiness": h.memory_swappiness,
+        "OomKillDisable": h.oom_kill_disable,
         "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
-        "Ulimits": null,
+        "Ulimits": list_or_null(&h.ulimits),
         "CpuCount": 0,
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
@@ -210,6 +210,10 @@ fn host_config_json(cfg: &Config) -> Value {
     // docker's `*bool` with omitempty: there only when --init was given.
     if h.init {
         v["Init"] = json!(true);
+    }
+    // A map with omitempty: there only when --sysctl was given.
+    if !h.sysctls.is_empty() {
+        v["Sysctls"] = json!(h.sysctls);
     }
     v
 }
@@ -254,7 +258,7 @@ fn config_json(cfg: &Config) -> Value {
         .collect();
     let mut v = json!({
         "Hostname": cfg.hostname,
-        "Domainname": "",
+        "Domainname": cfg.domainname,
         "User": cfg.user,
         "AttachStdin": cfg.open_stdin,
         "AttachStdout": false,
@@ -274,6 +278,9 @@ fn config_json(cfg: &Config) -> Value {
     let obj = v.as_object_mut().expect("object");
     if !exposed.is_empty() {
         obj.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    if let Some(t) = cfg.stop_timeout {
+        obj.insert("StopTimeout".into(), json!(t));
     }
     // docker keeps StopSignal only when the image or --stop-signal set one.
     if !cfg.stop_signal.is_empty() && cfg.stop_signal != "SIGTERM" {

@@ -21,6 +21,10 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show extra details provided to logs: the attributes `--log-opt labels=…` adds to
+    /// each line (none here: the line is printed after an empty set and its space).
+    #[arg(long)]
+    pub details: bool,
     /// Show logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m for 42 minutes).
     #[arg(long)]
     pub since: Option<String>,
@@ -42,6 +46,8 @@ struct Entry {
 #[derive(Debug, Clone, Copy, Default)]
 struct Filter {
     timestamps: bool,
+    /// `--details`: each line after its attributes (none here) and a space.
+    details: bool,
     since: Option<jiff::Timestamp>,
     until: Option<jiff::Timestamp>,
 }
@@ -109,10 +115,13 @@ fn show(line: &str, filter: Filter) {
             return;
         }
     }
+    // docker's order: the time, the details (the log's attributes, `k=v,…`, empty here),
+    // the line.
+    let details = if filter.details { " " } else { "" };
     let text = if timestamps {
-        format!("{} {}", e.time, e.log)
+        format!("{} {details}{}", e.time, e.log)
     } else {
-        e.log
+        format!("{details}{}", e.log)
     };
     if e.stream == "stderr" {
         let _ = std::io::stderr().write_all(text.as_bytes());
@@ -128,6 +137,7 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
     let now = jiff::Timestamp::now();
     let filter = Filter {
         timestamps: args.timestamps,
+        details: args.details,
         since: args
             .since
             .as_deref()

@@ -30,6 +30,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
     let root = cli.root.as_path();
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let c = create(cli, &args.container)?;
+    super::create::write_cidfile(&args.container, &c)?;
     let started = if args.detach {
         monitor::spawn_detached(root, &c).map(|_| {
             println!("{}", c.id());

@@ -16,9 +16,9 @@ use crate::{Error, containers};
 /// `stop` and `restart`.
 #[derive(Debug, Clone, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before killing the container (default: its --stop-timeout, or 10).
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
     /// Signal to send to the container (default: its stop signal).
     #[arg(short, long)]
     pub signal: Option<String>,
@@ -89,7 +89,8 @@ pub fn main(root: &Path, args: &StopArgs, restart: bool) -> Result<i32, Error> {
     let signal = args.signal.as_deref().map(parse_signal).transpose()?;
     Ok(super::each_named(&args.containers, |name| {
         let c = containers::find(root, name)?;
-        stop(&c, signal, Duration::from_secs(args.time))?;
+        let wait = args.time.or(c.config.stop_timeout).unwrap_or(10);
+        stop(&c, signal, Duration::from_secs(wait))?;
         if restart {
             super::start::start_one(root, name)?;
         }

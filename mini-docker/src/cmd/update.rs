@@ -17,6 +17,21 @@ pub struct UpdateArgs {
     /// The limits to change.
     #[command(flatten)]
     pub limits: super::create::LimitFlags,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period.
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota.
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory soft limit.
+    #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
+    pub memory_reservation: Option<u64>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
     /// The containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -30,6 +45,11 @@ pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, 
         && args.cpus.is_none()
         && args.cpuset_cpus.is_none()
         && args.pids_limit.is_none()
+        && update_args.cpu_shares.is_none()
+        && update_args.cpu_period.is_none()
+        && update_args.cpu_quota.is_none()
+        && update_args.memory_reservation.is_none()
+        && update_args.cpuset_mems.is_none()
     {
         return Err(Error::Usage(
             "You must provide one or more flags when using this command.".into(),
@@ -37,7 +57,7 @@ pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, 
     }
     let mut status = 0;
     for name in &update_args.containers {
-        match update(sys, root, name, args) {
+        match update(sys, root, name, update_args) {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -48,12 +68,8 @@ pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, 
     Ok(status)
 }
 
-fn update(
-    sys: &Kernel,
-    root: &Path,
-    name: &str,
-    args: &super::create::LimitFlags,
-) -> Result<(), Error> {
+fn update(sys: &Kernel, root: &Path, name: &str, all: &UpdateArgs) -> Result<(), Error> {
+    let args = &all.limits;
     let found = containers::find(root, name)?;
     let _guard = found.lock_state()?;
     // Read again under the lock: a concurrent `update` or `rename` may have changed it.
@@ -103,6 +119,22 @@ fn update(
     }
     if let Some(p) = args.pids_limit {
         h.pids_limit = if p > 0 { p as u64 } else { 0 };
+    }
+    // The finer knobs: chapter 2's Tuning writes each one given.
+    if let Some(v) = all.cpu_shares {
+        h.cpu_shares = v;
+    }
+    if let Some(v) = all.cpu_period {
+        h.cpu_period = v;
+    }
+    if let Some(v) = all.cpu_quota {
+        h.cpu_quota = v;
+    }
+    if let Some(v) = all.memory_reservation {
+        h.memory_reservation = v;
+    }
+    if let Some(v) = &all.cpuset_mems {
+        h.cpuset_mems = v.clone();
     }
     let limits = crate::runtime::limits(&config.host)?;
     if running {
