@@ -249,15 +249,28 @@ pub struct ContainerArgs {
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
-    /// The image.
-    pub image: String,
-    /// The command and its arguments.
+    /// The image, then the command and its arguments. One list: as docker's CLI, nothing
+    /// after the image is a flag of ours (`run --entrypoint ls busybox -l` gives `-l` to
+    /// ls), which clap does only from the first value of a trailing list on.
     #[arg(
+        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "IMAGE [COMMAND] [ARG...]"
     )]
-    pub command: Vec<String>,
+    pub image_and_command: Vec<String>,
+}
+
+impl ContainerArgs {
+    /// The image as given.
+    pub fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The command and its arguments after it.
+    pub fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 /// `create`.
@@ -435,13 +448,13 @@ fn read_env_file(path: &Path) -> Result<Vec<String>, Error> {
 pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let root = cli.root.as_path();
     let image =
-        super::images::ensure_image(cli, &args.image, args.platform.as_deref(), &args.pull)?;
+        super::images::ensure_image(cli, args.image(), args.platform.as_deref(), &args.pull)?;
     let img = ImageDefaults::of(&image);
     let (entrypoint, cmd) = command_line(
         &img.entrypoint,
         &img.cmd,
         args.entrypoint.as_deref(),
-        &args.command,
+        args.command(),
     )?;
     let mut argv = entrypoint.clone();
     argv.extend(cmd.iter().cloned());
@@ -512,7 +525,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         id: id.clone(),
         name,
         created: now(),
-        image: args.image.clone(),
+        image: args.image().to_string(),
         image_id: image.id().to_string(),
         image_manifest: image.manifest_digest.to_string(),
         path: argv[0].clone(),
