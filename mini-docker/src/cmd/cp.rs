@@ -17,6 +17,9 @@ use crate::{Cli, Error, containers};
 /// `cp`.
 #[derive(Debug, Clone, Args)]
 pub struct CpArgs {
+    /// Always follow symbol link in SRC_PATH.
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
     /// CONTAINER:SRC_PATH, or a host path.
     pub source: String,
     /// A host path, or CONTAINER:DEST_PATH.
@@ -31,6 +34,66 @@ fn split_container(arg: &str) -> Option<(&str, &str)> {
 
 fn rel(p: &str) -> PathBuf {
     PathBuf::from(p.trim_start_matches('/'))
+}
+
+/// The source inside the container, opened without following it when it is a symlink
+/// (docker copies the link itself, unless `-L`): its descriptor, and the link's target if
+/// it is one.
+fn open_source(
+    inside: &SafeRoot,
+    src: &Path,
+    follow: bool,
+    name: &str,
+    given: &str,
+) -> Result<(std::os::fd::OwnedFd, Option<Link>), String> {
+    let flags = if follow {
+        OFlag::O_PATH
+    } else {
+        OFlag::O_PATH | OFlag::O_NOFOLLOW
+    };
+    let fd = inside
+        .resolve(src, flags)
+        .map_err(|e| missing_source(name, given, &e))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| format!("fstat({given}): {e}"))?;
+    let is_link = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode)
+        & nix::sys::stat::SFlag::S_IFMT
+        == nix::sys::stat::SFlag::S_IFLNK;
+    if !is_link {
+        return Ok((fd, None));
+    }
+    // readlinkat(2) with an empty path reads the link an O_PATH descriptor names.
+    let target = nix::fcntl::readlinkat(&fd, "").map_err(|e| format!("readlink({given}): {e}"))?;
+    Ok((
+        fd,
+        Some(Link {
+            target,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mtime: st.st_mtime,
+        }),
+    ))
+}
+
+/// A symlink to copy as itself: where it points, and its owner and time.
+struct Link {
+    target: std::ffi::OsString,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+}
+
+/// Archives a symlink as `name` into `out`.
+fn archive_link(name: &Path, link: &Link, out: &mut fs::File) -> std::io::Result<()> {
+    let mut tar = tar::Builder::new(out);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.set_uid(link.uid.into());
+    h.set_gid(link.gid.into());
+    h.set_mtime(link.mtime.max(0) as u64);
+    tar.append_link(&mut h, name, &link.target)?;
+    tar.finish()
 }
 
 /// Archives `path` (a file or a directory) as `name` into `out`. `path` itself may be a
@@ -98,6 +161,16 @@ fn find(root: &Path, name: &str, path: &str) -> Result<crate::record::Container,
     })
 }
 
+/// A source path that does not resolve inside the container: docker 20.10's words for a
+/// missing one (`No such container:path: web:/nonexist`), the system call's otherwise.
+fn missing_source(name: &str, given: &str, e: &ch01_namespaces::SysError) -> String {
+    if e.errno == nix::errno::Errno::ENOENT {
+        format!("No such container:path: {name}:{given}")
+    } else {
+        format!("Could not find the file {given} in container {name}: {e}")
+    }
+}
+
 /// Copies. `-` as the destination writes the tar stream to stdout; as the source, reads
 /// one from stdin and extracts it into the destination directory, as docker's cp does.
 pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
@@ -105,6 +178,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
     match (split_container(&args.source), split_container(&args.destination)) {
         (Some((name, src)), None) if args.destination == "-" => {
             let c = find(root, name, src)?;
+            let given = src;
             let src = rel(src);
             let top = src
                 .file_name()
@@ -112,12 +186,14 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                 .unwrap_or_else(|| PathBuf::from("."));
             let stream_out = |container_root: &Path| -> Result<(), String> {
                 let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
-                let fd = inside.resolve(&src, OFlag::O_PATH).map_err(|e| {
-                    format!("Could not find the file {} in container {name}: {e}", src.display())
-                })?;
+                let (fd, link) = open_source(&inside, &src, args.follow_link, name, given)?;
                 let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
                 let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
-                archive(&via, &top, &mut tmp).map_err(|e| e.to_string())?;
+                match link {
+                    Some(link) => archive_link(&top, &link, &mut tmp),
+                    None => archive(&via, &top, &mut tmp),
+                }
+                .map_err(|e| e.to_string())?;
                 use std::io::Seek;
                 tmp.rewind().map_err(|e| e.to_string())?;
                 std::io::copy(&mut tmp, &mut std::io::stdout().lock())
@@ -142,6 +218,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
         }
         (Some((name, src)), None) => {
             let c = find(root, name, src)?;
+            let given = src;
             let src = rel(src);
             // Resolved below from the host's `/` (never through a symlink out of it): a
             // relative destination is made absolute against our working directory first.
@@ -152,10 +229,14 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
             let host = SafeRoot::open(Path::new("/")).map_err(Error::Sys)?;
             let copy_out = |container_root: &Path| -> Result<(), String> {
                 let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
-                let fd = inside.resolve(&src, OFlag::O_PATH).map_err(|e| format!("Could not find the file {} in container {name}: {e}", src.display()))?;
+                let (fd, link) = open_source(&inside, &src, args.follow_link, name, given)?;
                 let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
                 let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
-                archive(&via, &top, &mut tmp).map_err(|e| e.to_string())?;
+                match link {
+                    Some(link) => archive_link(&top, &link, &mut tmp),
+                    None => archive(&via, &top, &mut tmp),
+                }
+                .map_err(|e| e.to_string())?;
                 unpack(&mut tmp, &host, &into)
             };
             let state = c.live_state()?;
