@@ -7,7 +7,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 as_root() {
     if [ "$(id -u)" -ne 0 ]; then
         command -v sudo >/dev/null || { echo "run this as root (sudo is not installed)" >&2; exit 1; }
-        exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CI "$0" "$@"
+        exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,CI,PARITY_ONLY,PARITY_RAW "$0" "$@"
     fi
 }
 

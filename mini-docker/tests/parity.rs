@@ -446,6 +446,17 @@ fn mini_docker_answers_as_dockers_own_cli_and_daemon_do() {
         differing.len(),
         differing.len() - deliberate
     ));
+    // The deliberate ones apart, each with its reason, as divergences.txt gives it.
+    let kept: Vec<String> = differing
+        .iter()
+        .filter_map(|n| match listed.get(n) {
+            Some((k, why)) if k == "deliberate" => Some(format!("  {n}: {why}\n")),
+            _ => None,
+        })
+        .collect();
+    if !kept.is_empty() {
+        report.push_str(&format!("\ndeliberate differences:\n{}", kept.concat()));
+    }
     println!("{report}");
     let unlisted: Vec<&String> = differing
         .iter()

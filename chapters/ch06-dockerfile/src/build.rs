@@ -70,6 +70,17 @@ pub fn prune(store: &Store) -> Result<u64, Error> {
     Ok(freed + collected.bytes)
 }
 
+/// The build cache as `system df` counts it: the cached steps, and the bytes of their
+/// records and of the `RUN --mount=type=cache` directories (what [`prune`] removes itself;
+/// the layers are the store's, counted with the images).
+pub fn cache_usage(store: &Store) -> (usize, u64) {
+    let root = store.root();
+    let count = std::fs::read_dir(root.join("build-cache")).map_or(0, |d| d.count());
+    let size = ch05_image_pull::store::dir_size(&root.join("build-cache")).unwrap_or(0)
+        + ch05_image_pull::store::dir_size(&root.join("build-cache-mounts")).unwrap_or(0);
+    (count, size)
+}
+
 /// An uncompressed OCI layer: what `RUN` and `COPY` make.
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 

@@ -64,8 +64,8 @@ fn size_text(root: &Path, c: &Container) -> String {
         .map_or(0, |i| i.size);
     format!(
         "{} (virtual {})",
-        crate::format::human_size(upper),
-        crate::format::human_size(upper + image)
+        crate::format::short_size(upper),
+        crate::format::short_size(upper + image)
     )
 }
 

@@ -359,6 +359,17 @@ fn df(root: &Path) -> Result<i32, Error> {
         image_usage(&images, &all).row("Images"),
         container_usage(&all).row("Containers"),
         volume_usage(root)?.row("Local Volumes"),
+        {
+            // Chapter 6's cache: nothing builds now, so none of it is in use.
+            let (count, size) = ch06_dockerfile::build::cache_usage(&store);
+            Usage {
+                count,
+                active: 0,
+                size,
+                used: 0,
+            }
+            .row("Build Cache")
+        },
     ];
     print!(
         "{}",
