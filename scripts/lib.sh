@@ -39,7 +39,7 @@ need_cargo() {
 }
 
 # What the chapters and their tests use from the host.
-PACKAGES="busybox-static procps iproute2 tar gzip bsdutils util-linux openssl skopeo umoci docker-registry apache2-utils mmdebstrap bzip2 xz-utils podman runc nftables curl docker.io"
+PACKAGES="busybox-static time procps iproute2 tar gzip bsdutils util-linux openssl skopeo umoci docker-registry apache2-utils mmdebstrap bzip2 xz-utils podman runc nftables curl docker.io"
 
 # Builds a busybox root filesystem from the host's static busybox into $1 (a directory).
 busybox_rootfs() {

@@ -33,7 +33,7 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
 /// Finds a container by exact name, full id, or unique id prefix (docker's rules).
 pub fn find(root: &Path, what: &str) -> Result<Container, Error> {
     let what = what.strip_prefix('/').unwrap_or(what);
-    if let Ok(id) = fs::read_to_string(root.join("names").join(what))
+    if let Ok(id) = fs::read_to_string(name_file(root, what))
         && let Ok(c) = Container::load(&Container::dir_of(root, id.trim()))
         && c.config.name == what
     {
@@ -85,6 +85,21 @@ pub fn random_name(id: &str) -> String {
     )
 }
 
+/// The file that says who has `name`: `names/NAME`, or for a name too long to be a file
+/// name (docker takes any length; a file name stops at 255 bytes), `names/~SHA256`.
+pub fn name_file(root: &Path, name: &str) -> std::path::PathBuf {
+    use sha2::Digest;
+    let dir = root.join("names");
+    if name.len() <= 200 {
+        dir.join(name)
+    } else {
+        dir.join(format!(
+            "~{}",
+            hex::encode(sha2::Sha256::digest(name.as_bytes()))
+        ))
+    }
+}
+
 /// Takes `name` for `id`. `names/NAME` (holding the id) appears by link(2) of a file
 /// already written, which fails if the name exists: atomic, and never seen empty, so of
 /// two concurrent `run --name web`, exactly one wins. A name whose owner is gone (a killed
@@ -93,7 +108,7 @@ pub fn random_name(id: &str) -> String {
 fn take_name(root: &Path, name: &str, id: &str, locked: bool) -> Result<(), Error> {
     let dir = root.join("names");
     fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-    let path = dir.join(name);
+    let path = name_file(root, name);
     let tmp = dir.join(format!(".{id}.tmp"));
     fs::write(&tmp, id).map_err(|e| Error::io("write", &tmp, e))?;
     let linked = fs::hard_link(&tmp, &path);
@@ -207,7 +222,7 @@ pub fn create(
     if let Err(e) = made {
         // The name first, and only if it is still ours (under the lock takeovers use).
         let undo = names_lock(root).and_then(|_names| {
-            let name_file = root.join("names").join(&config.name);
+            let name_file = name_file(root, &config.name);
             if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == config.id) {
                 remove_file(&name_file)?;
             }
@@ -241,9 +256,9 @@ pub fn rename(root: &Path, c: &Container, new: &str) -> Result<(), Error> {
     let mut config = c.config.clone();
     config.name = new.to_string();
     if let Err(e) = c.save_config(&config) {
-        return Err(e.and_cleanup(remove_file(&root.join("names").join(new))));
+        return Err(e.and_cleanup(remove_file(&name_file(root, new))));
     }
-    let old = root.join("names").join(&c.config.name);
+    let old = name_file(root, &c.config.name);
     if fs::read_to_string(&old).is_ok_and(|id| id.trim() == c.id())
         && let Err(e) = remove_file(&old)
     {
@@ -269,7 +284,7 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
         crate::runtime::disconnect(root, c.id())?;
     }
     // The name first: a name left behind would keep the next container from taking it.
-    let name_file = root.join("names").join(&c.config.name);
+    let name_file = name_file(root, &c.config.name);
     if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {
         remove_file(&name_file)?;
     }

@@ -103,7 +103,8 @@ fn archive(path: &Path, name: &Path, out: &mut fs::File) -> std::io::Result<()> 
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
-    if fs::metadata(path)?.is_dir() {
+    let md = fs::metadata(path)?;
+    if md.is_dir() {
         tar.append_dir(name, path)?;
         let mut children: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
         children.sort_by_key(|e| e.file_name());
@@ -115,8 +116,36 @@ fn archive(path: &Path, name: &Path, out: &mut fs::File) -> std::io::Result<()> 
                 tar.append_path_with_name(src, dst)?;
             }
         }
-    } else {
+    } else if md.is_file() {
         tar.append_file(name, &mut fs::File::open(path)?)?;
+    } else {
+        // A FIFO or a device node is copied as an entry, never opened: opening a FIFO
+        // blocks until someone writes, and /dev/zero would never end (docker's way too).
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let ft = md.file_type();
+        let kind = if ft.is_fifo() {
+            tar::EntryType::Fifo
+        } else if ft.is_char_device() {
+            tar::EntryType::Char
+        } else if ft.is_block_device() {
+            tar::EntryType::Block
+        } else {
+            // A socket: nothing to copy (tar has no entry for one).
+            return tar.finish();
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(md.mode() & 0o7777);
+        h.set_uid(md.uid().into());
+        h.set_gid(md.gid().into());
+        h.set_mtime(md.mtime().max(0) as u64);
+        h.set_size(0);
+        if kind != tar::EntryType::Fifo {
+            let dev = md.rdev();
+            h.set_device_major(nix::sys::stat::major(dev) as u32)?;
+            h.set_device_minor(nix::sys::stat::minor(dev) as u32)?;
+        }
+        tar.append_data(&mut h, name, std::io::empty())?;
     }
     tar.finish()
 }

@@ -461,6 +461,12 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
     let id = containers::new_id();
     let name = container_name(args.name.as_deref(), &id)?;
     let files = read_env_files(&args.env_file)?;
+    // docker's CLI check: a variable needs a name.
+    if let Some(bad) = args.env.iter().find(|e| e.starts_with('=')) {
+        return Err(Error::Usage(format!(
+            "invalid argument {bad:?} for \"-e, --env\" flag: invalid environment variable: {bad}"
+        )));
+    }
     let env = environment(&img.env, &files, &args.env);
     let mut mounts = collect_mounts(args, &img.volumes)?;
     // Another container's volumes first, so this one's own -v on the same path wins.
@@ -821,6 +827,26 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         .memory_swap
         .as_deref()
         .map_or(Ok(0), memory_swap)?;
+    // The daemon's checks of the CPUs asked for, with its words.
+    let online = online_cpus();
+    if let Some(cpus) = args.limits.cpus {
+        let n = online.len().max(1);
+        if !(0.01..=n as f64).contains(&cpus) {
+            return Err(Error::Conflict(format!(
+                "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+            )));
+        }
+    }
+    if let Some(set) = args.limits.cpuset_cpus.as_deref().filter(|s| !s.is_empty()) {
+        let asked = cpu_list(set)
+            .map_err(|e| Error::Usage(format!("Invalid value {set} for cpuset cpus: {e}")))?;
+        if asked.iter().any(|c| !online.contains(c)) {
+            return Err(Error::Conflict(format!(
+                "Requested CPUs are not available - requested {set}, available: {}",
+                cpu_ranges(&online)
+            )));
+        }
+    }
     let memory = args.limits.memory.unwrap_or(0);
     if memory_swap > 0 && memory == 0 {
         return Err(Error::Conflict(
@@ -917,6 +943,52 @@ fn pin_image(
     let store = crate::store(root)?;
     store.pin(id, &image.manifest_digest, durability)?;
     Ok(())
+}
+
+/// The CPUs this host has online (`/sys/devices/system/cpu/online`, `0-1`).
+fn online_cpus() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|t| cpu_list(t.trim()).ok())
+        .unwrap_or_else(|| {
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get()) as u32).collect()
+        })
+}
+
+/// A cpuset list (`0-3,5`) as the CPUs it names.
+fn cpu_list(text: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let num = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{s:?} is not a CPU number"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(num(a)?..=num(b)?),
+            None => out.push(num(part)?),
+        }
+    }
+    Ok(out)
+}
+
+/// CPUs as the kernel lists them: `0-1`, `0,2-3`.
+fn cpu_ranges(cpus: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 /// `--ulimit NAME=SOFT[:HARD]` (docker's `units.ParseUlimit`): the hard limit is the soft

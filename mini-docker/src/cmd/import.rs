@@ -118,6 +118,34 @@ pub fn apply_change(config: &mut Value, change: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `block` (what a stream starts with) is a tar header whose checksum is right
+/// (the sum of its 512 bytes, the checksum field counted as spaces; tar(5)), or a block of
+/// zeros, which ends an archive with nothing in it.
+fn starts_a_tar(block: &[u8]) -> bool {
+    let Some(h) = block.get(..512) else {
+        return false;
+    };
+    if h.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let sum: u32 = h
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    let stored = std::str::from_utf8(&h[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|s| u32::from_str_radix(s, 8).ok());
+    stored == Some(sum)
+}
+
 /// Stores an uncompressed layer stream as a blob; its digest is also its diff-id.
 pub fn store_layer(
     store: &ch05_image_pull::Store,
@@ -166,11 +194,32 @@ pub fn main(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
         .fill_buf()
         .map_err(|e| Error::io("read", Path::new(&args.file), e))?
         .starts_with(&[0x1f, 0x8b]);
-    let mut stream: Box<dyn Read> = if gzip {
+    let stream: Box<dyn Read> = if gzip {
         Box::new(flate2::bufread::GzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
+    // Garbage is said to be garbage before anything is stored: the first block must be a
+    // tar header (its checksum right) or the zeros that end an empty archive.
+    // (Read whole: a pipe may hand over less than a block at a time.)
+    let mut first = Vec::with_capacity(512);
+    let mut stream = stream;
+    (&mut stream)
+        .take(512)
+        .read_to_end(&mut first)
+        .map_err(|e| Error::io("read", Path::new(&args.file), e))?;
+    if !starts_a_tar(&first) {
+        return Err(Error::Usage(format!(
+            "{}: not a tar archive{}",
+            args.file,
+            if first.is_empty() {
+                " (it is empty)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let mut stream = std::io::Cursor::new(first).chain(stream);
     let store = crate::store(&cli.root)?;
     let layer = store_layer(&store, &mut stream)?;
     let history = vec![json!({

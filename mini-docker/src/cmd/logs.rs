@@ -1,6 +1,6 @@
 //! `mini-docker logs`: the container's output from its json-file log, stdout to stdout and
 //! stderr to stderr, as it was written; `-f` keeps following until the container stops.
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -156,29 +156,33 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(Error::io("open", &path, e)),
     };
+    // Bounded memory whatever the log's size: `--tail N` starts N complete lines before
+    // the end, found by reading backwards; then every line streams through one buffer.
+    let mut file = file;
+    let start = match args.tail.as_str() {
+        "all" => 0,
+        n => {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| Error::Usage(format!("invalid value for --tail: {n}")))?;
+            tail_offset(&mut file, n).map_err(|e| Error::io("read", &path, e))?
+        }
+    };
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::io("seek", &path, e))?;
     let mut reader = BufReader::new(file);
-    let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     while reader
         .read_line(&mut line)
         .map_err(|e| Error::io("read", &path, e))?
         > 0
     {
-        if line.ends_with('\n') {
-            lines.push(std::mem::take(&mut line));
-        } else {
+        if !line.ends_with('\n') {
+            // A line still being written: it is finished (and shown) by -f, or not at all.
             break;
         }
-    }
-    let skip = match args.tail.as_str() {
-        "all" => 0,
-        n => lines.len().saturating_sub(
-            n.parse::<usize>()
-                .map_err(|_| Error::Usage(format!("invalid value for --tail: {n}")))?,
-        ),
-    };
-    for l in &lines[skip..] {
-        show(l, filter);
+        show(&line, filter);
+        line.clear();
     }
     if !args.follow {
         return Ok(0);
@@ -213,9 +217,54 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
     }
 }
 
+/// Where the last `n` complete lines of `file` start (0 if it has fewer): after the
+/// `n + 1`-th newline from the end, counted backwards a block at a time. A last line with
+/// no newline yet is not complete and not counted.
+fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut end = file.metadata()?.len();
+    let mut seen = 0;
+    let mut buf = vec![0u8; BLOCK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        for (i, b) in chunk.iter().enumerate().rev() {
+            if *b == b'\n' {
+                seen += 1;
+                if seen == n + 1 {
+                    return Ok(start + i as u64 + 1);
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tail_starts_n_complete_lines_before_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let offset = |text: &str, n| {
+            std::fs::write(&path, text).unwrap();
+            tail_offset(&mut std::fs::File::open(&path).unwrap(), n).unwrap()
+        };
+        assert_eq!(offset("a\nb\nc\n", 2), 2);
+        assert_eq!(offset("a\nb\nc\n", 0), 6);
+        assert_eq!(offset("a\nb\nc\n", 9), 0);
+        // The unfinished last line is not one of them.
+        assert_eq!(offset("a\nb\nc", 1), 2);
+        assert_eq!(offset("", 3), 0);
+        // Across blocks: 200 000 lines of 10 bytes.
+        let big: String = (0..200_000).map(|i| format!("{i:09}\n")).collect();
+        assert_eq!(offset(&big, 3), 10 * 199_997);
+    }
 
     #[test]
     fn points_in_time_as_docker_reads_them() {

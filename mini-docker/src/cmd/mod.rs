@@ -35,12 +35,30 @@ use crate::{Cli, Command, Error};
 
 /// Runs the command `cli` names; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
+    close_store(&cli.root)?;
     if puts_processes_in_containers(&cli.command) {
         // Before anything else: what this command clones into a container must not be able
         // to reach a writable copy of our binary (CVE-2019-5736, see chapter 3's `exe`).
         ch03_rootfs_pivot_root::exe::reexec_read_only(&Kernel::new(cli.trace))?;
     }
     run_command(cli, &cli.command)
+}
+
+/// The store is its owner's alone (0700): its extracted layers keep the images' setuid-root
+/// binaries, which any user who can reach `layers/` could run (the CVE-2021-41091 class,
+/// which docker closed by making its data directories 0710/0701). Nothing else needs a
+/// way in: overlay looks up its layers with the mounting root's credentials, and a
+/// volume or the init layer's files are bind-mounted, reached without their parents.
+/// A store made before this (0755) is closed by the next command.
+fn close_store(root: &std::path::Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(root) {
+        Ok(md) if md.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("chmod 0700", root, e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The commands that start a container's process or join one: `run`, `start`, `restart`,

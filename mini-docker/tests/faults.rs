@@ -1,0 +1,219 @@
+//! Faults and hostile input (issue 19): what an unlucky or hostile container or user does
+//! must not hang a command, reach the host, or leave the store unusable.
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Md;
+
+/// Runs mini-docker with a deadline: a command that hangs fails the test instead of it.
+fn within(md: &Md, secs: u64, args: &[&str]) -> std::process::Output {
+    let mut child = md
+        .cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini-docker");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "mini-docker {args:?} still ran after {secs} s: {}",
+                testkit::show(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn cp_copies_a_fifo_as_a_fifo_without_reading_it() {
+    let Some(md) = Md::with_busybox() else { return };
+    let out = tempfile::tempdir().unwrap();
+    md.ok(&["run", "--name", "piped", "busybox", "mkfifo", "/fifo"]);
+    // Stopped: through the container's files.
+    let stopped = out.path().join("from-stopped");
+    let o = within(
+        &md,
+        20,
+        &["cp", "piped:/fifo", &stopped.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(
+        std::fs::symlink_metadata(&stopped)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // Running: through its process's root, with a writer that never writes.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "busybox",
+        "sh",
+        "-c",
+        "mkfifo /f; sleep 1000",
+    ]);
+    assert!(testkit::wait_until(10, || md
+        .run(&["exec", "holder", "test", "-p", "/f"])
+        .status
+        .success()));
+    let running = out.path().join("from-running");
+    let o = within(
+        &md,
+        20,
+        &["cp", "holder:/f", &running.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(
+        std::fs::symlink_metadata(&running)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A device node is never read either (/dev/zero would never end). It is archived as
+    // an entry, and the host side's safe extractor makes no device nodes (chapter 3).
+    let zero = out.path().join("zero");
+    let o = within(
+        &md,
+        20,
+        &["cp", "holder:/dev/zero", &zero.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    assert!(
+        std::fs::symlink_metadata(&zero).is_err(),
+        "no node made, and no file filled with zeros"
+    );
+    let o = within(&md, 20, &["cp", "holder:/dev/zero", "-"]);
+    assert!(o.status.success(), "{}", testkit::show(&o));
+    let kinds: Vec<tar::EntryType> = tar::Archive::new(&o.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().header().entry_type())
+        .collect();
+    assert_eq!(kinds, [tar::EntryType::Char]);
+    md.ok(&["rm", "-f", "holder", "piped"]);
+}
+
+#[test]
+fn the_store_is_closed_to_other_users() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        Path::new("/usr/sbin/runuser").exists(),
+        "runuser (util-linux), to run a command as nobody"
+    );
+    let root = md.path();
+    // A store made open, as one made before (or by a umask of 022) would be.
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        // (Not setpriv --reuid: its own execve still holds root's capabilities.)
+        Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .args(args)
+            .output()
+            .expect("runuser")
+    };
+    let layers = root.join("layers");
+    assert!(
+        as_nobody(&["ls", &layers.display().to_string()])
+            .status
+            .success(),
+        "the test's premise: an open store is readable by nobody"
+    );
+    // Any command closes it.
+    md.ok(&["images", "-q"]);
+    let mode = std::fs::metadata(root).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    let o = as_nobody(&["ls", &layers.display().to_string()]);
+    assert!(!o.status.success(), "{}", testkit::show(&o));
+    let busybox = std::fs::read_dir(&layers)
+        .unwrap()
+        .next()
+        .expect("a layer")
+        .unwrap()
+        .path()
+        .join("bin/busybox");
+    let o = as_nobody(&[&busybox.display().to_string(), "true"]);
+    assert!(!o.status.success(), "{}", testkit::show(&o));
+    // Containers still work, as root's and as a user's inside.
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "-u",
+            "nobody",
+            "busybox",
+            "cat",
+            "/etc/hostname"
+        ])
+        .len(),
+        13
+    );
+}
+
+#[test]
+fn logs_tail_reads_a_big_log_from_its_end_in_bounded_memory() {
+    let Some(md) = Md::with_busybox() else { return };
+    testkit::require!(
+        Path::new("/usr/bin/time").exists(),
+        "GNU time, to measure the peak memory"
+    );
+    md.ok(&["run", "--name", "chatty", "busybox", "true"]);
+    let log = md.ok(&["inspect", "-f", "{{.LogPath}}", "chatty"]);
+    let log = Path::new(log.trim());
+    // 300 MB of docker's json-file lines, as a container that printed that much leaves,
+    // and two last lines to find.
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
+        let line = format!(
+            "{{\"log\":\"{}\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-06T00:00:00.000000000Z\"}}\n",
+            "x".repeat(1000)
+        );
+        for _ in 0..300_000 {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        for last in ["one before the end", "the end"] {
+            writeln!(
+                f,
+                "{{\"log\":\"{last}\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-06T00:00:01.000000000Z\"}}"
+            )
+            .unwrap();
+        }
+    }
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(common::BIN)
+        .arg("--root")
+        .arg(md.path())
+        .args(["logs", "--tail", "2", "chatty"])
+        .env_remove("MINI_DOCKER_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", testkit::show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "one before the end\nthe end\n"
+    );
+    // GNU time's last stderr line: the peak resident set, in KiB.
+    let peak_kib: u64 = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("time's %M");
+    assert!(
+        peak_kib < 50 * 1024,
+        "logs --tail 2 of a 300 MB log peaked at {peak_kib} KiB"
+    );
+    md.ok(&["rm", "chatty"]);
+}
