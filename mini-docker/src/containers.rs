@@ -17,11 +17,22 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
     for e in entries.flatten() {
         let name = e.file_name();
         if name.to_string_lossy().starts_with('.') {
+            // What a killed `rm` was removing: its name and record were gone already.
+            // (A minute: a live `rm` of a big writable layer may take a while.)
+            if name.to_string_lossy().starts_with(".removing-") && old(&e.path(), 60) {
+                let _ = fs::remove_dir_all(e.path());
+            }
             continue;
         }
-        // A record half-written by a killed `create` has no config.json: skip it; `rm`
-        // and `system prune` clean such directories.
-        if let Ok(c) = Container::load(&e.path()) {
+        // A record half-written by a killed `create` has no config.json, and its
+        // `.creating` is no longer locked: taken away here, with the name pointing at it,
+        // by the next command that looks (issue 19). One still being made is left alone.
+        let path = e.path();
+        if !path.join("config.json").exists() && abandoned(&path) {
+            reclaim_half_made(root, &path);
+            continue;
+        }
+        if let Ok(c) = Container::load(&path) {
             out.push(c);
         }
     }
@@ -209,6 +220,21 @@ pub fn create(
             let p = dir.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io("create", &p, e))?;
         }
+        // What the container writes is root's alone to reach (a setuid file it made
+        // must not be runnable from the host by anyone; see cmd::close_store): the
+        // directory is 0700. Under --userns-remap it is 0711: the container's root, an
+        // ordinary uid outside, passes through it to mount its root filesystem on
+        // `merged`. (Not `upper` itself: its mode is the container's `/`.)
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if config.id_maps.is_some() {
+                0o711
+            } else {
+                0o700
+            };
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&format!("chmod {mode:o}"), &dir, e))?;
+        }
         init.write(&dir.join("init"))
             .map_err(|e| Error::io("write the init layer in", &dir, e))?;
         let bytes = serde_json::to_vec_pretty(&config).expect("a config serialises");
@@ -367,6 +393,57 @@ pub fn debris(root: &Path) -> Vec<PathBuf> {
                 || (!p.join("config.json").exists() && !being_created(p))
         })
         .collect()
+}
+
+/// Whether `dir`, which has no config.json, is a record a killed `create` (or `rm`) left:
+/// its `.creating` unlocked, or none at all, and older than a few seconds (a live `create`
+/// makes the directory, the file and its lock microseconds apart; the age keeps a look in
+/// between from taking its directory).
+fn abandoned(dir: &Path) -> bool {
+    let marker = dir.join(".creating");
+    let stamp = if marker.exists() {
+        marker
+    } else {
+        dir.to_path_buf()
+    };
+    old(&stamp, 5) && !being_created(dir)
+}
+
+/// Whether `path` was last changed more than `secs` seconds ago: no live command is at it.
+fn old(path: &Path, secs: u64) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| {
+            t.elapsed()
+                .is_ok_and(|age| age > std::time::Duration::from_secs(secs))
+        })
+}
+
+/// Removes what a killed `create` left: the names that point at its directory (under the
+/// names' lock, and only if they still do), then the directory. As best it can: a failure
+/// leaves it for the next look, said on stderr.
+fn reclaim_half_made(root: &Path, dir: &Path) {
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let names = root.join("names");
+    let freed = names_lock(root).and_then(|_lock| {
+        for e in fs::read_dir(&names).into_iter().flatten().flatten() {
+            let is_name = !e.file_name().to_string_lossy().starts_with('.');
+            if is_name && fs::read_to_string(e.path()).is_ok_and(|owner| owner.trim() == id) {
+                remove_file(&e.path())?;
+            }
+        }
+        // Checked again under the lock: a create that took it meanwhile keeps it.
+        if being_created(dir) {
+            return Ok(());
+        }
+        remove_dir_all(dir)
+    });
+    if let Err(e) = freed {
+        warn(e);
+    }
 }
 
 /// Whether a `create` is still writing the record in `dir` (it holds `.creating` locked).

@@ -44,21 +44,27 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Error> {
     run_command(cli, &cli.command)
 }
 
-/// The store is its owner's alone (0700): its extracted layers keep the images' setuid-root
-/// binaries, which any user who can reach `layers/` could run (the CVE-2021-41091 class,
-/// which docker closed by making its data directories 0710/0701). Nothing else needs a
-/// way in: overlay looks up its layers with the mounting root's credentials, and a
-/// volume or the init layer's files are bind-mounted, reached without their parents.
-/// A store made before this (0755) is closed by the next command.
+/// Closes the store to other users: its extracted layers keep the images' setuid-root
+/// binaries, which any user who could reach `layers/` could run as root (the
+/// CVE-2021-41091 class, which docker closed by making its data directories 0710/0701).
+/// The store's root is `0711`: nobody else may list it, but a container's own root under
+/// `--userns-remap` (an ordinary uid outside) may pass through it to its container's
+/// directory, where it mounts its root and binds its volumes and init files. `layers/`
+/// and each container's directory are `0700` (`0711` for a remapped one's, passed through
+/// the same way): overlayfs reaches the layers with the credentials of the root that
+/// mounted it, not the container's. A store made before this is closed by the
+/// next command.
 fn close_store(root: &std::path::Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    match std::fs::metadata(root) {
-        Ok(md) if md.permissions().mode() & 0o077 != 0 => {
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io("chmod 0700", root, e))
+    let set = |path: &std::path::Path, mode: u32| match std::fs::metadata(path) {
+        Ok(md) if md.permissions().mode() & 0o777 != mode => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&format!("chmod {mode:o}"), path, e))
         }
         _ => Ok(()),
-    }
+    };
+    set(root, 0o711)?;
+    set(&root.join("layers"), 0o700)
 }
 
 /// The commands that start a container's process or join one: `run`, `start`, `restart`,

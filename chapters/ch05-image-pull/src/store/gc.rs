@@ -12,7 +12,7 @@ use std::path::Path;
 
 use oci_spec::image::ImageConfiguration;
 
-use super::files::{owner_alive, read_lines, remove_tree};
+use super::files::{dir_size, owner_alive, read_lines, remove_tree};
 use super::{ORIGINAL_MANIFEST, Store};
 use crate::Error;
 use crate::manifest::{self, Parsed};
@@ -47,7 +47,7 @@ impl Store {
         let mut collected = Collected::default();
         self.sweep_blobs(&live, &mut collected)?;
         self.sweep_layers(&live, &mut collected)?;
-        self.sweep_downloads()?;
+        collected.bytes += self.sweep_downloads()?;
         collected.blobs.sort();
         collected.layers.sort();
         Ok(collected)
@@ -177,18 +177,38 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the downloads in `tmp/` of processes that are gone (a pull that was killed).
-    fn sweep_downloads(&self) -> Result<(), Error> {
+    /// Deletes the half-extracted layers (`layers/.tmp-PID-N`) of processes that are gone,
+    /// as best it can: run as a new extraction starts.
+    pub(super) fn sweep_dead_temp_layers(&self) {
+        let layers = self.root.join("layers");
+        for e in fs::read_dir(&layers).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") && !owner_alive(&name) {
+                remove_any(&e.path());
+            }
+        }
+    }
+
+    /// Deletes the downloads in `tmp/` of processes that are gone (a pull or an import
+    /// that was killed); returns the bytes freed. Also run as a new download starts, so
+    /// leftovers do not pile up between collections.
+    pub(super) fn sweep_downloads(&self) -> Result<u64, Error> {
         let tmp = self.tmp_dir();
+        let mut freed = 0;
         for e in fs::read_dir(&tmp)
             .map_err(|e| Error::io("read", &tmp, e))?
             .flatten()
         {
             if !owner_alive(&e.file_name().to_string_lossy()) {
+                freed += if e.path().is_dir() {
+                    dir_size(&e.path()).unwrap_or(0)
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                };
                 remove_any(&e.path());
             }
         }
-        Ok(())
+        Ok(freed)
     }
 }
 

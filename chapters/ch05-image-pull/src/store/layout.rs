@@ -247,6 +247,8 @@ impl Store {
         expected: Option<&Digest>,
         expected_size: Option<u64>,
     ) -> Result<BlobWriter, Error> {
+        // What killed downloads left is reclaimed first (`tmp/PID-N.partial`, PID gone).
+        let _ = self.sweep_downloads();
         let tmp = self.tmp_dir().join(format!("{}.partial", unique()));
         let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         Ok(BlobWriter {
@@ -265,6 +267,8 @@ impl Store {
     /// A directory to extract a layer into, `layers/.tmp-PID-N`: removed when dropped,
     /// unless [`Store::commit`] names it.
     pub fn temp_layer(&self, diff_id: &Digest) -> Result<TempLayer, Error> {
+        // Half-extracted layers of killed processes go first (`layers/.tmp-PID-N`).
+        self.sweep_dead_temp_layers();
         let path = self.root.join("layers").join(format!(".tmp-{}", unique()));
         fs::create_dir(&path).map_err(|e| Error::io("create directory", &path, e))?;
         Ok(TempLayer {
