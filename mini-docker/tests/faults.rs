@@ -39,20 +39,17 @@ fn cp_copies_a_fifo_as_a_fifo_without_reading_it() {
     let Some(md) = Md::with_busybox() else { return };
     let out = tempfile::tempdir().unwrap();
     md.ok(&["run", "--name", "piped", "busybox", "mkfifo", "/fifo"]);
-    // Stopped: through the container's files.
-    let stopped = out.path().join("from-stopped");
-    let o = within(
-        &md,
-        20,
-        &["cp", "piped:/fifo", &stopped.display().to_string()],
-    );
-    assert!(o.status.success(), "{}", testkit::show(&o));
-    assert!(
-        std::fs::symlink_metadata(&stopped)
+    // Copies `source` to `dest` in time, and says whether a FIFO arrived.
+    let fifo_copied = |source: &str, dest: &Path| {
+        let o = within(&md, 20, &["cp", source, &dest.display().to_string()]);
+        assert!(o.status.success(), "{}", testkit::show(&o));
+        std::fs::symlink_metadata(dest)
             .unwrap()
             .file_type()
             .is_fifo()
-    );
+    };
+    // Stopped: through the container's files.
+    assert!(fifo_copied("piped:/fifo", &out.path().join("from-stopped")));
     // Running: through its process's root, with a writer that never writes.
     md.ok(&[
         "run",
@@ -68,19 +65,7 @@ fn cp_copies_a_fifo_as_a_fifo_without_reading_it() {
         .run(&["exec", "holder", "test", "-p", "/f"])
         .status
         .success()));
-    let running = out.path().join("from-running");
-    let o = within(
-        &md,
-        20,
-        &["cp", "holder:/f", &running.display().to_string()],
-    );
-    assert!(o.status.success(), "{}", testkit::show(&o));
-    assert!(
-        std::fs::symlink_metadata(&running)
-            .unwrap()
-            .file_type()
-            .is_fifo()
-    );
+    assert!(fifo_copied("holder:/f", &out.path().join("from-running")));
     // A device node is never read either (/dev/zero would never end). It is archived as
     // an entry, and the host side's safe extractor makes no device nodes (chapter 3).
     let zero = out.path().join("zero");
@@ -230,6 +215,31 @@ fn xorshift(seed: &mut u64) -> u64 {
     *seed
 }
 
+/// A seed from the clock, printed, so that a failing run's kill points can be replayed.
+fn clock_seed() -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("seed {seed}");
+    seed
+}
+
+/// Starts mini-docker with `args` and kills it (SIGKILL) 0 to `max_ms` milliseconds in.
+fn kill_at_random(md: &Md, args: &[&str], seed: &mut u64, max_ms: u64) {
+    let mut child = md
+        .cmd()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(xorshift(seed) % max_ms));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
     let Some(md) = Md::with_busybox() else { return };
@@ -239,23 +249,14 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
     let tar = md.path().join("rootfs.tar");
     testkit::rootfs::tar_dir(rootfs.path(), &tar).unwrap();
     let tar = tar.display().to_string();
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    println!("seed {seed}");
+    let mut seed = clock_seed();
     for i in 0..30 {
-        let mut child = md
-            .cmd()
-            .args(["import", &tar, &format!("killed:{i}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(xorshift(&mut seed) % 120));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_at_random(
+            &md,
+            &["import", &tar, &format!("killed:{i}")],
+            &mut seed,
+            120,
+        );
     }
     // One ordinary import, then nothing of the killed ones is left in the store.
     md.ok(&["import", &tar, "survivor:1"]);
@@ -289,12 +290,7 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
 #[test]
 fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
     let Some(md) = Md::with_busybox() else { return };
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    println!("seed {seed}");
+    let mut seed = clock_seed();
     for i in 0..30 {
         let name = format!("killed-{i}");
         let args: Vec<&str> = if i % 2 == 0 {
@@ -320,16 +316,7 @@ fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
                 "true",
             ]
         };
-        let mut child = md
-            .cmd()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(xorshift(&mut seed) % 60));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_at_random(&md, &args, &mut seed, 60);
     }
     // The monitors that were started finish their `true`; a killed create's leftovers are
     // old enough to be someone's no longer (see containers::abandoned).

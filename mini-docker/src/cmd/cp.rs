@@ -74,6 +74,31 @@ fn open_source(
     ))
 }
 
+/// What `cp` copies out of a container: `path` inside it (`given` as the user wrote it),
+/// its link followed or not (`-L`).
+struct Source<'a> {
+    path: &'a Path,
+    given: &'a str,
+    container: &'a str,
+    follow: bool,
+}
+
+impl Source<'_> {
+    /// The source, resolved inside `container_root`, archived as `top` into a temp file.
+    fn archive_from(&self, container_root: &Path, top: &Path) -> Result<fs::File, String> {
+        let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
+        let (fd, link) = open_source(&inside, self.path, self.follow, self.container, self.given)?;
+        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
+        match link {
+            Some(link) => archive_link(top, &link, &mut tmp),
+            None => archive(&via, top, &mut tmp),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(tmp)
+    }
+}
+
 /// A symlink to copy as itself: where it points, and its owner and time.
 struct Link {
     target: std::ffi::OsString,
@@ -214,15 +239,8 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("."));
             let stream_out = |container_root: &Path| -> Result<(), String> {
-                let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
-                let (fd, link) = open_source(&inside, &src, args.follow_link, name, given)?;
-                let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-                let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
-                match link {
-                    Some(link) => archive_link(&top, &link, &mut tmp),
-                    None => archive(&via, &top, &mut tmp),
-                }
-                .map_err(|e| e.to_string())?;
+                let source = Source { path: &src, given, container: name, follow: args.follow_link };
+                let mut tmp = source.archive_from(container_root, &top)?;
                 use std::io::Seek;
                 tmp.rewind().map_err(|e| e.to_string())?;
                 std::io::copy(&mut tmp, &mut std::io::stdout().lock())
@@ -257,15 +275,8 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
             let (into, top) = placement(dest_is_dir, &src, &dest);
             let host = SafeRoot::open(Path::new("/")).map_err(Error::Sys)?;
             let copy_out = |container_root: &Path| -> Result<(), String> {
-                let inside = SafeRoot::open(container_root).map_err(|e| e.to_string())?;
-                let (fd, link) = open_source(&inside, &src, args.follow_link, name, given)?;
-                let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-                let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
-                match link {
-                    Some(link) => archive_link(&top, &link, &mut tmp),
-                    None => archive(&via, &top, &mut tmp),
-                }
-                .map_err(|e| e.to_string())?;
+                let source = Source { path: &src, given, container: name, follow: args.follow_link };
+                let mut tmp = source.archive_from(container_root, &top)?;
                 unpack(&mut tmp, &host, &into)
             };
             let state = c.live_state()?;

@@ -29,9 +29,10 @@ pub struct LimitFlags {
     pub pids_limit: Option<i64>,
 }
 
-/// docker's finer cgroup knobs (chapter 2's `Tuning`), and `/dev/shm`'s size.
+/// docker's finer cgroup knobs that `run`, `create` and `update` share (chapter 2's
+/// `Tuning`).
 #[derive(Debug, Clone, Default, Args)]
-pub struct TuningFlags {
+pub struct CpuMemFlags {
     /// CPU shares (relative weight).
     #[arg(short = 'c', long, value_name = "int")]
     pub cpu_shares: Option<u64>,
@@ -44,15 +45,54 @@ pub struct TuningFlags {
     /// Memory soft limit.
     #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
     pub memory_reservation: Option<u64>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+}
+
+impl CpuMemFlags {
+    /// Whether any is given.
+    pub fn any(&self) -> bool {
+        self.cpu_shares.is_some()
+            || self.cpu_period.is_some()
+            || self.cpu_quota.is_some()
+            || self.memory_reservation.is_some()
+            || self.cpuset_mems.is_some()
+    }
+
+    /// Writes the given ones into `h` (what `update` changes, and `create` sets).
+    pub fn apply_to(&self, h: &mut HostConfig) {
+        if let Some(v) = self.cpu_shares {
+            h.cpu_shares = v;
+        }
+        if let Some(v) = self.cpu_period {
+            h.cpu_period = v;
+        }
+        if let Some(v) = self.cpu_quota {
+            h.cpu_quota = v;
+        }
+        if let Some(v) = self.memory_reservation {
+            h.memory_reservation = v;
+        }
+        if let Some(v) = &self.cpuset_mems {
+            h.cpuset_mems = v.clone();
+        }
+    }
+}
+
+/// `run`'s and `create`'s finer knobs: the shared ones, swap and OOM behaviour, and
+/// `/dev/shm`'s size and the namespaced sysctls.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TuningFlags {
+    /// The knobs `update` has too.
+    #[command(flatten)]
+    pub cpu_mem: CpuMemFlags,
     /// Tune container memory swappiness (0 to 100).
     #[arg(long, value_name = "int", allow_hyphen_values = true)]
     pub memory_swappiness: Option<i64>,
     /// Disable OOM Killer.
     #[arg(long)]
     pub oom_kill_disable: bool,
-    /// MEMs in which to allow execution (0-3, 0,1).
-    #[arg(long, value_name = "string")]
-    pub cpuset_mems: Option<String>,
     /// Size of /dev/shm.
     #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
     pub shm_size: Option<u64>,
@@ -913,10 +953,10 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
             v => v.unwrap_or(0),
         },
         volumes_from: args.volumes_from.clone(),
-        cpu_shares: args.tuning.cpu_shares.unwrap_or(0),
-        cpu_period: args.tuning.cpu_period.unwrap_or(0),
-        cpu_quota: args.tuning.cpu_quota.unwrap_or(0),
-        memory_reservation: args.tuning.memory_reservation.unwrap_or(0),
+        cpu_shares: args.tuning.cpu_mem.cpu_shares.unwrap_or(0),
+        cpu_period: args.tuning.cpu_mem.cpu_period.unwrap_or(0),
+        cpu_quota: args.tuning.cpu_mem.cpu_quota.unwrap_or(0),
+        memory_reservation: args.tuning.cpu_mem.memory_reservation.unwrap_or(0),
         memory_swappiness: match args.tuning.memory_swappiness {
             Some(v) if v != -1 && !(0..=100).contains(&v) => {
                 return Err(Error::Usage(format!(
@@ -926,7 +966,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
             v => v.filter(|v| *v >= 0),
         },
         oom_kill_disable: args.tuning.oom_kill_disable,
-        cpuset_mems: args.tuning.cpuset_mems.clone().unwrap_or_default(),
+        cpuset_mems: args.tuning.cpu_mem.cpuset_mems.clone().unwrap_or_default(),
         shm_size: args.tuning.shm_size.unwrap_or(0),
         sysctls: sysctls(&args.tuning.sysctl, &args.network)?,
     })

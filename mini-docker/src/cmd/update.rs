@@ -17,21 +17,9 @@ pub struct UpdateArgs {
     /// The limits to change.
     #[command(flatten)]
     pub limits: super::create::LimitFlags,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long, value_name = "int")]
-    pub cpu_shares: Option<u64>,
-    /// Limit CPU CFS (Completely Fair Scheduler) period.
-    #[arg(long, value_name = "int")]
-    pub cpu_period: Option<u64>,
-    /// Limit CPU CFS (Completely Fair Scheduler) quota.
-    #[arg(long, value_name = "int", allow_hyphen_values = true)]
-    pub cpu_quota: Option<i64>,
-    /// Memory soft limit.
-    #[arg(long, value_parser = ch02_cgroups::parse_bytes, value_name = "bytes")]
-    pub memory_reservation: Option<u64>,
-    /// MEMs in which to allow execution (0-3, 0,1).
-    #[arg(long, value_name = "string")]
-    pub cpuset_mems: Option<String>,
+    /// The finer knobs (shares, CFS period and quota, soft limit, memory nodes).
+    #[command(flatten)]
+    pub tuning: super::create::CpuMemFlags,
     /// The containers.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -45,11 +33,7 @@ pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, 
         && args.cpus.is_none()
         && args.cpuset_cpus.is_none()
         && args.pids_limit.is_none()
-        && update_args.cpu_shares.is_none()
-        && update_args.cpu_period.is_none()
-        && update_args.cpu_quota.is_none()
-        && update_args.memory_reservation.is_none()
-        && update_args.cpuset_mems.is_none()
+        && !update_args.tuning.any()
     {
         return Err(Error::Usage(
             "You must provide one or more flags when using this command.".into(),
@@ -121,21 +105,7 @@ fn update(sys: &Kernel, root: &Path, name: &str, all: &UpdateArgs) -> Result<(),
         h.pids_limit = if p > 0 { p as u64 } else { 0 };
     }
     // The finer knobs: chapter 2's Tuning writes each one given.
-    if let Some(v) = all.cpu_shares {
-        h.cpu_shares = v;
-    }
-    if let Some(v) = all.cpu_period {
-        h.cpu_period = v;
-    }
-    if let Some(v) = all.cpu_quota {
-        h.cpu_quota = v;
-    }
-    if let Some(v) = all.memory_reservation {
-        h.memory_reservation = v;
-    }
-    if let Some(v) = &all.cpuset_mems {
-        h.cpuset_mems = v.clone();
-    }
+    all.tuning.apply_to(h);
     let limits = crate::runtime::limits(&config.host)?;
     if running {
         // The cgroup is the container's (its monitor removes it): a handle, not a guard.
