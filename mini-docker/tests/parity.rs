@@ -330,6 +330,14 @@ impl Drop for Dockerd {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // With its bridge, dockerd binds its network namespace at `exec/netns/default` and
+        // leaves it there when it stops: unmounted here, deepest first, so nothing of the
+        // test outlives it.
+        let mut points = testkit::leaks::mounts_under(self.dir.path());
+        points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+        for p in points {
+            let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }
 
@@ -458,6 +466,10 @@ fn mini_docker_answers_as_dockers_own_cli_and_daemon_do() {
         report.push_str(&format!("\ndeliberate differences:\n{}", kept.concat()));
     }
     println!("{report}");
+    // Nothing of dockerd's left mounted once it is gone.
+    let dir = dockerd.dir.path().to_path_buf();
+    drop(dockerd);
+    testkit::leaks::assert_no_mounts_under(&dir);
     let unlisted: Vec<&String> = differing
         .iter()
         .filter(|n| !listed.contains_key(*n))
