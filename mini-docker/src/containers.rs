@@ -28,12 +28,12 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
         // `.creating` is no longer locked: taken away here, with the name pointing at it,
         // by the next command that looks (issue 19). One still being made is left alone.
         let path = e.path();
-        if !path.join("config.json").exists() && abandoned(&path) {
-            reclaim_half_made(root, &path);
-            continue;
-        }
-        if let Ok(c) = Container::load(&path) {
-            out.push(c);
+        match Container::load(&path) {
+            Ok(c) => out.push(c),
+            Err(_) if !path.join("config.json").exists() && abandoned(&path) => {
+                reclaim_half_made(root, &path);
+            }
+            Err(_) => {}
         }
     }
     // Newest first, by time (the text has a varying number of fractional digits).

@@ -130,7 +130,8 @@ impl Format {
             crate::template::Template::parse(t)
                 .map_err(|e| crate::Error::Usage(format!("template parsing error: {e}")))
         };
-        // `json`: each row as one line of JSON (docker's CLI since 23, the one Debian ships).
+        // `json`: each row as one line of JSON, as docker's CLI since 23 (Debian's 20.10
+        // prints the word; see the parity divergences).
         if text.trim() == "json" {
             return Ok(Format::Lines(parse("{{json .}}")?));
         }

@@ -16,9 +16,13 @@ const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mini-init"));
 /// Where it lives under the store: named by its content, so a new build writes a new file
 /// and a running container keeps the one it was given.
 pub fn path(root: &Path) -> PathBuf {
-    let digest = hex::encode(sha2::Sha256::digest(BINARY));
-    root.join("init")
-        .join(format!("mini-init-{}", &digest[..12]))
+    // Hashed once per process: a start asks twice (install, then the mount list).
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let name = NAME.get_or_init(|| {
+        let digest = hex::encode(sha2::Sha256::digest(BINARY));
+        format!("mini-init-{}", &digest[..12])
+    });
+    root.join("init").join(name)
 }
 
 /// Writes it under the store if it is not there yet; its path.

@@ -535,11 +535,10 @@ pub fn info(cli: &Cli, format: Option<&str>) -> Result<i32, Error> {
 
 /// `-f` over one value, as `inspect -f` does (a newline after it).
 fn render_one(format: &str, v: &serde_json::Value) -> Result<String, Error> {
-    let format = format.replace("\\t", "\t").replace("\\n", "\n");
-    let t = crate::template::Template::parse(&format)
-        .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
-    let out = t.render(v).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(format!("{out}\n"))
+    let format = crate::format::Format::parse(Some(format))?;
+    Ok(format
+        .render(std::slice::from_ref(v), &[])?
+        .unwrap_or_default())
 }
 
 /// Go's names for this machine (`GOARCH`): what docker's `Arch` says.
