@@ -121,7 +121,11 @@ fn take_name(root: &Path, name: &str, id: &str, locked: bool) -> Result<(), Erro
     fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let path = name_file(root, name);
     let tmp = dir.join(format!(".{id}.tmp"));
-    fs::write(&tmp, id).map_err(|e| Error::io("write", &tmp, e))?;
+    if let Err(e) = fs::write(&tmp, id) {
+        // A full disk leaves an empty file behind: ours, so ours to remove.
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
     let linked = fs::hard_link(&tmp, &path);
     let result = match linked {
         Ok(()) => Ok(()),
@@ -169,8 +173,8 @@ fn remove_dir_all(path: &Path) -> Result<(), Error> {
 /// Says what a cleanup after a successful step could not do: the step stands, the user
 /// learns what is left over (and `system prune` takes it).
 fn warn(e: Error) {
-    // `{:#}` prints the causes too, as `main` does for errors.
-    eprintln!("Warning: {:#}", anyhow::Error::from(e));
+    // With its causes, as `main` prints errors.
+    eprintln!("Warning: {}", crate::with_causes(&e));
 }
 
 /// `names/.lock`, held until dropped: for taking over a stale name, and around a rename.

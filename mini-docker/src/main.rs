@@ -29,6 +29,7 @@ mod record;
 mod relay;
 mod runtime;
 mod security;
+mod space;
 mod sys;
 mod template;
 mod terminal;
@@ -168,6 +169,28 @@ fn exit_status(command: &Command, err: &Error) -> i32 {
         Command::Container(c) => c.command().map_or(1, |v| exit_status(&v, err)),
         _ => 1,
     }
+}
+
+/// Prints `Error: ` and `e` with its causes, each once, as docker's CLI prints what its
+/// daemon answered: `rm c1 c2` says each container's failure and goes on to the next.
+pub fn say(e: &Error) {
+    eprintln!("Error: {}", with_causes(e));
+}
+
+/// `e` and its causes joined by `: `, skipping a cause whose text the one before already
+/// ends with (an `io::Error` made with its cause's text in it).
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether `--trace` was given: chapter 7's netlink calls are shown too.
@@ -363,7 +386,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
             let code = exit_status(&cli.command, &err);
-            eprintln!("Error: {:#}", anyhow::Error::from(err));
+            say(&err);
             ExitCode::from(code as u8)
         }
     }

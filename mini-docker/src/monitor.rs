@@ -28,7 +28,7 @@ use crate::relay::{Ended, Relay};
 use crate::runtime;
 use crate::sys::{WinSize, set_window_size, window_size};
 use crate::terminal::forwarded_signals;
-use crate::{Error, containers};
+use crate::{Error, containers, space};
 
 /// docker's stream multiplexing for attach without a tty: an 8-byte header (stream 1 =
 /// stdout, 2 = stderr, then the payload length, big-endian) before each chunk.
@@ -601,12 +601,13 @@ fn finish(
     // docker reports OOMKilled for an OOM kill of any process in the container.
     let oom = stats.as_ref().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
     let cleanup = cgroup.remove();
-    // Its address and published ports go back to the network (chapter 7).
+    // Its address and published ports go back to the network (chapter 7). On a full disk
+    // these writes, the state's and a `--rm` container's removal make room first (`space`).
     let unwired = match crate::runtime::network_to_join(&c.config.host) {
-        Some(_) => crate::runtime::disconnect(root, c.id()),
+        Some(_) => space::with_room(root, || crate::runtime::disconnect(root, c.id())),
         None => Ok(()),
     };
-    {
+    let recorded = space::with_room(root, || {
         let _guard = c.lock_state()?;
         let mut state = c.state()?;
         state.status = Status::Exited;
@@ -615,10 +616,19 @@ fn finish(
         state.oom_killed = oom;
         state.finished_at = now();
         state.cgroup.clear();
-        c.save_state(&state)?;
+        c.save_state(&state)
+    });
+    // Not recorded even so (an I/O error): the attached client still gets the status, as
+    // our exit code, and the log says why the record lacks it.
+    if let Err(e) = &recorded {
+        eprintln!(
+            "recording exit status {}: {}",
+            exit.code(),
+            crate::with_causes(e)
+        );
     }
     if c.config.host.auto_remove {
-        containers::remove(root, c, true)?;
+        space::with_room(root, || containers::remove(root, c, true))?;
     }
     cleanup?;
     unwired?;

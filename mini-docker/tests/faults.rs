@@ -365,3 +365,184 @@ fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
         "true",
     ]);
 }
+
+/// A tmpfs of a few megabytes the test mounted, for a store that fills up; unmounted
+/// when dropped (declare it before the store, which is then dropped first).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(megabytes: u32) -> Option<SmallDisk> {
+        if !testkit::gate(&testkit::test_name(), testkit::is_root(), "root") {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("mdk-disk-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={megabytes}m,mode=0755"))
+            .arg("tmpfs")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount a tmpfs: {}",
+            testkit::show(&out)
+        );
+        Some(SmallDisk(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Free bytes, as df says.
+    fn free(&self) -> u64 {
+        let s = nix::sys::statvfs::statvfs(self.path()).unwrap();
+        s.blocks_available() * s.fragment_size()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.path()).status();
+    }
+}
+
+/// Every file in `dir` (recursively) whose name says it is a temporary one.
+fn temp_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let kind = e.file_type().unwrap();
+        if kind.is_dir() && !kind.is_symlink() {
+            if name.starts_with(".tmp-") {
+                out.push(e.path().display().to_string());
+            }
+            out.extend(temp_files(&e.path()));
+        } else if name.contains(".tmp") || name.ends_with(".partial") {
+            out.push(e.path().display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
+    let Some(disk) = SmallDisk::new(24) else {
+        return;
+    };
+    let Some(md) = Md::with_busybox_in(disk.path()) else {
+        return;
+    };
+    md.ok(&["tag", "busybox", "spare"]);
+    // One container ends while the disk is full, another fills it and succeeds.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "later",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; exit 4",
+    ]);
+    let fill = md.run(&[
+        "run",
+        "--name",
+        "fill",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 40000000 /dev/zero > /tmp/fill; echo filled; exit 3",
+    ]);
+    assert_eq!(
+        fill.status.code(),
+        Some(3),
+        "the container's own status: {}",
+        testkit::show(&fill)
+    );
+    // The disk was full when the exit was recorded: the monitor gave up the store's
+    // ballast (`space`) for the room to write it.
+    assert!(
+        !md.path().join(".ballast").exists() && disk.free() <= (1 << 20) + (256 << 10),
+        "the disk is full but for the ballast: {} free",
+        disk.free()
+    );
+    assert_eq!(md.ok(&["wait", "later"]), "4\n");
+    for (name, code) in [("fill", "3"), ("later", "4")] {
+        assert_eq!(
+            md.ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}} [{{.State.Error}}]",
+                name
+            ]),
+            format!("exited {code} []\n"),
+            "{name}'s record"
+        );
+    }
+    // What cannot be done says why, once, and leaves nothing behind.
+    let commit = md.run(&["commit", "fill", "big"]);
+    assert!(
+        !commit.status.success(),
+        "commit on a full disk: {}",
+        testkit::show(&commit)
+    );
+    let err = String::from_utf8_lossy(&commit.stderr);
+    assert_eq!(
+        err.matches("No space left on device").count(),
+        1,
+        "the cause, once: {err}"
+    );
+    let named = md.run(&["create", "--name", "squeezed", "busybox"]);
+    assert!(
+        !named.status.success(),
+        "create on a full disk: {}",
+        testkit::show(&named)
+    );
+    assert_eq!(
+        temp_files(md.path()),
+        Vec::<String>::new(),
+        "temp files left"
+    );
+    // The commands that free space work on the full disk.
+    assert_eq!(md.ok(&["rmi", "spare"]), "Untagged: spare:latest\n");
+    assert_eq!(md.ok(&["rm", "fill", "later"]), "fill\nlater\n");
+    assert!(
+        disk.free() > 16 << 20,
+        "rm freed the writable layer: {} free",
+        disk.free()
+    );
+    assert_eq!(
+        temp_files(md.path()),
+        Vec::<String>::new(),
+        "temp files left"
+    );
+    let names: Vec<_> = std::fs::read_dir(md.path().join("names"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".lock"))
+        .collect();
+    assert_eq!(names, Vec::<String>::new(), "names left");
+    // And the store works again.
+    assert_eq!(
+        md.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "again"
+        ]),
+        "again\n"
+    );
+}

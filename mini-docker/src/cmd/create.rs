@@ -1106,6 +1106,8 @@ fn create_record(
     init: &ch04_unionfs_layers::init::InitLayer,
     generated: bool,
 ) -> Result<Container, Error> {
+    // The room `rm` and the monitor need on a full disk, kept while there is room.
+    crate::space::keep_ballast(root);
     let mut result = containers::create(root, config.clone(), init);
     for digit in 1..=9 {
         if !generated || !matches!(result, Err(Error::Conflict(_))) {

@@ -384,14 +384,19 @@ pub fn rmi(cli: &Cli, args: &RmiArgs) -> Result<i32, Error> {
                 .filter(|c| c.config.image_id == image.id().to_string())
                 .map(|c| c.short_id().to_string())
                 .collect();
-            if !users.is_empty() && !args.force {
+            // Untagging one of several names leaves the image named: allowed (docker's
+            // daemon/images/image_delete.go, "isSingleReference").
+            let one_of_several = image.references.len() > 1
+                && Reference::parse(name).is_ok_and(|r| image.references.contains(&r.store_name()));
+            if !users.is_empty() && !args.force && !one_of_several {
                 return Err(Error::Conflict(format!(
                     "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                     users[0],
                     image.config_digest.short()
                 )));
             }
-            let removed = store.remove(name)?;
+            // On a full disk, index.json's new copy gets the room it needs (`space`).
+            let removed = crate::space::with_room(&cli.root, || Ok(store.remove(name)?))?;
             for u in &removed.untagged {
                 println!(
                     "Untagged: {}",
@@ -415,10 +420,11 @@ pub fn rmi(cli: &Cli, args: &RmiArgs) -> Result<i32, Error> {
             Ok(())
         })();
         if let Err(e) = result {
-            eprintln!("Error: {e}");
+            crate::say(&e);
             status = 1;
         }
     }
+    crate::space::keep_ballast(&cli.root);
     Ok(status)
 }
 

@@ -453,7 +453,7 @@ pub fn main(root: &Path, args: &InspectArgs) -> Result<i32, Error> {
         match found {
             Ok(v) => out.push(v),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 status = 1;
             }
         }

@@ -160,7 +160,7 @@ pub fn each_named(names: &[String], mut f: impl FnMut(&str) -> Result<(), Error>
         match f(name) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 status = 1;
             }
         }

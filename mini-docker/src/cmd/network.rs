@@ -515,7 +515,7 @@ pub fn port(root: &Path, a: &PortArgs) -> Result<i32, Error> {
     match list_ports(root, a) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("Error: {e}");
+            crate::say(&e);
             Ok(1)
         }
     }

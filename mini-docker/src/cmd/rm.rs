@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use nix::sys::signal::Signal;
 
+use crate::record::Status;
 use crate::{Error, containers};
 
 /// `rm`.
@@ -22,14 +23,16 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// Removes each container.
+/// Removes each container. On a full disk too: nothing is written before the container's
+/// writable layer is gone, but for a state or a network's leases, for which room is made
+/// (`space`).
 pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
     let mut status = 0;
     for name in &args.containers {
         match remove(root, name, args.force, args.volumes) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 // `rm -f` of what is not there is still said, but is not a failure: the
                 // container is gone, as asked (docker's cli/command/container/rm.go).
                 if !(args.force && matches!(e, Error::NoSuchContainer(_))) {
@@ -38,18 +41,21 @@ pub fn main(root: &Path, args: &RmArgs) -> Result<i32, Error> {
             }
         }
     }
+    crate::space::keep_ballast(root);
     Ok(status)
 }
 
 fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Error> {
     let c = containers::find(root, name)?;
-    let removed = (|| {
-        if force {
+    let removed = crate::space::with_room(root, || {
+        // Only a running container is stopped: stopping one that is not would write its
+        // state, which is about to go.
+        if force && matches!(c.live_state()?.status, Status::Running | Status::Paused) {
             super::stop::stop(&c, Some(Signal::SIGKILL), Duration::from_secs(10))?;
         }
         let _guard = c.lock_state()?;
         containers::remove(root, &c, volumes)
-    })();
+    });
     match removed {
         // A `--rm` container's monitor removes it as it ends: the kill above can race it
         // to the record, and then the container is gone, which is what was asked.

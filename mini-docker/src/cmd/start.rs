@@ -48,7 +48,7 @@ pub fn main(root: &Path, args: &StartArgs) -> Result<i32, Error> {
         match start_one(root, name) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 failed = Some(e.exit_code());
             }
         }

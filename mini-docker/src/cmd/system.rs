@@ -208,7 +208,7 @@ fn prune_containers(root: &Path) -> Result<(u64, Vec<String>), Error> {
         let _guard = c.lock_state()?;
         // Its anonymous volumes stay, as docker's prune leaves them (`volume prune` or
         // `system prune --volumes` takes them). One started since we looked is skipped.
-        match containers::remove(root, &c, false) {
+        match crate::space::with_room(root, || containers::remove(root, &c, false)) {
             Err(Error::Conflict(_)) => continue,
             r => r?,
         }
@@ -238,7 +238,7 @@ fn prune_images(root: &Path, all: bool) -> Result<(u64, Vec<String>), Error> {
         } else {
             name
         };
-        let removed = store.remove(&target)?;
+        let removed = crate::space::with_room(root, || Ok(store.remove(&target)?))?;
         for u in removed.untagged {
             let shown = Reference::parse(&u).map_or(u, |r| r.familiar());
             lines.push(format!("untagged: {shown}"));
@@ -455,7 +455,7 @@ fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
     remove_debris(root);
     let (mut freed, ids) = prune_containers(root)?;
     // Addresses the dead held, and the user networks nobody is on (chapter 7).
-    let networks = super::network::prune(root)?;
+    let networks = crate::space::with_room(root, || super::network::prune(root))?;
     let mut names = Vec::new();
     if prune_volumes {
         let (bytes, gone) = volumes::prune(root, false, |v| {
@@ -477,6 +477,7 @@ fn prune(root: &Path, all: bool, prune_volumes: bool) -> Result<i32, Error> {
         ],
         freed,
     );
+    crate::space::keep_ballast(root);
     Ok(0)
 }
 

@@ -44,7 +44,7 @@ pub fn main(sys: &Kernel, root: &Path, update_args: &UpdateArgs) -> Result<i32, 
         match update(sys, root, name, update_args) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 status = 1;
             }
         }

@@ -184,7 +184,7 @@ fn inspect(root: &Path, format: Option<&str>, names: &[String]) -> Result<i32, E
         match volumes::inspect(root, n) {
             Ok(v) => out.push(v.docker_json()),
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::say(&e);
                 status = 1;
             }
         }

@@ -22,9 +22,14 @@ pub struct Md {
 impl Md {
     /// An empty store.
     pub fn empty() -> Md {
+        Md::empty_in(&std::env::temp_dir())
+    }
+
+    /// An empty store in a directory of `parent` (a small file system a test mounted).
+    pub fn empty_in(parent: &Path) -> Md {
         let root = tempfile::Builder::new()
             .prefix("mdk-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("a store root");
         Md {
             root,
@@ -45,11 +50,16 @@ impl Md {
     /// A store with the `busybox` image, or None (after the gate's SKIPPED line) without
     /// root or busybox-static.
     pub fn with_busybox() -> Option<Md> {
+        Md::with_busybox_in(&std::env::temp_dir())
+    }
+
+    /// [`Md::with_busybox`], the store in a directory of `parent`.
+    pub fn with_busybox_in(parent: &Path) -> Option<Md> {
         if !testkit::gate(&testkit::test_name(), testkit::is_root(), "root") {
             return None;
         }
         let rootfs = testkit::rootfs::require_busybox()?;
-        let mut md = Md::empty();
+        let mut md = Md::empty_in(parent);
         let tar = md.root.path().join("busybox.tar");
         testkit::rootfs::tar_dir(rootfs.path(), &tar).expect("tar the rootfs");
         md.ok(&[
