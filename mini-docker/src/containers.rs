@@ -29,6 +29,7 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
         // by the next command that looks (issue 19). One still being made is left alone.
         let path = e.path();
         match Container::load(&path) {
+            Ok(c) if start_abandoned(&c) => reclaim_abandoned_start(root, &c),
             Ok(c) => out.push(c),
             Err(_) if !path.join("config.json").exists() && abandoned(&path) => {
                 reclaim_half_made(root, &path);
@@ -194,9 +195,55 @@ fn name_held_by(root: &Path, owner: &str, name: &str) -> bool {
         return false;
     }
     match Container::load(&dir) {
-        Ok(o) => o.config.name == name,
+        Ok(o) => o.config.name == name && !start_abandoned(&o),
         Err(_) if dir.join("config.json").exists() => false,
         Err(_) => being_created(&dir),
+    }
+}
+
+/// A `--rm` container not started yet: `.starting` in its directory, locked by the
+/// command that made it (the `.creating` lock, renamed, so there is no moment without
+/// one). `run` keeps it until the monitor has the container; `create --rm` lets it go at
+/// once (dropping it removes the file). A `run --rm` killed in between leaves the file
+/// unlocked, and the next command that lists containers removes the container: `--rm`
+/// asked for it to be gone, and nobody will start it (issue 19).
+#[derive(Debug)]
+pub struct Starting(Option<(PathBuf, fs::File)>);
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some((path, _lock)) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether `c` is a `run --rm` container whose `run` was killed before its monitor took
+/// it over: still created, `.starting` left unlocked, and no monitor.
+fn start_abandoned(c: &Container) -> bool {
+    claim_dropped(c) && !c.monitor_alive()
+}
+
+/// A `--rm` container still created, whose `.starting` nobody holds.
+fn claim_dropped(c: &Container) -> bool {
+    c.config.host.auto_remove
+        && fs::File::open(c.path(".starting")).is_ok_and(|f| f.try_lock().is_ok())
+        && c.state().is_ok_and(|s| s.status == Status::Created)
+}
+
+/// Removes a container [`start_abandoned`] found, holding its `monitor.lock` so that no
+/// monitor starts it meanwhile (one that got there first keeps it).
+fn reclaim_abandoned_start(root: &Path, c: &Container) {
+    let Ok(lock) = crate::record::lock_file(&c.path("monitor.lock")) else {
+        return;
+    };
+    // Ours, the lock: no monitor has it. Checked again under it (one may have just let
+    // go after starting the container).
+    if lock.try_lock().is_err() || !claim_dropped(c) {
+        return;
+    }
+    if let Err(e) = remove(root, c, true) {
+        warn(e);
     }
 }
 
@@ -206,7 +253,7 @@ pub fn create(
     root: &Path,
     config: Config,
     init: &ch04_unionfs_layers::init::InitLayer,
-) -> Result<Container, Error> {
+) -> Result<(Container, Starting), Error> {
     let dir = Container::dir_of(root, &config.id);
     // The directory first, with `.creating` locked until the record is complete: while
     // the name points at it, a concurrent `take_name` sees a record being made, not a
@@ -260,11 +307,18 @@ pub fn create(
         });
         return Err(e.and_cleanup(undo.and_then(|()| remove_dir_all(&dir))));
     }
-    drop(creating);
-    if let Err(e) = remove_file(&creating_path) {
-        warn(e);
-    }
-    Ok(Container { dir, config })
+    let starting = if config.host.auto_remove {
+        let path = dir.join(".starting");
+        fs::rename(&creating_path, &path).map_err(|e| Error::io("rename", &creating_path, e))?;
+        Starting(Some((path, creating)))
+    } else {
+        drop(creating);
+        if let Err(e) = remove_file(&creating_path) {
+            warn(e);
+        }
+        Starting(None)
+    };
+    Ok((Container { dir, config }, starting))
 }
 
 /// Renames a container: the new name is taken first (atomically, as at create: of two

@@ -372,7 +372,10 @@ fn publish_state(c: &Container, launched: &runtime::Launched<'_>) -> Result<(), 
             .collect(),
         ..State::default()
     };
-    c.save_state(&state)
+    c.save_state(&state)?;
+    // A `run --rm`'s claim (containers::Starting) is ours now: the record says running.
+    let _ = std::fs::remove_file(c.path(".starting"));
+    Ok(())
 }
 
 /// The attach socket clients connect to.

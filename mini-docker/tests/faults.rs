@@ -226,8 +226,8 @@ fn clock_seed() -> u64 {
     seed
 }
 
-/// Starts mini-docker with `args` and kills it (SIGKILL) 0 to `max_ms` milliseconds in.
-fn kill_at_random(md: &Md, args: &[&str], seed: &mut u64, max_ms: u64) {
+/// Starts mini-docker with `args` and kills it (SIGKILL) 0 to `max_us` microseconds in.
+fn kill_at_random(md: &Md, args: &[&str], seed: &mut u64, max_us: u64) {
     let mut child = md
         .cmd()
         .args(args)
@@ -235,7 +235,7 @@ fn kill_at_random(md: &Md, args: &[&str], seed: &mut u64, max_ms: u64) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(xorshift(seed) % max_ms));
+    std::thread::sleep(Duration::from_micros(xorshift(seed) % max_us));
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -255,7 +255,7 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
             &md,
             &["import", &tar, &format!("killed:{i}")],
             &mut seed,
-            120,
+            120_000,
         );
     }
     // One ordinary import, then nothing of the killed ones is left in the store.
@@ -291,7 +291,9 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
 fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
     let Some(md) = Md::with_busybox() else { return };
     let mut seed = clock_seed();
-    for i in 0..30 {
+    // 30 of each: even `run -d`, odd `run --rm`, killed anywhere in their first 25 ms
+    // (a whole `run --rm true` takes 10 to 20).
+    for i in 0..60 {
         let name = format!("killed-{i}");
         let args: Vec<&str> = if i % 2 == 0 {
             vec![
@@ -316,13 +318,24 @@ fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
                 "true",
             ]
         };
-        kill_at_random(&md, &args, &mut seed, 60);
+        kill_at_random(&md, &args, &mut seed, 25_000);
     }
     // The monitors that were started finish their `true`; a killed create's leftovers are
     // old enough to be someone's no longer (see containers::abandoned).
     std::thread::sleep(Duration::from_secs(6));
     let listed = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let listed: std::collections::BTreeSet<&str> = listed.lines().collect();
+    // A `--rm` container is gone whenever its client was killed: its monitor removed it
+    // as it ended, or, killed before the monitor had it, the `ps` above did.
+    let kept: Vec<&&str> = listed
+        .iter()
+        .filter(|n| {
+            n.strip_prefix("killed-")
+                .and_then(|i| i.parse::<u32>().ok())
+                .is_some_and(|i| i % 2 == 1)
+        })
+        .collect();
+    assert!(kept.is_empty(), "--rm containers left: {kept:?}");
     // Every record is whole, and every name points at one that is called so.
     for e in std::fs::read_dir(md.path().join("containers"))
         .unwrap()
@@ -545,4 +558,78 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
         ]),
         "again\n"
     );
+}
+
+#[test]
+fn a_run_rm_killed_between_create_and_start_leaves_nothing() {
+    let Some(md) = Md::with_busybox() else { return };
+    let containers = md.path().join("containers");
+    for i in 0..10 {
+        let name = format!("between-{i}");
+        let mut child = md
+            .cmd()
+            .args([
+                "run",
+                "--rm",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "true",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed the moment its record is complete, before its monitor exists (which
+        // comes about a millisecond later).
+        let start = Instant::now();
+        while !std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("config.json").exists())
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no record appeared"
+            );
+            std::thread::yield_now();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // The next command that looks finds nothing, and the name can be used again.
+        assert_eq!(
+            md.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
+            ""
+        );
+        md.ok(&[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ]);
+        let left: Vec<_> = std::fs::read_dir(&containers)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        if !left.is_empty() {
+            let _ = Command::new("find").arg(&containers).status();
+            let _ = Command::new("cat")
+                .arg(
+                    md.path()
+                        .join("containers")
+                        .join(&left[0])
+                        .join("state.json"),
+                )
+                .status();
+        }
+        assert!(left.is_empty(), "left in containers/: {left:?}");
+    }
 }

@@ -323,7 +323,8 @@ pub struct CreateArgs {
 
 /// `mini-docker create`: prints the new container's id.
 pub fn main(cli: &Cli, args: &CreateArgs) -> Result<i32, Error> {
-    let c = create(cli, &args.container)?;
+    // `create --rm` is started later, by anyone: no claim to keep.
+    let (c, _starting) = create(cli, &args.container)?;
     write_cidfile(&args.container, &c)?;
     println!("{}", c.id());
     Ok(0)
@@ -485,7 +486,7 @@ fn read_env_file(path: &Path) -> Result<Vec<String>, Error> {
 }
 
 /// Creates the container `args` describe; the image is pulled if missing.
-pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
+pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<(Container, containers::Starting), Error> {
     let root = cli.root.as_path();
     let image =
         super::images::ensure_image(cli, args.image(), args.platform.as_deref(), &args.pull)?;
@@ -623,8 +624,8 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_option.clone(),
     };
-    let c = match create_record(root, config, &init, args.name.is_none()) {
-        Ok(c) => c,
+    let (c, starting) = match create_record(root, config, &init, args.name.is_none()) {
+        Ok(made) => made,
         // The anonymous volumes were made for this container alone.
         Err(e) => {
             let undo = anonymous
@@ -634,7 +635,7 @@ pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<Container, Error> {
         }
     };
     pin_image(root, c.id(), &image, containers::durability(&c.config))?;
-    Ok(c)
+    Ok((c, starting))
 }
 
 /// What the image's config gives a container when the flags do not say otherwise.
@@ -1105,7 +1106,7 @@ fn create_record(
     config: Config,
     init: &ch04_unionfs_layers::init::InitLayer,
     generated: bool,
-) -> Result<Container, Error> {
+) -> Result<(Container, containers::Starting), Error> {
     // The room `rm` and the monitor need on a full disk, kept while there is room.
     crate::space::keep_ballast(root);
     let mut result = containers::create(root, config.clone(), init);

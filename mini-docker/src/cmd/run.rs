@@ -29,10 +29,13 @@ pub struct RunArgs {
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
     let root = cli.root.as_path();
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
-    let c = create(cli, &args.container)?;
+    // With --rm, `starting` marks the container as ours to start until the monitor has
+    // it: if we are killed before, the next command that looks removes it.
+    let (c, starting) = create(cli, &args.container)?;
     super::create::write_cidfile(&args.container, &c)?;
     let started = if args.detach {
         monitor::spawn_detached(root, &c).map(|_| {
+            drop(starting);
             println!("{}", c.id());
             0
         })
