@@ -23,6 +23,7 @@ mod containers;
 mod detach;
 mod format;
 mod init;
+mod logfile;
 mod monitor;
 mod pump;
 mod record;

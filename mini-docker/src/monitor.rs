@@ -40,60 +40,6 @@ pub fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// docker's json-file log: one JSON object per line of output.
-#[derive(Debug)]
-struct Log {
-    file: File,
-    partial: [Vec<u8>; 2],
-}
-
-impl Log {
-    fn open(path: &Path) -> Result<Log, Error> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
-        Ok(Log {
-            file,
-            partial: [Vec::new(), Vec::new()],
-        })
-    }
-
-    fn write(&mut self, stream: usize, bytes: &[u8]) {
-        self.partial[stream].extend_from_slice(bytes);
-        while let Some(nl) = self.partial[stream].iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial[stream].drain(..=nl).collect();
-            self.entry(stream, &line);
-        }
-        // Docker cuts very long lines at 16 KiB.
-        if self.partial[stream].len() >= 16 * 1024 {
-            let line = std::mem::take(&mut self.partial[stream]);
-            self.entry(stream, &line);
-        }
-    }
-
-    fn entry(&mut self, stream: usize, line: &[u8]) {
-        let obj = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": if stream == 0 { "stdout" } else { "stderr" },
-            "time": now(),
-        });
-        let mut text = obj.to_string();
-        text.push('\n');
-        let _ = self.file.write_all(text.as_bytes());
-    }
-
-    fn flush(&mut self) {
-        for s in 0..2 {
-            let line = std::mem::take(&mut self.partial[s]);
-            if !line.is_empty() {
-                self.entry(s, &line);
-            }
-        }
-    }
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     ch01_namespaces::sys::pipe().map_err(Error::from)
 }
@@ -444,7 +390,8 @@ fn pump(
         // is the container's.
         clients.add(&mut pump, h.client, true)?;
     }
-    let mut log = Log::open(&c.log_path())?;
+    let rotation = crate::logfile::Rotation::from_opts(&c.config.host.log_opts)?;
+    let mut log = crate::logfile::Log::open(&c.log_path(), rotation)?;
     let mut exit: Option<Exit> = None;
     let mut close_stdin = false;
     let mut throttled = false;

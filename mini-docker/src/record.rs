@@ -201,6 +201,10 @@ pub struct HostConfig {
     /// `--sysctl`: namespaced kernel parameters.
     #[serde(rename = "Sysctls", default)]
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--log-opt`: the json-file log's rotation (`max-size`, `max-file`), as given; none
+    /// given means the default rotation (see `logfile`).
+    #[serde(rename = "LogOpts", default)]
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 /// One `--ulimit NAME=SOFT[:HARD]`, as docker's `units.Ulimit`.

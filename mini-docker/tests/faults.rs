@@ -159,8 +159,8 @@ fn logs_tail_reads_a_big_log_from_its_end_in_bounded_memory() {
     md.ok(&["run", "--name", "chatty", "busybox", "true"]);
     let log = md.ok(&["inspect", "-f", "{{.LogPath}}", "chatty"]);
     let log = Path::new(log.trim());
-    // 300 MB of docker's json-file lines, as a container that printed that much leaves,
-    // and two last lines to find.
+    // 1 GB of docker's json-file lines (a log written with `--log-opt max-size=2g`, or
+    // by a version without rotation), and two last lines to find.
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
@@ -168,7 +168,7 @@ fn logs_tail_reads_a_big_log_from_its_end_in_bounded_memory() {
             "{{\"log\":\"{}\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-06T00:00:00.000000000Z\"}}\n",
             "x".repeat(1000)
         );
-        for _ in 0..300_000 {
+        for _ in 0..1_000_000 {
             f.write_all(line.as_bytes()).unwrap();
         }
         for last in ["one before the end", "the end"] {
@@ -201,7 +201,7 @@ fn logs_tail_reads_a_big_log_from_its_end_in_bounded_memory() {
         .expect("time's %M");
     assert!(
         peak_kib < 50 * 1024,
-        "logs --tail 2 of a 300 MB log peaked at {peak_kib} KiB"
+        "logs --tail 2 of a 1 GB log peaked at {peak_kib} KiB"
     );
     md.ok(&["rm", "chatty"]);
 }
@@ -632,4 +632,154 @@ fn a_run_rm_killed_between_create_and_start_leaves_nothing() {
         }
         assert!(left.is_empty(), "left in containers/: {left:?}");
     }
+}
+
+/// The numbers `logs` printed, checked to be consecutive; returns the first and last.
+fn consecutive(text: &str) -> (u64, u64) {
+    let numbers: Vec<u64> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines missing or out of order"
+    );
+    (numbers[0], *numbers.last().unwrap())
+}
+
+/// The container's log files and their sizes.
+fn log_files(md: &Md, name: &str) -> Vec<(String, u64)> {
+    let log = md.ok(&["inspect", "-f", "{{.LogPath}}", name]);
+    let log = Path::new(log.trim());
+    let base = log.file_name().unwrap().to_string_lossy().into_owned();
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&base))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().replace(&base, "LOG"),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn logs_rotate_by_size_and_read_across_their_files() {
+    let Some(md) = Md::with_busybox() else { return };
+    let count = "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); echo $i; done";
+    md.ok(&[
+        "run",
+        "--name",
+        "rotated",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        count,
+    ]);
+    let files = log_files(&md, "rotated");
+    assert_eq!(
+        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["LOG", "LOG.1", "LOG.2"],
+        "max-file=3 keeps three files"
+    );
+    assert!(
+        files.iter().all(|f| f.1 <= 10_000),
+        "max-size=10k: {files:?}"
+    );
+    let (first, last) = consecutive(&md.ok(&["logs", "rotated"]));
+    assert!(
+        first > 1 && last == 5000,
+        "the newest lines, {first} to {last}"
+    );
+    assert_eq!(
+        md.ok(&["logs", "--tail", "3", "rotated"]),
+        "4998\n4999\n5000\n"
+    );
+    // Across the rotated files: more lines than the newest file has.
+    let tail = md.ok(&["logs", "--tail", "200", "rotated"]);
+    assert_eq!(consecutive(&tail), (4801, 5000));
+    // docker's options, shown as given.
+    assert_eq!(
+        md.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", "rotated"]),
+        "{\"Type\":\"json-file\",\"Config\":{\"max-file\":\"3\",\"max-size\":\"10k\"}}\n"
+    );
+    // A follower sees every line while the log rotates under it.
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "followed",
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=4",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo $i; usleep 500; done",
+    ]);
+    let followed = within(&md, 60, &["logs", "-f", "followed"]);
+    assert_eq!(
+        consecutive(&String::from_utf8_lossy(&followed.stdout)),
+        (1, 3000),
+        "logs -f across rotations"
+    );
+    // Bad options, with docker's words, and no container made.
+    for (opt, says) in [
+        ("foo=bar", "unknown log opt 'foo' for json-file log driver"),
+        ("max-size=lots", "invalid size: 'lots'"),
+        ("max-file=0", "max-file cannot be less than 1"),
+    ] {
+        let out = md.run(&["run", "--log-opt", opt, "busybox", "true"]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{opt}: {}",
+            testkit::show(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("Error: {says}\n")
+        );
+    }
+    md.ok(&["rm", "rotated", "followed"]);
+}
+
+#[test]
+fn a_log_is_capped_by_default_and_binary_output_does_not_escape_the_cap() {
+    let Some(md) = Md::with_busybox() else { return };
+    // 20 MB of NUL bytes: json-file stores each as \u0000, six bytes, so 120 MB of log,
+    // which the default rotation (20 MB a file, 5 files) caps at 100 MB.
+    md.ok(&[
+        "run",
+        "--name",
+        "binary",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 20000000 /dev/zero",
+    ]);
+    let files = log_files(&md, "binary");
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    assert_eq!(files.len(), 5, "five files by default: {files:?}");
+    assert!(
+        files.iter().all(|f| f.1 <= 20_000_000) && total <= 100_000_000,
+        "{files:?}"
+    );
+    assert_eq!(
+        md.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", "binary"]),
+        "{\"Type\":\"json-file\",\"Config\":{}}\n"
+    );
+    md.ok(&["rm", "binary"]);
 }

@@ -189,6 +189,12 @@ pub struct ContainerArgs {
     /// Read in a line delimited file of labels.
     #[arg(long, value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
+    /// Logging driver for the container (json-file, the only one here).
+    #[arg(long, value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size (e.g. 10m) and max-file (default 20m and 5).
+    #[arg(long, value_name = "list")]
+    pub log_opt: Vec<String>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -970,6 +976,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         cpuset_mems: args.tuning.cpu_mem.cpuset_mems.clone().unwrap_or_default(),
         shm_size: args.tuning.shm_size.unwrap_or(0),
         sysctls: sysctls(&args.tuning.sysctl, &args.network)?,
+        log_opts: log_opts(args.log_driver.as_deref(), &args.log_opt)?,
     })
 }
 
@@ -1096,6 +1103,27 @@ pub fn memory_swap(text: &str) -> Result<i64, Error> {
         "-1" => Ok(-1),
         s => Ok(ch02_cgroups::parse_bytes(s).map_err(Error::Usage)? as i64),
     }
+}
+
+/// `--log-driver` and `--log-opt KEY=VALUE` (a bare KEY is KEY with an empty value, as
+/// docker's MapOpts reads it), checked now, as docker's daemon checks them at create.
+fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    if let Some(d) = driver
+        && d != "json-file"
+    {
+        return Err(Error::Usage(format!(
+            "log driver {d:?} is not supported by mini-docker: it writes docker's json-file log"
+        )));
+    }
+    let map: BTreeMap<String, String> = opts
+        .iter()
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (o.clone(), String::new()),
+        })
+        .collect();
+    crate::logfile::Rotation::from_opts(&map)?;
+    Ok(map)
 }
 
 /// Creates the record. A generated name that another container has already is drawn

@@ -140,7 +140,7 @@ fn host_config_json(cfg: &Config) -> Value {
     let mut v = json!({
         "Binds": list_or_null(&binds),
         "ContainerIDFile": "",
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": {"Type": "json-file", "Config": h.log_opts},
         "NetworkMode": h.network_mode,
         "PortBindings": port_bindings(&h.port_specs),
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},

@@ -151,27 +151,52 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
     };
     let c = containers::find(root, &args.container)?;
     let path = c.log_path();
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("open", &path, e)),
-    };
+    // The rotated files first, oldest first (`logfile`).
+    let files = crate::logfile::files(&path);
     // Bounded memory whatever the log's size: `--tail N` starts N complete lines before
-    // the end, found by reading backwards; then every line streams through one buffer.
-    let mut file = file;
-    let start = match args.tail.as_str() {
-        "all" => 0,
+    // the end, found by reading backwards (through the rotated files if need be); then
+    // every line streams through one buffer.
+    let (first, start) = match args.tail.as_str() {
+        "all" => (0, 0),
         n => {
             let n = n
                 .parse::<usize>()
                 .map_err(|_| Error::Usage(format!("invalid value for --tail: {n}")))?;
-            tail_offset(&mut file, n).map_err(|e| Error::io("read", &path, e))?
+            tail_start(&files, n)?
         }
     };
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| Error::io("seek", &path, e))?;
-    let mut reader = BufReader::new(file);
     let mut line = String::new();
+    let (older, current) = files.split_at(files.len() - 1);
+    for (i, f) in older.iter().enumerate().skip(first) {
+        // Rotated away meanwhile: its lines are gone.
+        let Ok(mut file) = std::fs::File::open(f) else {
+            continue;
+        };
+        if i == first {
+            file.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io("seek", f, e))?;
+        }
+        let mut reader = BufReader::new(file);
+        while reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io("read", f, e))?
+            > 0
+        {
+            show(&line, filter);
+            line.clear();
+        }
+        line.clear();
+    }
+    let mut file = match std::fs::File::open(&current[0]) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    if first == older.len() {
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| Error::io("seek", &path, e))?;
+    }
+    let mut reader = BufReader::new(file);
     while reader
         .read_line(&mut line)
         .map_err(|e| Error::io("read", &path, e))?
@@ -196,6 +221,33 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
             line.clear();
             continue;
         }
+        // At the end of what we read: the monitor may have rotated it (a new file by the
+        // log's name: read that from its start) or, with max-file=1, emptied it.
+        if let Some(next) = rotated_away(&path, reader.get_ref()) {
+            // What was written to the old file before it was renamed comes first.
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.ends_with('\n') {
+                    show(&line, filter);
+                    line.clear();
+                }
+            }
+            // Rotated more than once while we slept: the files between ours and the new
+            // one, in order (all the rotated ones if ours was deleted as the oldest).
+            for f in newer_rotated(&path, reader.get_ref()) {
+                let Ok(file) = std::fs::File::open(&f) else {
+                    continue;
+                };
+                let mut between = BufReader::new(file);
+                line.clear();
+                while between.read_line(&mut line).unwrap_or(0) > 0 {
+                    show(&line, filter);
+                    line.clear();
+                }
+            }
+            reader = BufReader::new(next);
+            line.clear();
+            continue;
+        }
         // Past --until, nothing more can show: stop, as docker does.
         if filter.until.is_some_and(|u| jiff::Timestamp::now() >= u) {
             return Ok(0);
@@ -217,10 +269,70 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
     }
 }
 
-/// Where the last `n` complete lines of `file` start (0 if it has fewer): after the
-/// `n + 1`-th newline from the end, counted backwards a block at a time. A last line with
-/// no newline yet is not complete and not counted.
-fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
+/// The file now at `path` if it is not the one `reading` (rotated: renamed to `.1`), or
+/// `reading` rewound if the log was emptied under us (max-file=1); None if neither.
+fn rotated_away(path: &Path, reading: &std::fs::File) -> Option<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = reading.metadata().ok()?;
+    let now = std::fs::metadata(path).ok()?;
+    if now.ino() != ours.ino() || now.dev() != ours.dev() {
+        return std::fs::File::open(path).ok();
+    }
+    let mut again = reading.try_clone().ok()?;
+    let at = again.stream_position().ok()?;
+    if ours.len() < at {
+        again.seek(SeekFrom::Start(0)).ok()?;
+        return Some(again);
+    }
+    None
+}
+
+/// The rotated files newer than the one `reading`, oldest first.
+fn newer_rotated(path: &Path, reading: &std::fs::File) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ours) = reading.metadata() else {
+        return Vec::new();
+    };
+    let mut files = crate::logfile::files(path);
+    files.pop(); // the one being written: read next, by the caller
+    let at = files.iter().position(|f| {
+        std::fs::metadata(f).is_ok_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev())
+    });
+    match at {
+        Some(i) => files.split_off(i + 1),
+        None => files,
+    }
+}
+
+/// Where the last `n` complete lines of the log `files` (oldest first) start: the file's
+/// index and the offset in it.
+fn tail_start(files: &[std::path::PathBuf], n: usize) -> Result<(usize, u64), Error> {
+    let mut need = n;
+    for (i, f) in files.iter().enumerate().rev() {
+        let mut file = match std::fs::File::open(f) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("open", f, e)),
+        };
+        match tail_offset(&mut file, need).map_err(|e| Error::io("read", f, e))? {
+            Tail::At(offset) => return Ok((i, offset)),
+            Tail::Short(lines) => need -= lines,
+        }
+    }
+    Ok((0, 0))
+}
+
+/// Where a file's last `n` lines start, or how many complete lines it has if fewer.
+#[derive(Debug, PartialEq)]
+enum Tail {
+    At(u64),
+    Short(usize),
+}
+
+/// Where the last `n` complete lines of `file` start: after the `n + 1`-th newline from
+/// the end, counted backwards a block at a time. A last line with no newline yet is not
+/// complete and not counted.
+fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<Tail> {
     const BLOCK: u64 = 64 * 1024;
     let mut end = file.metadata()?.len();
     let mut seen = 0;
@@ -234,13 +346,18 @@ fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
             if *b == b'\n' {
                 seen += 1;
                 if seen == n + 1 {
-                    return Ok(start + i as u64 + 1);
+                    return Ok(Tail::At(start + i as u64 + 1));
                 }
             }
         }
         end = start;
     }
-    Ok(0)
+    // Every newline ends a complete line; the file starts the n-th from the end only if
+    // it has exactly n.
+    if seen == n {
+        return Ok(Tail::At(0));
+    }
+    Ok(Tail::Short(seen))
 }
 
 #[cfg(test)]
@@ -255,15 +372,33 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             tail_offset(&mut std::fs::File::open(&path).unwrap(), n).unwrap()
         };
-        assert_eq!(offset("a\nb\nc\n", 2), 2);
-        assert_eq!(offset("a\nb\nc\n", 0), 6);
-        assert_eq!(offset("a\nb\nc\n", 9), 0);
+        assert_eq!(offset("a\nb\nc\n", 2), Tail::At(2));
+        assert_eq!(offset("a\nb\nc\n", 0), Tail::At(6));
+        assert_eq!(offset("a\nb\nc\n", 3), Tail::At(0));
+        assert_eq!(offset("a\nb\nc\n", 9), Tail::Short(3));
         // The unfinished last line is not one of them.
-        assert_eq!(offset("a\nb\nc", 1), 2);
-        assert_eq!(offset("", 3), 0);
+        assert_eq!(offset("a\nb\nc", 1), Tail::At(2));
+        assert_eq!(offset("", 3), Tail::Short(0));
         // Across blocks: 200 000 lines of 10 bytes.
         let big: String = (0..200_000).map(|i| format!("{i:09}\n")).collect();
-        assert_eq!(offset(&big, 3), 10 * 199_997);
+        assert_eq!(offset(&big, 3), Tail::At(10 * 199_997));
+    }
+
+    #[test]
+    fn the_tail_reaches_back_into_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = ["log.2", "log.1", "log"]
+            .iter()
+            .map(|n| dir.path().join(n))
+            .collect();
+        std::fs::write(&files[0], "a\nb\n").unwrap();
+        std::fs::write(&files[1], "c\nd\n").unwrap();
+        std::fs::write(&files[2], "e\n").unwrap();
+        assert_eq!(tail_start(&files, 1).unwrap(), (2, 0));
+        assert_eq!(tail_start(&files, 2).unwrap(), (1, 2));
+        assert_eq!(tail_start(&files, 3).unwrap(), (1, 0));
+        assert_eq!(tail_start(&files, 4).unwrap(), (0, 2));
+        assert_eq!(tail_start(&files, 99).unwrap(), (0, 0));
     }
 
     #[test]
