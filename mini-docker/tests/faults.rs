@@ -783,3 +783,196 @@ fn a_log_is_capped_by_default_and_binary_output_does_not_escape_the_cap() {
     );
     md.ok(&["rm", "binary"]);
 }
+
+#[test]
+fn cp_racing_a_symlink_swap_never_reaches_the_host() {
+    let Some(md) = Md::with_busybox() else { return };
+    // A canary outside: a directory with a file whose words must never be read, and into
+    // which nothing may be written.
+    let canary = tempfile::Builder::new()
+        .prefix("mdk-canary-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(canary.path().join("file"), "host secret\n").unwrap();
+    let canary_text = canary.path().display().to_string();
+    let listing = |dir: &Path| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(canary.path());
+    // Inside, /w/d is a directory one moment and a symlink to the canary's path the next.
+    let swap = format!(
+        "mkdir -p /w/d; echo inside > /w/d/file; \
+         while true; do mv /w/d /w/real; ln -s {canary_text} /w/d; rm /w/d; mv /w/real /w/d; done"
+    );
+    md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "swapper",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &swap,
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let planted = work.path().join("planted");
+    std::fs::write(&planted, "from the host\n").unwrap();
+    let start = Instant::now();
+    let mut copies = 0;
+    while start.elapsed() < Duration::from_secs(6) {
+        // Out: the container's files, a symlink (copied as itself, as docker copies it),
+        // or nothing; never a file of the host's. `/w` is walked below the directory cp
+        // opened, where the swap happens.
+        for (i, src) in ["swapper:/w/d/file", "swapper:/w/d", "swapper:/w"]
+            .iter()
+            .enumerate()
+        {
+            let out = work.path().join(format!("out-{copies}-{i}"));
+            let _ = within(&md, 20, &["cp", src, &out.display().to_string()]);
+            let leaked = files_containing(&out, "host secret");
+            assert!(
+                leaked.is_empty(),
+                "cp {src} copied the host's file: {leaked:?}"
+            );
+        }
+        // In: written inside the container, or refused, never into the canary.
+        let _ = within(
+            &md,
+            20,
+            &["cp", &planted.display().to_string(), "swapper:/w/d/"],
+        );
+        assert_eq!(listing(canary.path()), before, "cp wrote into the host");
+        copies += 1;
+    }
+    println!("{copies} rounds of cp in and out during the swap");
+    assert!(copies > 5, "too few copies to race: {copies}");
+    assert_eq!(
+        std::fs::read_to_string(canary.path().join("file")).unwrap(),
+        "host secret\n"
+    );
+    // Thawed after every copy: the container still runs its loop.
+    assert_eq!(
+        md.ok(&["inspect", "-f", "{{.State.Status}}", "swapper"]),
+        "running\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&within(&md, 10, &["exec", "swapper", "echo", "alive"]).stdout),
+        "alive\n"
+    );
+    md.ok(&["rm", "-f", "swapper"]);
+}
+
+/// Whether the container `id`'s cgroup is frozen: by cgroup v2's `cgroup.freeze` (a v2
+/// host, or a hybrid one's unified hierarchy, which chapter 2 prefers) or v1's freezer.
+/// None if it has neither.
+fn frozen(id: &str) -> Option<bool> {
+    for v2 in [
+        format!("/sys/fs/cgroup/unified/mini-docker/{id}/cgroup.events"),
+        format!("/sys/fs/cgroup/mini-docker/{id}/cgroup.events"),
+    ] {
+        if let Ok(events) = std::fs::read_to_string(v2) {
+            return Some(events.lines().any(|l| l == "frozen 1"));
+        }
+    }
+    let v1 = format!("/sys/fs/cgroup/freezer/mini-docker/{id}/freezer.state");
+    let state = std::fs::read_to_string(v1).ok()?;
+    Some(state.trim() != "THAWED")
+}
+
+#[test]
+fn cp_freezes_a_running_container_and_a_killed_cp_leaves_it_thawed() {
+    let Some(md) = Md::with_busybox() else { return };
+    let id = md.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "target",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    assert_eq!(frozen(id), Some(false), "running, not frozen");
+    let big = tempfile::tempdir().unwrap();
+    let file = big.path().join("big");
+    std::fs::write(&file, vec![7u8; 300 << 20]).unwrap();
+    for round in 0..3 {
+        let mut cp = md
+            .cmd()
+            .args(["cp", &file.display().to_string(), "target:/tmp/big"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Frozen while the copy runs...
+        let saw = testkit::wait_until(20, || {
+            frozen(id) == Some(true) || cp.try_wait().unwrap().is_some()
+        });
+        assert!(
+            saw && frozen(id) == Some(true),
+            "round {round}: not frozen during cp"
+        );
+        // ... and thawed when the cp is killed in the middle of it: its keeper's pipe closes.
+        let _ = cp.kill();
+        let _ = cp.wait();
+        assert!(
+            testkit::wait_until(10, || frozen(id) == Some(false)),
+            "round {round}: left frozen by a killed cp"
+        );
+        let out = within(&md, 10, &["exec", "target", "echo", "alive"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "alive\n",
+            "{}",
+            testkit::show(&out)
+        );
+    }
+    // A whole copy thaws it too, and a paused container stays paused.
+    md.ok(&["cp", "/etc/hostname", "target:/tmp/"]);
+    assert_eq!(frozen(id), Some(false));
+    md.ok(&["pause", "target"]);
+    md.ok(&["cp", "/etc/hostname", "target:/tmp/again"]);
+    assert_eq!(
+        md.ok(&["inspect", "-f", "{{.State.Status}}", "target"]),
+        "paused\n"
+    );
+    assert_eq!(frozen(id), Some(true));
+    md.ok(&["unpause", "target"]);
+    md.ok(&["rm", "-f", "target"]);
+}
+
+/// The regular files under `path` (not following symlinks) whose text contains `words`.
+fn files_containing(path: &Path, words: &str) -> Vec<String> {
+    let Ok(md) = std::fs::symlink_metadata(path) else {
+        return Vec::new();
+    };
+    if md.is_file() {
+        return match std::fs::read_to_string(path) {
+            Ok(text) if text.contains(words) => vec![path.display().to_string()],
+            _ => Vec::new(),
+        };
+    }
+    if !md.is_dir() {
+        return Vec::new();
+    }
+    std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| files_containing(&e.path(), words))
+        .collect()
+}

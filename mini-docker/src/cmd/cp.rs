@@ -247,6 +247,8 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                     .map(drop)
                     .map_err(|e| e.to_string())
             };
+            // Frozen while we copy (pause::freeze_for_copy), thawed on every way out.
+            let _frozen = super::pause::freeze_for_copy(sys, &c)?;
             let state = c.live_state()?;
             if matches!(state.status, Status::Running | Status::Paused) {
                 stream_out(&PathBuf::from(format!("/proc/{}/root", state.pid)))
@@ -279,6 +281,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                 let mut tmp = source.archive_from(container_root, &top)?;
                 unpack(&mut tmp, &host, &into)
             };
+            let _frozen = super::pause::freeze_for_copy(sys, &c)?;
             let state = c.live_state()?;
             let result = if matches!(state.status, Status::Running | Status::Paused) {
                 // A running container is seen through its first process's root, volumes and
@@ -322,6 +325,7 @@ pub fn main(sys: &Kernel, cli: &Cli, args: &CpArgs) -> Result<i32, Error> {
                 archive(&source, &top, tmp).map_err(|e| e.to_string())?;
                 unpack(tmp, &inside, &into)
             };
+            let _frozen = super::pause::freeze_for_copy(sys, &c)?;
             let result = match c.live_state()?.status {
                 // A running container is reached through its first process's root.
                 Status::Running | Status::Paused => {
