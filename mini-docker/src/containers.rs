@@ -242,8 +242,9 @@ fn reclaim_abandoned_start(root: &Path, c: &Container) {
     if lock.try_lock().is_err() || !claim_dropped(c) {
         return;
     }
-    if let Err(e) = remove(root, c, true) {
-        warn(e);
+    match remove(root, c, true) {
+        Ok(()) | Err(Error::NoSuchContainer(_)) => {}
+        Err(e) => warn(e),
     }
 }
 
@@ -383,8 +384,13 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
     let trash = root
         .join("containers")
         .join(format!(".removing-{}", c.id()));
-    if fs::rename(&c.dir, &trash).is_ok() {
-        fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))?;
+    match fs::rename(&c.dir, &trash) {
+        Ok(()) => fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))?,
+        // Another `rm` got there first: it removed the container, not we.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoSuchContainer(c.config.name.clone()));
+        }
+        Err(e) => return Err(Error::io("rename", &c.dir, e)),
     }
     if volumes {
         for v in &c.config.anonymous_volumes {

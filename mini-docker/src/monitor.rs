@@ -578,7 +578,11 @@ fn finish(
         );
     }
     if c.config.host.auto_remove {
-        space::with_room(root, || containers::remove(root, c, true))?;
+        // Removed already by a concurrent `rm -f`: what --rm asked for.
+        match space::with_room(root, || containers::remove(root, c, true)) {
+            Err(Error::NoSuchContainer(_)) => {}
+            r => r?,
+        }
     }
     cleanup?;
     unwired?;

@@ -976,3 +976,111 @@ fn files_containing(path: &Path, words: &str) -> Vec<String> {
         .flat_map(|e| files_containing(&e.path(), words))
         .collect()
 }
+
+#[test]
+fn bad_volumes_say_what_is_wrong_and_relative_paths_are_the_hosts() {
+    let Some(md) = Md::with_busybox() else { return };
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("hostfile"), "x\n").unwrap();
+    std::fs::create_dir(host.path().join("hostdir")).unwrap();
+    std::fs::write(host.path().join("hostdir/f"), "from the host\n").unwrap();
+    let file = host.path().join("hostfile").display().to_string();
+    let dir = host.path().join("hostdir").display().to_string();
+    for (volume, says) in [
+        (
+            ":/x".to_string(),
+            "Error: invalid spec: :/x: empty section between colons\n".to_string(),
+        ),
+        (
+            format!("{file}:/tmp"),
+            format!(
+                "Error: error mounting {file:?} to rootfs at \"/tmp\": the source is a file and the target a directory: are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type\n"
+            ),
+        ),
+        (
+            format!("{dir}:/etc/passwd"),
+            format!(
+                "Error: error mounting {dir:?} to rootfs at \"/etc/passwd\": the source is a directory and the target a file: are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type\n"
+            ),
+        ),
+    ] {
+        let out = md.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &volume,
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "-v {volume}: {}",
+            testkit::show(&out)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), says, "-v {volume}");
+    }
+    // `./` is where the command runs, as docker's CLI (23 and later) reads it.
+    let out = md
+        .cmd()
+        .current_dir(host.path())
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "./hostdir/../hostdir:/h:ro",
+            "busybox",
+            "cat",
+            "/h/f",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", testkit::show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from the host\n");
+}
+
+#[test]
+fn of_five_parallel_rm_f_one_removes_the_container() {
+    let Some(md) = Md::with_busybox() else { return };
+    for round in 0..5 {
+        md.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "par",
+            "--network",
+            "none",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        let children: Vec<_> = (0..5)
+            .map(|_| {
+                md.cmd()
+                    .args(["rm", "-f", "par"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let removed = outs.iter().filter(|o| o.stdout == b"par\n").count();
+        let missing = outs
+            .iter()
+            .filter(|o| o.stdout.is_empty() && o.stderr == b"Error: No such container: par\n")
+            .count();
+        assert!(
+            outs.iter().all(|o| o.status.success()),
+            "rm -f of a missing container is not a failure"
+        );
+        assert_eq!((removed, missing), (1, 4), "round {round}: {outs:?}");
+    }
+}

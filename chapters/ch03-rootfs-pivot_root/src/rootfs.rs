@@ -39,6 +39,19 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// A bind mount's source and its target in the rootfs are not the same kind of file:
+    /// mount(2) would say ENOTDIR; this says which is which (runc's hint, in other words).
+    #[error(
+        "error mounting {from:?} to rootfs at {to:?}: {what}: are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+    )]
+    WrongKind {
+        /// The host path mounted.
+        from: PathBuf,
+        /// Where in the container.
+        to: PathBuf,
+        /// Which is a file and which a directory.
+        what: &'static str,
+    },
 }
 
 impl RootfsError {
@@ -65,6 +78,7 @@ impl From<RootfsError> for ch01_namespaces::process::ChildError {
         match &e {
             RootfsError::Sys(sys) => Self::setup(sys),
             RootfsError::CopyUp { source, .. } => Self::setup(format!("{e}: {source}")),
+            RootfsError::WrongKind { .. } => Self::setup(e.to_string()),
         }
     }
 }
@@ -393,6 +407,28 @@ pub fn mount_volumes(
             }
             MountKind::Tmpfs => false,
         };
+        // A target that exists must be of the source's kind (a tmpfs is a directory).
+        if let Ok(existing) = root.resolve(&rel(&m.target), OFlag::O_PATH) {
+            let st = nix::sys::stat::fstat(&existing)
+                .map_err(|e| SysError::new(format!("fstat({:?})", m.target), e))?;
+            let target_is_dir =
+                SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+            if target_is_dir == is_file {
+                let from = match &m.kind {
+                    MountKind::Bind(src) | MountKind::Volume(src) => src.clone(),
+                    MountKind::Tmpfs => PathBuf::from("tmpfs"),
+                };
+                return Err(RootfsError::WrongKind {
+                    from,
+                    to: m.target.clone(),
+                    what: if is_file {
+                        "the source is a file and the target a directory"
+                    } else {
+                        "the source is a directory and the target a file"
+                    },
+                });
+            }
+        }
         let target_fd = root.mount_point(&rel(&m.target), is_file)?;
         let target = proc_fd(&target_fd);
         if let MountKind::Volume(src) = &m.kind {

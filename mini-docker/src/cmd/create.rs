@@ -405,6 +405,12 @@ pub fn environment(image: &[String], files: &[String], flags: &[String]) -> Vec<
 /// One `-v` spec: `/host:/ctr`, `name:/ctr` or `/ctr`, with `:ro` or `:rw`.
 pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
     let parts: Vec<&str> = spec.split(':').collect();
+    // docker's CLI (cli/compose/loader's ParseVolume) refuses `:/x` and `/a::ro`.
+    if parts.len() > 1 && parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Usage(format!(
+            "invalid spec: {spec}: empty section between colons"
+        )));
+    }
     let bad = |why: &str| Error::Usage(format!("invalid volume specification: {spec:?}: {why}"));
     let (source, dest, mode) = match parts.as_slice() {
         [d] => ("", *d, "rw"),
@@ -429,6 +435,13 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
             other => return Err(bad(&format!("unknown option {other:?}"))),
         }
     }
+    // A source starting with `.` is a host path relative to where the command runs, made
+    // absolute as docker's CLI makes it (23.0 and later; 20.10 refused it as a volume name).
+    let source = if source.starts_with('.') {
+        absolute_clean(source)?
+    } else {
+        source.to_string()
+    };
     let kind = if source.is_empty() || !source.starts_with('/') {
         MountType::Volume
     } else {
@@ -436,11 +449,29 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, Error> {
     };
     Ok(MountSpec {
         kind,
-        source: source.into(),
+        source,
         destination: dest.into(),
         read_only,
         no_copy: no_copy && kind == MountType::Volume,
     })
+}
+
+/// `path` against the working directory, with `.` and `..` taken out (Go's filepath.Abs,
+/// which cleans: `./a/../b` is `CWD/b`). Lexical, as Go's is: no symlink is followed.
+fn absolute_clean(path: &str) -> Result<String, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("find the working directory for", Path::new(path), e))?;
+    let mut out = PathBuf::from("/");
+    for part in cwd.join(path).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    Ok(out.display().to_string())
 }
 
 /// One `--mount` spec: `type=bind|volume|tmpfs,source=...,target=...,readonly`.

@@ -59,7 +59,10 @@ fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<(), Err
     match removed {
         // A `--rm` container's monitor removes it as it ends: the kill above can race it
         // to the record, and then the container is gone, which is what was asked.
-        Err(_) if !c.dir.exists() => Ok(()),
+        Err(_) if c.config.host.auto_remove && !c.dir.exists() => Ok(()),
+        // Another `rm` removed it meanwhile: that one says so; this one says what docker
+        // says of a container that is not there.
+        Err(_) if !c.dir.exists() => Err(Error::NoSuchContainer(name.to_string())),
         r => r,
     }
 }

@@ -209,7 +209,8 @@ fn prune_containers(root: &Path) -> Result<(u64, Vec<String>), Error> {
         // Its anonymous volumes stay, as docker's prune leaves them (`volume prune` or
         // `system prune --volumes` takes them). One started since we looked is skipped.
         match crate::space::with_room(root, || containers::remove(root, &c, false)) {
-            Err(Error::Conflict(_)) => continue,
+            // Started since we looked, or removed by a concurrent `rm`.
+            Err(Error::Conflict(_) | Error::NoSuchContainer(_)) => continue,
             r => r?,
         }
         freed += size;
