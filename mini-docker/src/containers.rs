@@ -17,10 +17,9 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
     for e in entries.flatten() {
         let name = e.file_name();
         if name.to_string_lossy().starts_with('.') {
-            // What a killed `rm` was removing: its name and record were gone already.
-            // (A minute: a live `rm` of a big writable layer may take a while.)
-            if name.to_string_lossy().starts_with(".removing-") && old(&e.path(), 60) {
-                let _ = fs::remove_dir_all(e.path());
+            // What a killed `rm` was removing (a live one holds the directory locked).
+            if let Some(id) = name.to_string_lossy().strip_prefix(".removing-") {
+                reclaim_removal(root, id, &e.path());
             }
             continue;
         }
@@ -32,7 +31,7 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
             Ok(c) if start_abandoned(&c) => reclaim_abandoned_start(root, &c),
             Ok(c) => out.push(c),
             Err(_) if !path.join("config.json").exists() && abandoned(&path) => {
-                reclaim_half_made(root, &path);
+                reclaim_half_made(root, &name.to_string_lossy(), &path);
             }
             Err(_) => {}
         }
@@ -224,10 +223,12 @@ fn start_abandoned(c: &Container) -> bool {
     claim_dropped(c) && !c.monitor_alive()
 }
 
-/// A `--rm` container still created, whose `.starting` nobody holds.
+/// A `--rm` container still created, whose `.starting` nobody holds (or its `.creating`:
+/// killed after config.json was written, before the marker was renamed).
 fn claim_dropped(c: &Container) -> bool {
+    let unheld = |marker: &str| fs::File::open(c.path(marker)).is_ok_and(|f| f.try_lock().is_ok());
     c.config.host.auto_remove
-        && fs::File::open(c.path(".starting")).is_ok_and(|f| f.try_lock().is_ok())
+        && (unheld(".starting") || unheld(".creating"))
         && c.state().is_ok_and(|s| s.status == Status::Created)
 }
 
@@ -368,7 +369,29 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
     if crate::runtime::network_to_join(&c.config.host).is_some() {
         crate::runtime::disconnect(root, c.id())?;
     }
-    // The name first: a name left behind would keep the next container from taking it.
+    // The record leaves the listing first, in one rename, with the directory locked
+    // (flock on the directory itself, which moves with it) for as long as we remove it:
+    // a `.removing-ID` nobody holds is a killed `rm`'s, which the next listing finishes
+    // (`reclaim_removal`). Of two `rm`s, the second waits for the lock, then finds
+    // nothing to rename.
+    let held = fs::File::open(&c.dir).and_then(|d| d.lock().map(|()| d));
+    let trash = root
+        .join("containers")
+        .join(format!(".removing-{}", c.id()));
+    let renamed = match held {
+        Ok(_) => fs::rename(&c.dir, &trash),
+        Err(e) => Err(e),
+    };
+    match renamed {
+        Ok(()) => {}
+        // Another `rm` got there first: it removed the container, not we.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoSuchContainer(c.config.name.clone()));
+        }
+        Err(e) => return Err(Error::io("rename", &c.dir, e)),
+    }
+    // Then its name (a name left behind would keep the next container from taking it),
+    // its pin on the image, and its files.
     let name_file = name_file(root, &c.config.name);
     if fs::read_to_string(&name_file).is_ok_and(|id| id.trim() == c.id()) {
         remove_file(&name_file)?;
@@ -380,18 +403,7 @@ pub fn remove(root: &Path, c: &Container, volumes: bool) -> Result<(), Error> {
         // The image stays pinned until `system prune`; the container goes.
         warn(Error::from(e));
     }
-    // Renamed first, so a half-removed record is never listed.
-    let trash = root
-        .join("containers")
-        .join(format!(".removing-{}", c.id()));
-    match fs::rename(&c.dir, &trash) {
-        Ok(()) => fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))?,
-        // Another `rm` got there first: it removed the container, not we.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NoSuchContainer(c.config.name.clone()));
-        }
-        Err(e) => return Err(Error::io("rename", &c.dir, e)),
-    }
+    fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))?;
     if volumes {
         for v in &c.config.anonymous_volumes {
             // Still mounted by another container (`--volumes-from`): kept, as docker does.
@@ -483,14 +495,27 @@ fn old(path: &Path, secs: u64) -> bool {
         })
 }
 
+/// Finishes what a killed `rm` left in `dir` (`.removing-ID`), unless a live `rm` holds it:
+/// the names still pointing at ID, its pin, its files.
+fn reclaim_removal(root: &Path, id: &str, dir: &Path) {
+    let Ok(held) = fs::File::open(dir) else {
+        return;
+    };
+    if held.try_lock().is_err() {
+        return;
+    }
+    if let Ok(store) = crate::store(root)
+        && let Err(e) = store.unpin_all(id)
+    {
+        warn(Error::from(e));
+    }
+    reclaim_half_made(root, id, dir);
+}
+
 /// Removes what a killed `create` left: the names that point at its directory (under the
 /// names' lock, and only if they still do), then the directory. As best it can: a failure
 /// leaves it for the next look, said on stderr.
-fn reclaim_half_made(root: &Path, dir: &Path) {
-    let id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn reclaim_half_made(root: &Path, id: &str, dir: &Path) {
     let names = root.join("names");
     let freed = names_lock(root).and_then(|_lock| {
         for e in fs::read_dir(&names).into_iter().flatten().flatten() {

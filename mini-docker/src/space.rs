@@ -31,7 +31,14 @@ pub fn keep_ballast(root: &Path) {
     if path.exists() {
         return;
     }
-    // Made under a temp name and renamed: a ballast is whole or absent.
+    // Made under a temp name and renamed: a ballast is whole or absent. A temp one a
+    // killed command left goes first (one being made by a live command meanwhile only
+    // fails to be renamed: the next command makes the ballast).
+    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".ballast.tmp-") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
     let tmp = root.join(format!(".ballast.tmp-{}", std::process::id()));
     let made = (|| -> io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;

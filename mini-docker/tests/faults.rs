@@ -1084,3 +1084,254 @@ fn of_five_parallel_rm_f_one_removes_the_container() {
         assert_eq!((removed, missing), (1, 4), "round {round}: {outs:?}");
     }
 }
+
+/// The fault-injection loop (`scripts/faults.sh` runs it for minutes; the suite for
+/// `FAULTS_SECONDS`, 30 by default): on a store on a small disk, random operations, many
+/// of them killed (SIGKILL) at a random moment: `run -d`, `run --rm`, `rm -f`, `commit`,
+/// `import` and `pull` killed; runs that end normally, alone or five in parallel, and
+/// containers that fill the disk. Then one ordinary command of each kind that cleans up,
+/// and: every exit status that was not killed is the container's own, nothing is left
+/// half-made in the store, and the host has nothing left (the store's drop checks).
+#[test]
+fn a_fault_loop_loses_no_exit_status_and_leaves_nothing_behind() {
+    let secs: u64 = std::env::var("FAULTS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let Some(disk) = SmallDisk::new(160) else {
+        return;
+    };
+    let Some(mut md) = Md::with_busybox_in(disk.path()) else {
+        return;
+    };
+    // The registry is on the host's loopback; every container runs with --network none.
+    md.netns = None;
+    testkit::require!(
+        testkit::registry::tools_available(),
+        "docker-registry, for pulls"
+    );
+    let registry = testkit::registry::Registry::start().expect("a registry");
+    let remote = format!("{}/loop/busybox:1", registry.addr);
+    md.ok(&["tag", "busybox", &remote]);
+    md.ok(&["push", &remote]);
+    md.ok(&["rmi", &remote]);
+    let rootfs = testkit::rootfs::require_busybox().unwrap();
+    let tar = disk.path().join("rootfs.tar");
+    testkit::rootfs::tar_dir(rootfs.path(), &tar).unwrap();
+    let tar = tar.display().to_string();
+
+    let mut seed = clock_seed();
+    let mut expected: std::collections::BTreeMap<String, i32> = Default::default();
+    let mut counts = [0u32; 9];
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(secs) {
+        n += 1;
+        let code = (xorshift(&mut seed) % 100) as i32;
+        let exit = format!("exit {code}");
+        let op = (xorshift(&mut seed) % 9) as usize;
+        counts[op] += 1;
+        match op {
+            // A run that ends normally: its status must be kept.
+            0 => {
+                let name = format!("ended-{n}");
+                md.ok(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &exit,
+                ]);
+                expected.insert(name, code);
+            }
+            1 => kill_at_random(
+                &md,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &exit,
+                ],
+                &mut seed,
+                25_000,
+            ),
+            2 => kill_at_random(
+                &md,
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("killed-{n}"),
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sleep",
+                    "1000",
+                ],
+                &mut seed,
+                25_000,
+            ),
+            3 => {
+                let name = format!("victim-{n}");
+                md.ok(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sleep",
+                    "1000",
+                ]);
+                kill_at_random(&md, &["rm", "-f", &name], &mut seed, 30_000);
+            }
+            4 => {
+                let Some(source) = expected.keys().next().cloned() else {
+                    continue;
+                };
+                kill_at_random(
+                    &md,
+                    &["commit", &source, &format!("committed:{n}")],
+                    &mut seed,
+                    40_000,
+                );
+            }
+            5 => kill_at_random(
+                &md,
+                &["import", &tar, &format!("imported:{n}")],
+                &mut seed,
+                100_000,
+            ),
+            6 => {
+                let _ = md.run(&["rmi", "-f", &remote]);
+                kill_at_random(&md, &["pull", &remote], &mut seed, 100_000);
+            }
+            // Five at once, each with its own status.
+            7 => {
+                let children: Vec<_> = (0..5)
+                    .map(|i| {
+                        md.cmd()
+                            .args(["run", "--rm", "--network", "none", "busybox", "sh", "-c"])
+                            .arg(format!("exit {}", (code + i) % 100))
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::piped())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+                for (i, c) in children.into_iter().enumerate() {
+                    let out = c.wait_with_output().unwrap();
+                    assert_eq!(
+                        out.status.code(),
+                        Some((code + i as i32) % 100),
+                        "a parallel run's status: {}",
+                        testkit::show(&out)
+                    );
+                }
+            }
+            // A container that fills the disk: its own status, and rm frees the disk.
+            _ => {
+                let name = format!("full-{n}");
+                let fill = format!("head -c 400000000 /dev/zero > /fill; {exit}");
+                let out = md.run(&[
+                    "run",
+                    "--name",
+                    &name,
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &fill,
+                ]);
+                assert_eq!(
+                    out.status.code(),
+                    Some(code),
+                    "{name}: {}",
+                    testkit::show(&out)
+                );
+                assert_eq!(
+                    md.ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
+                    format!("{code}\n")
+                );
+                md.ok(&["rm", &name]);
+            }
+        }
+    }
+    println!(
+        "{n} operations in {secs} s: {counts:?} (run, run --rm killed, run -d killed, rm -f killed, commit killed, import killed, pull killed, 5 in parallel, full disk)"
+    );
+    // The killed ones' monitors finish; a killed command's leftovers grow old enough to be
+    // nobody's (containers::abandoned). Then one ordinary command of each kind.
+    std::thread::sleep(Duration::from_secs(6));
+    let listed = md.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]);
+    md.ok(&["import", &tar, "ordinary:1"]);
+    md.ok(&["pull", &remote]);
+    // Zero lost exit statuses.
+    for (name, code) in &expected {
+        assert_eq!(
+            md.ok(&["wait", name]),
+            format!("{code}\n"),
+            "{name}'s status"
+        );
+    }
+    // Zero leftovers: whole records only, names and pins of listed containers only, no
+    // temp files.
+    let ids: std::collections::BTreeSet<&str> =
+        listed.lines().filter_map(|l| l.split(' ').next()).collect();
+    let names: std::collections::BTreeSet<&str> =
+        listed.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+    let entries = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(md.path().join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for e in entries("containers") {
+        assert!(
+            ids.contains(e.as_str()),
+            "containers/{e} is not a listed container"
+        );
+    }
+    // Only named containers are left: every `run --rm` (unnamed) is gone, killed or not.
+    for name in &names {
+        assert!(
+            ["ended-", "killed-", "victim-"]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            "a run --rm container is left: {name}"
+        );
+    }
+    for e in entries("names") {
+        assert!(
+            e == ".lock" || names.contains(e.as_str()),
+            "names/{e} points at no listed container"
+        );
+    }
+    for e in entries("pins") {
+        assert!(
+            ids.contains(e.as_str()),
+            "pins/{e} is not a listed container's"
+        );
+    }
+    assert_eq!(entries("tmp"), Vec::<String>::new(), "tmp/ holds leftovers");
+    assert_eq!(
+        temp_files(md.path()),
+        Vec::<String>::new(),
+        "temp files left"
+    );
+    drop(registry);
+}

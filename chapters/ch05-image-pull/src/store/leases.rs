@@ -85,6 +85,18 @@ impl Store {
         }
     }
 
+    /// Removes every pin `name` holds (a container removed without its record to say
+    /// which image it pinned: a crash in the middle of its removal).
+    pub fn unpin_all(&self, name: &str) -> Result<(), Error> {
+        check_pin_name(name)?;
+        let _lock = self.lock()?;
+        let path = self.root.join("pins").join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", &path, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a pin (not a lease) holds `manifest`.
     pub(super) fn pinned(&self, manifest: &Digest) -> Result<bool, Error> {
         let pins = self.root.join("pins");
