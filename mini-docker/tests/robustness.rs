@@ -107,6 +107,10 @@ fn a_client_that_never_reads_cannot_stall_the_container_its_log_or_other_clients
         "create",
         "--name",
         "slow",
+        // One log file big enough for all of it (the default rotation keeps 100 MB in
+        // five files, less than 100 MB of output once framed as json).
+        "--log-opt",
+        "max-size=200m",
         "busybox",
         "sh",
         "-c",

@@ -479,7 +479,7 @@ pub fn sync(sys: &dyn NetSys, state: &Locked<'_>) -> Result<(), Error> {
             changes.ruleset_sha256 = digest;
             changes.boot_id = boot;
         }
-        if sys::read_sysctl("net.ipv4.ip_forward").as_deref() == Some("0") {
+        if sys.read_sysctl("net.ipv4.ip_forward").as_deref() == Some("0") {
             // Recorded before it is done: a crash in between still has it undone.
             changes.ip_forward_was_off = true;
             state.set_host_changes(&changes)?;
@@ -620,6 +620,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();
         let rec = sys::Recorder::default();
+        // A host that does not forward yet (Debian's default).
+        rec.sysctls
+            .borrow_mut()
+            .insert("net.ipv4.ip_forward".into(), "0".into());
         // Our own namespace stands in for the container's: the recorder touches nothing.
         let ns = std::fs::File::open("/proc/self/ns/net").unwrap();
         let pid = std::process::id() as i32;
@@ -639,6 +643,14 @@ mod tests {
         };
         let e = connect(&rec, &store, DEFAULT_NETWORK, &req).unwrap();
         let ops = rec.ops.borrow().clone();
+        // Forwarding is turned on once, for the bridge.
+        assert_eq!(
+            ops.iter()
+                .filter(|o| o.contains("ip_forward"))
+                .collect::<Vec<_>>(),
+            ["[host] sysctl net.ipv4.ip_forward=1"],
+            "{ops:#?}"
+        );
         let subnet = e.ip.octets();
         let gw = format!("{}.{}.{}.1", subnet[0], subnet[1], subnet[2]);
         let want = [
@@ -704,8 +716,15 @@ mod tests {
             ops.iter().any(|o| o == "[host] RTM_DELLINK mdocker0"),
             "{ops:#?}"
         );
+        // Then forwarding goes back off: this project turned it on.
+        let n = ops.len();
         assert!(
-            ops.last().unwrap().starts_with("[host] nft -f - (2 lines"),
+            ops[n - 2].starts_with("[host] nft -f - (2 lines"),
+            "{ops:#?}"
+        );
+        assert_eq!(
+            ops[n - 1],
+            "[host] sysctl net.ipv4.ip_forward=0",
             "{ops:#?}"
         );
         let state = store.lock().unwrap();

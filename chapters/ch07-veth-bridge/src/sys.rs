@@ -240,6 +240,8 @@ pub trait NetSys {
     fn apply(&self, at: At<'_>, op: &Op<'_>) -> Result<(), NetError>;
     /// Whether the caller's namespace has a link called `name`.
     fn link_exists(&self, name: &str) -> Result<bool, NetError>;
+    /// The host's sysctl `name` (dotted), if it can be read.
+    fn read_sysctl(&self, name: &str) -> Option<String>;
 }
 
 /// How ops are shown as they are carried out.
@@ -286,6 +288,10 @@ impl NetSys for Netlink {
                 socket.carry_out(op).map_err(|e| NetError::new(op, at, e))
             }
         }
+    }
+
+    fn read_sysctl(&self, name: &str) -> Option<String> {
+        read_sysctl(name)
     }
 
     fn link_exists(&self, name: &str) -> Result<bool, NetError> {
@@ -589,6 +595,9 @@ pub struct Recorder {
     pub ops: RefCell<Vec<String>>,
     /// The links that exist, kept current by the ops.
     pub links: RefCell<Vec<String>>,
+    /// The host's sysctls as the recorder says they are, kept current by the ops (the
+    /// real ones are never read: a test's result must not depend on the host).
+    pub sysctls: RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 impl NetSys for Recorder {
@@ -599,6 +608,11 @@ impl NetSys for Recorder {
                 Op::AddBridge { name } => self.links.borrow_mut().push(name.clone()),
                 Op::AddVeth { host, .. } => self.links.borrow_mut().push(host.clone()),
                 Op::DelLink { link } => self.links.borrow_mut().retain(|l| l != link),
+                Op::Sysctl { name, value } => {
+                    self.sysctls
+                        .borrow_mut()
+                        .insert(name.to_string(), value.to_string());
+                }
                 _ => {}
             }
         }
@@ -607,5 +621,9 @@ impl NetSys for Recorder {
 
     fn link_exists(&self, name: &str) -> Result<bool, NetError> {
         Ok(self.links.borrow().iter().any(|l| l == name))
+    }
+
+    fn read_sysctl(&self, name: &str) -> Option<String> {
+        self.sysctls.borrow().get(name).cloned()
     }
 }
