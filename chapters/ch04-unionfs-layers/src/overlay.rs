@@ -101,9 +101,16 @@ pub fn mount(sys: &dyn LayerSys, stack: &Stack, target: &Path) -> Result<(), Sys
         ));
     }
     match mount_with_fsconfig(sys, stack, target) {
+        // No new mount API (before 5.2), or no `lowerdir+` in it (before 6.8). Before 6.5
+        // overlayfs took its options through the kernel's legacy parser, which accepts any
+        // key at fsconfig(2) and refuses the unknown `lowerdir+` only at
+        // FSCONFIG_CMD_CREATE, with EINVAL: that too falls back, and an option that is
+        // really wrong is then reported by mount(2), with the whole option string.
         Err(e)
             if matches!(e.errno, Errno::ENOSYS)
-                || (e.errno == Errno::EINVAL && e.call.contains("lowerdir+")) =>
+                || (e.errno == Errno::EINVAL
+                    && (e.call.contains("lowerdir+")
+                        || e.call.contains("FSCONFIG_CMD_CREATE"))) =>
         {
             mount_with_options(sys, stack, target)
         }
@@ -267,6 +274,24 @@ mod tests {
         assert!(
             err.call.contains("over mount(2)'s one page (4095)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_kernel_that_refuses_lowerdir_plus_only_at_create_gets_mount_2() {
+        // Linux 6.1 to 6.4: fsconfig(2) takes any key, FSCONFIG_CMD_CREATE says EINVAL.
+        let rec = Recorder::new().failing("fsconfig(FSCONFIG_CMD_CREATE)", Errno::EINVAL);
+        let stack = Stack {
+            lowers: vec![PathBuf::from("/l/2"), PathBuf::from("/l/1")],
+            upper: Some((PathBuf::from("/u"), PathBuf::from("/w"))),
+        };
+        mount(&rec, &stack, Path::new("/merged")).unwrap();
+        let calls = rec.calls();
+        assert!(
+            calls.last().unwrap().starts_with(
+                "mount(\"overlay\", \"/merged\", \"overlay\", 0, \"lowerdir=/l/2:/l/1,upperdir=/u,workdir=/w,redirect_dir=off\")"
+            ),
+            "{calls:#?}"
         );
     }
 }
