@@ -277,20 +277,21 @@ pub fn mounts(root: &Path, c: &Container) -> Vec<Mount> {
 /// The container's cgroup directories as it sees them under `/sys/fs/cgroup`, named after
 /// their hierarchies' mount points (`memory`, `cpu`, `unified`). On a hybrid host the v1
 /// hierarchies only, as runc shows them: the `unified` one holds its directory (pause's
-/// freezer) but is the host's systemd's business, not the container's.
+/// freezer) but is the host's systemd's business, not the container's. On a pure v2 host
+/// (the hierarchy mounted at `/sys/fs/cgroup` itself) the one directory is
+/// `/sys/fs/cgroup` inside, as docker shows it there.
 fn cgroup_views(cgroup: &Cgroup<'_>) -> Vec<CgroupView> {
     let mut views: Vec<CgroupView> = cgroup
         .dirs()
         .iter()
         .filter_map(|d| {
             // mount point / mini-docker / ID
-            let name = d
-                .path
-                .parent()?
-                .parent()?
-                .file_name()?
-                .to_str()?
-                .to_string();
+            let mount_point = d.path.parent()?.parent()?;
+            let name = if mount_point == Path::new("/sys/fs/cgroup") {
+                String::new()
+            } else {
+                mount_point.file_name()?.to_str()?.to_string()
+            };
             Some(CgroupView {
                 name,
                 dir: d.path.clone(),
@@ -331,8 +332,18 @@ pub fn launch<'s>(
         Layout::detect().map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
     let limits = limits(&cfg.host)?;
     let mut controllers = limits.controllers();
-    // Block I/O is counted for `stats` where the host offers it, limited or not.
-    for c in [Controller::Blkio, Controller::Io] {
+    // Every controller docker enables, limited or not, where the host offers it: `stats`
+    // counts memory, CPU and block I/O of a container without limits, and on a v2 host
+    // its /sys/fs/cgroup has their files (cpuset.cpus.effective, memory.max) as docker's
+    // does. (On v1 the container is in every hierarchy anyway.)
+    for c in [
+        Controller::Memory,
+        Controller::Cpu,
+        Controller::Pids,
+        Controller::Cpuset,
+        Controller::Blkio,
+        Controller::Io,
+    ] {
         if !controllers.contains(&c) {
             controllers.push(c);
         }
@@ -567,7 +578,13 @@ impl Remapped {
             Some((uids.outside, gids.outside)),
         )
         .map_err(|e| {
-            if e.errno == nix::errno::Errno::EINVAL && e.call.contains("FSCONFIG_SET_FD") {
+            // Before 6.13 overlayfs refuses a layer given by descriptor: EINVAL from its own
+            // parser (6.5 to 6.12), EOPNOTSUPP from the kernel's legacy one (before 6.5).
+            if matches!(
+                e.errno,
+                nix::errno::Errno::EINVAL | nix::errno::Errno::EOPNOTSUPP
+            ) && e.call.contains("FSCONFIG_SET_FD")
+            {
                 Error::Usage(format!(
                     "--userns-remap needs Linux 6.13 or later (overlayfs layers given as descriptors): {e}"
                 ))

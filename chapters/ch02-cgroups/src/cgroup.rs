@@ -473,17 +473,29 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
     ) -> Result<PathBuf, Error> {
         let parent = mount.join(PARENT);
         let path = parent.join(name);
-        // Another cgroup's removal may take the parent away between our two mkdirs: retry.
-        for _ in 0..5 {
-            self.ensure_parent(mount, &parent, version, controllers)?;
-            match self.sys.mkdir(&path, 0o755) {
-                Ok(()) => break,
-                Err(SysError {
+        // Another cgroup's removal may take the parent away at any moment until ours is in
+        // it (between our two mkdirs, or before the parent's cgroup.subtree_control is
+        // read): retry.
+        let gone = |e: &Error| {
+            matches!(
+                e,
+                Error::Sys(SysError {
                     errno: Errno::ENOENT,
                     ..
-                }) => continue,
-                Err(e) if e.errno == Errno::EEXIST => return Err(Error::Exists(path)),
-                Err(e) => return Err(e.into()),
+                })
+            )
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let made = self
+                .ensure_parent(mount, &parent, version, controllers)
+                .and_then(|()| self.sys.mkdir(&path, 0o755).map_err(Error::from));
+            match made {
+                Ok(()) => break,
+                Err(e) if gone(&e) && tries < 5 => continue,
+                Err(Error::Sys(e)) if e.errno == Errno::EEXIST => return Err(Error::Exists(path)),
+                Err(e) => return Err(e),
             }
         }
         if version == Version::V1 && controllers.contains(&Controller::Cpuset) {

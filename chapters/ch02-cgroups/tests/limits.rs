@@ -4,7 +4,7 @@ use std::process::{Command, Output, Stdio};
 
 use ch02_cgroups::sys::Kernel;
 use ch02_cgroups::{Cgroup, Controller, Layout};
-use testkit::{leaks, require, require_root, show};
+use testkit::{leaks, require, require_cgroup_layout, require_root, show};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch02-cgroups");
 
@@ -44,7 +44,9 @@ fn memory_past_the_limit_is_oom_killed_not_slowed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.matches("allocated ").count() >= 3, "{text}");
     insta::assert_snapshot!(show(&out).lines().next().unwrap(), @"exit: 0");
-    insta::assert_snapshot!(numbers(&text), @r#"
+    // The share of a CPU is shown once a command has run for half a second, which an
+    // emulated guest (the VM lanes' TCG) takes to fill 32 MiB: left out.
+    insta::assert_snapshot!(numbers(&text).replace(" = N CPUs", ""), @r#"
     Memory limit N MiB, no swap. The program allocates N MiB at a time and writes to every page:
     ch02-cgroups: "ch02-cgroups hog memory --step 4m" was killed by the OOM killer (memory limit N MiB)
       memory: peak N MiB, limit N MiB, N OOM kill
@@ -137,11 +139,19 @@ fn a_bad_limit_is_reported_and_leaves_no_cgroup() {
     require_root!();
     let (out, pid) = ch02(&["run", "--cpuset", "zero", "--", "true"]);
     assert_cgroup_gone(pid);
-    let shown = show(&out).replace(&pid.to_string(), "[CH02]");
+    // The cpuset hierarchy is /sys/fs/cgroup/cpuset on a v1 or hybrid host, /sys/fs/cgroup
+    // itself on a v2 one (the VM lanes run both).
+    let layout = Layout::detect().unwrap();
+    let cpuset = layout
+        .locate(Controller::Cpuset)
+        .expect("a cpuset hierarchy");
+    let shown = show(&out)
+        .replace(&pid.to_string(), "[CH02]")
+        .replace(&cpuset.mount_point.display().to_string(), "[CPUSET]");
     insta::assert_snapshot!(shown, @r#"
     exit: 125
     --- stderr
-    ch02-cgroups: write("/sys/fs/cgroup/cpuset/mini-docker/ch02-[CH02]/cpuset.cpus", "zero"): EINVAL (Invalid argument)
+    ch02-cgroups: write("[CPUSET]/mini-docker/ch02-[CH02]/cpuset.cpus", "zero"): EINVAL (Invalid argument)
     "#);
     let (out, _) = ch02(&["run", "--memory", "lots", "--", "true"]);
     insta::assert_snapshot!(show(&out), @r#"
@@ -164,7 +174,11 @@ fn ctrl_c_stops_the_command_and_removes_the_cgroup() {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().unwrap();
     let pid = child.id();
-    let dir = PathBuf::from(format!("/sys/fs/cgroup/memory/mini-docker/ch02-{pid}"));
+    let layout = Layout::detect().unwrap();
+    let memory = layout
+        .locate(Controller::Memory)
+        .expect("a memory hierarchy");
+    let dir = memory.mount_point.join(format!("mini-docker/ch02-{pid}"));
     let ready = testkit::wait_until(10, || {
         std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
     });
@@ -188,7 +202,7 @@ fn ctrl_c_stops_the_command_and_removes_the_cgroup() {
 fn the_v2_core_files_track_freeze_and_kill_a_process_tree() {
     require_root!();
     let layout = Layout::detect().unwrap();
-    require!(layout.unified().is_some(), "a cgroup2 mount");
+    require_cgroup_layout!(layout.unified().is_some(), "a cgroup2 mount");
     let sys = Kernel::new(false);
     let name = testkit::unique_name("ch02-core");
     let cgroup = Cgroup::create(&sys, &layout, &name, &[Controller::Pids]).unwrap();
@@ -294,7 +308,7 @@ fn a_write_rate_on_the_disk_slows_direct_writes_and_they_are_counted() {
 fn on_v2_an_attached_device_program_lets_only_the_listed_devices_be_opened() {
     require_root!();
     let layout = Layout::detect().unwrap();
-    require!(layout.unified().is_some(), "a cgroup2 mount");
+    require_cgroup_layout!(layout.unified().is_some(), "a cgroup2 mount");
     let sys = Kernel::new(false);
     // `: </dev/X` opens the node for reading and closes it again: harmless, and what the
     // kernel asks the program about.

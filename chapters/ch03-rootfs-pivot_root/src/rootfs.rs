@@ -203,7 +203,8 @@ pub struct DeviceNode {
 /// their limits, and nothing above it is visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupView {
-    /// The name under `/sys/fs/cgroup`.
+    /// The name under `/sys/fs/cgroup`; empty for `/sys/fs/cgroup` itself, which the
+    /// container's directory is on a pure cgroup v2 host (as docker shows it there).
     pub name: String,
     /// The host's directory (`/sys/fs/cgroup/memory/mini-docker/ID`).
     pub dir: PathBuf,
@@ -602,8 +603,8 @@ pub fn hold_cgroups(
 }
 
 /// `/sys/fs/cgroup` inside: a small tmpfs with one directory per hierarchy, each the
-/// container's own cgroup directory (held by [`hold_cgroups`]); all of it read-only
-/// unless `read_only` is false (`--privileged`).
+/// container's own cgroup directory (held by [`hold_cgroups`]), or on a pure v2 host that
+/// directory itself; all of it read-only unless `read_only` is false (`--privileged`).
 pub fn mount_cgroups(
     sys: &dyn RootfsSys,
     held: Vec<(String, OwnedFd)>,
@@ -614,6 +615,17 @@ pub fn mount_cgroups(
     }
     let top = Path::new("/sys/fs/cgroup");
     let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let [(name, tree)] = held.as_slice()
+        && name.is_empty()
+    {
+        // One v2 hierarchy: the container's own cgroup is /sys/fs/cgroup.
+        sys.move_mount(tree.as_fd(), top)?;
+        if read_only {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+            sys.mount(None, top, None, flags, None)?;
+        }
+        return Ok(());
+    }
     sys.mount(Some("tmpfs"), top, Some("tmpfs"), locked, Some("mode=755"))?;
     for (name, tree) in &held {
         let dir = top.join(name);
