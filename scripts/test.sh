@@ -14,3 +14,6 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test"
 cargo test --workspace --no-fail-fast  # every failure reported, not only the first binary's
+say "The VM lanes: the cgroup and overlay tests on Debian 12's kernel, pure cgroup v2 and v1"
+./scripts/vm-test.sh --cgroup v2
+./scripts/vm-test.sh --cgroup v1
