@@ -28,7 +28,12 @@ pub fn list(root: &Path) -> Result<Vec<Container>, Error> {
         // by the next command that looks (issue 19). One still being made is left alone.
         let path = e.path();
         match Container::load(&path) {
-            Ok(c) if start_abandoned(&c) => reclaim_abandoned_start(root, &c),
+            // One a monitor took over meanwhile is alive: listed.
+            Ok(c) if start_abandoned(&c) => {
+                if !reclaim_abandoned_start(root, &c) {
+                    out.push(c);
+                }
+            }
             Ok(c) => out.push(c),
             Err(_) if !path.join("config.json").exists() && abandoned(&path) => {
                 reclaim_half_made(root, &name.to_string_lossy(), &path);
@@ -233,19 +238,23 @@ fn claim_dropped(c: &Container) -> bool {
 }
 
 /// Removes a container [`start_abandoned`] found, holding its `monitor.lock` so that no
-/// monitor starts it meanwhile (one that got there first keeps it).
-fn reclaim_abandoned_start(root: &Path, c: &Container) {
+/// monitor starts it meanwhile (one that got there first keeps it). Returns whether it is
+/// gone: false when a monitor has it after all (then it is alive, and listed).
+fn reclaim_abandoned_start(root: &Path, c: &Container) -> bool {
     let Ok(lock) = crate::record::lock_file(&c.path("monitor.lock")) else {
-        return;
+        return false;
     };
     // Ours, the lock: no monitor has it. Checked again under it (one may have just let
     // go after starting the container).
     if lock.try_lock().is_err() || !claim_dropped(c) {
-        return;
+        return false;
     }
     match remove(root, c, true) {
-        Ok(()) | Err(Error::NoSuchContainer(_)) => {}
-        Err(e) => warn(e),
+        Ok(()) | Err(Error::NoSuchContainer(_)) => true,
+        Err(e) => {
+            warn(e);
+            false
+        }
     }
 }
 
