@@ -233,7 +233,7 @@ pub fn main(root: &Path, args: &LogsArgs) -> Result<i32, Error> {
             }
             // Rotated more than once while we slept: the files between ours and the new
             // one, in order (all the rotated ones if ours was deleted as the oldest).
-            for f in newer_rotated(&path, reader.get_ref()) {
+            for f in newer_rotated(&path, reader.get_ref(), &next) {
                 let Ok(file) = std::fs::File::open(&f) else {
                     continue;
                 };
@@ -287,21 +287,32 @@ fn rotated_away(path: &Path, reading: &std::fs::File) -> Option<std::fs::File> {
     None
 }
 
-/// The rotated files newer than the one `reading`, oldest first.
-fn newer_rotated(path: &Path, reading: &std::fs::File) -> Vec<std::path::PathBuf> {
+/// The rotated files newer than the one `reading` and older than `next` (the file the
+/// caller reads after them), oldest first. `next` was opened by the log's name a moment
+/// ago and may itself have been rotated since (to `.1`): it is not among them then, or it
+/// would be read twice.
+fn newer_rotated(
+    path: &Path,
+    reading: &std::fs::File,
+    next: &std::fs::File,
+) -> Vec<std::path::PathBuf> {
     use std::os::unix::fs::MetadataExt;
-    let Ok(ours) = reading.metadata() else {
+    let (Ok(ours), Ok(upto)) = (reading.metadata(), next.metadata()) else {
         return Vec::new();
     };
+    let same = |f: &std::path::PathBuf, m: &std::fs::Metadata| {
+        std::fs::metadata(f).is_ok_and(|n| n.ino() == m.ino() && n.dev() == m.dev())
+    };
     let mut files = crate::logfile::files(path);
-    files.pop(); // the one being written: read next, by the caller
-    let at = files.iter().position(|f| {
-        std::fs::metadata(f).is_ok_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev())
-    });
-    match at {
+    files.pop(); // the one being written now: `next` or newer
+    let mut after = match files.iter().position(|f| same(f, &ours)) {
         Some(i) => files.split_off(i + 1),
         None => files,
+    };
+    if let Some(j) = after.iter().position(|f| same(f, &upto)) {
+        after.truncate(j);
     }
+    after
 }
 
 /// Where the last `n` complete lines of the log `files` (oldest first) start: the file's
