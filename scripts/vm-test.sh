@@ -84,14 +84,23 @@ if [ -z "$qemu" ]; then
     bios="-L $q/usr/share/seabios -L $q/usr/share/qemu"
 fi
 
-# The tests: everything that touches cgroups or overlay. Built here (the guest has no
-# compiler and no network); the guest runs the binaries from the shared root.
+# The tests: those that touch cgroups or overlay, i.e. run containers. Built here (the
+# guest has no network); the guest runs the binaries from the shared root. What does not
+# run there says why, in one line each:
 say "Building the tests for the guest"
+cat <<'EOF_SKIPPED'
+not in the lanes: ch01 (namespaces only) and ch05 (the registry client: no container, no cgroup)
+not in the lanes: ch04's fuzz loop (a minute of extraction, no mount) and mini-docker's parity test (it needs a docker daemon)
+not in the lanes: mini-docker's note test (note 09 shows a hybrid host's cgroup files, and --userns-remap needs Linux 6.13)
+not in the lanes yet: mini-docker's faults tests (under 6.1 and emulation a full disk gives EIO, the cp race gets too few rounds; issue 18)
+EOF_SKIPPED
 list="$vm/tests-$lane.list"
 : > "$list"
 for sel in "-p ch02-cgroups" "-p ch03-rootfs-pivot_root" \
     "-p ch04-unionfs-layers --lib --test layers --test note" \
-    "-p mini-docker --test lifecycle --test security"; do
+    "-p ch06-dockerfile --test note" "-p ch07-veth-bridge --test host --test note" \
+    "-p mini-docker --test lifecycle --test security --test walkthroughs --test network \
+        --test build --test images --test robustness"; do
     # shellcheck disable=SC2086
     cargo test --no-run --quiet --message-format=json $sel |
         grep '"profile":{[^}]*"test":true' |
@@ -120,6 +129,10 @@ run="$vm/run-$lane"
 rm -rf "$run" && mkdir -p "$run"
 cp "$list" "$run/tests.list"
 echo "$*" > "$run/filters"
+# Single tests the guest cannot run: NAME, then why.
+cat > "$run/skips" <<'EOF_SKIPS'
+a_debian_base_installs_a_package_with_apt_get_and_runs_it needs Debian's package mirror, and the guest has no network
+EOF_SKIPS
 [ -z "$command" ] || printf '%s\n' "$command" > "$run/command"
 # A scratch disk for /tmp, where the tests keep their stores: ext4 on a virtio block
 # device, so that block I/O limits have a real device to throttle (tmpfs has none).

@@ -78,11 +78,17 @@ if [ -s "$RUN/command" ]; then
     off
 fi
 filters=$(cat "$RUN/filters" 2>/dev/null)
+skips=""
+while read -r name why; do
+    [ -n "$name" ] || continue
+    echo "not run in the $LANE lane: $name: $why"
+    skips="$skips --skip $name"
+done < "$RUN/skips"
 while read -r dir bin; do
     name=$(basename "$bin")
     echo "guest: running ${name%-*} (in $dir)"
     # shellcheck disable=SC2086
-    (cd "$dir" && "$bin" --test-threads=2 $filters) || status=1
+    (cd "$dir" && "$bin" --test-threads=2 $skips $filters) || status=1
 done < "$RUN/tests.list"
 echo "$status" > "$RUN/status"
 off
