@@ -140,7 +140,13 @@ truncate -s 0 "$vm/scratch-$lane.img"
 truncate -s 8G "$vm/scratch-$lane.img"
 mkfs.ext4 -q -F -E lazy_itable_init=1 "$vm/scratch-$lane.img"
 repo=$(pwd)
-cmdline="console=ttyS0 loglevel=3 panic=-1 mdw.run=$run mdw.lane=$lane mdw.kdir=$kdir mdw.repo=$repo mdw.cargobin=$(dirname "$(command -v cargo)") mdw.bin=$target/debug mdw.guest=$repo/scripts/vm/guest.sh"
+# The guest's /tmp is its scratch disk: what the run needs from the host's /tmp (a clone
+# of the project there, its target directory) is bound back in by guest.sh.
+keep=""
+for p in "$repo" "$target" "$(dirname "$(command -v cargo)")"; do
+    case $p in /tmp/?*) top=/tmp/$(echo "${p#/tmp/}" | cut -d/ -f1); keep="$keep${keep:+:}$top" ;; esac
+done
+cmdline="console=ttyS0 loglevel=3 panic=-1 mdw.run=$run mdw.lane=$lane mdw.kdir=$kdir mdw.repo=$repo mdw.cargobin=$(dirname "$(command -v cargo)") mdw.bin=$target/debug mdw.keep=$keep mdw.guest=$repo/scripts/vm/guest.sh"
 [ "$lane" = v2 ] && cmdline="$cmdline cgroup_no_v1=all"
 
 boot() { # $1: the accelerator's options

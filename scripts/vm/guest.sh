@@ -12,8 +12,6 @@ arg() {
 }
 RUN=$(arg run) LANE=$(arg lane) KDIR=$(arg kdir)
 off() { sync; echo o > /proc/sysrq-trigger; sleep 10; }
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out "$RUN" || { echo "vm: cannot mount the results directory"; off; }
-echo "booted" > "$RUN/booted"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null || { mkdir -p /dev/pts && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts; }
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
@@ -27,9 +25,16 @@ chmod +x /run/modprobe
 echo /run/modprobe > /proc/sys/kernel/modprobe
 modprobe() { /run/modprobe "$@"; }
 # /tmp on the scratch disk (ext4 on /dev/vda): the tests' stores, and a real block device
-# for the I/O limits.
+# for the I/O limits. What the run needs from the host's /tmp (the project, when it is
+# cloned there; mdw.keep) is bound back at its path, read-only as the rest.
 modprobe virtio_blk && modprobe ext4 && mount /dev/vda /tmp && chmod 1777 /tmp \
     || { echo "vm: cannot mount the scratch disk on /tmp"; off; }
+for keep in $(arg keep | tr : ' '); do
+    if [ -d "/run/host-tmp/${keep#/tmp/}" ]; then mkdir -p "$keep"; else touch "$keep"; fi
+    mount --bind "/run/host-tmp/${keep#/tmp/}" "$keep" || { echo "vm: cannot bind $keep"; off; }
+done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out "$RUN" || { echo "vm: cannot mount the results directory"; off; }
+echo "booted" > "$RUN/booted"
 
 case $LANE in
 v2)
@@ -65,8 +70,8 @@ esac
 # filters: the test names to run (empty: all).
 # The host's Rust toolchain (a test compiles a probe with rustc), from the shared root.
 export HOME=/root PATH="$PATH:$(arg cargobin)"
-# /dev/fuse, which a test hands to a container with --device.
-modprobe fuse
+# /dev/fuse, which a test hands to a container with --device (built in, or a module).
+[ -e /dev/fuse ] || modprobe fuse
 # insta finds the snapshot files from the workspace's root, which it would ask cargo for.
 export CI=true RUST_BACKTRACE=1 MDW_VM_LANE="$LANE" INSTA_WORKSPACE_ROOT="$(arg repo)" INSTA_UPDATE=no
 status=0
