@@ -73,14 +73,15 @@ fn the_hosts_own_rules_routes_and_links_are_left_as_they_were() {
             "-c",
             // httpd goes to the background and the shell, PID 1, ends after a while:
             // PID 1 ignores signals it has no handler for, so `timeout` could not stop it.
-            "mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && sleep 4",
+            // A while long enough for an emulated guest (the VM lanes' TCG) to answer.
+            "mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && sleep 12",
         ])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
     // Reached from the host over loopback, through the DNAT rule.
     let url = format!("http://127.0.0.1:{port}/");
-    let served = testkit::wait_until(4, || {
+    let served = testkit::wait_until(12, || {
         text("curl", &["-s", "--max-time", "1", &url]) == "served\n"
     });
     // While it runs, the host's own rules are those it had.
