@@ -68,7 +68,7 @@ depmod -b "$kdir" "$kver"
 qemu=$(command -v qemu-system-x86_64 || true)
 bios=""
 if [ -z "$qemu" ]; then
-    if ! need_packages qemu-system-x86 2>/dev/null; then :; fi
+    need_packages qemu-system-x86 2>/dev/null || true
     qemu=$(command -v qemu-system-x86_64 || true)
 fi
 if [ -z "$qemu" ]; then
@@ -136,17 +136,18 @@ EOF_SKIPS
 [ -z "$command" ] || printf '%s\n' "$command" > "$run/command"
 # A scratch disk for /tmp, where the tests keep their stores: ext4 on a virtio block
 # device, so that block I/O limits have a real device to throttle (tmpfs has none).
-truncate -s 0 "$vm/scratch-$lane.img"
+rm -f "$vm/scratch-$lane.img"
 truncate -s 8G "$vm/scratch-$lane.img"
 mkfs.ext4 -q -F -E lazy_itable_init=1 "$vm/scratch-$lane.img"
 repo=$(pwd)
+cargobin=$(dirname "$(command -v cargo)")
 # The guest's /tmp is its scratch disk: what the run needs from the host's /tmp (a clone
 # of the project there, its target directory) is bound back in by guest.sh.
 keep=""
-for p in "$repo" "$target" "$(dirname "$(command -v cargo)")"; do
+for p in "$repo" "$target" "$cargobin"; do
     case $p in /tmp/?*) top=/tmp/$(echo "${p#/tmp/}" | cut -d/ -f1); keep="$keep${keep:+:}$top" ;; esac
 done
-cmdline="console=ttyS0 loglevel=3 panic=-1 mdw.run=$run mdw.lane=$lane mdw.kdir=$kdir mdw.repo=$repo mdw.cargobin=$(dirname "$(command -v cargo)") mdw.bin=$target/debug mdw.keep=$keep mdw.guest=$repo/scripts/vm/guest.sh"
+cmdline="console=ttyS0 loglevel=3 panic=-1 mdw.run=$run mdw.lane=$lane mdw.kdir=$kdir mdw.repo=$repo mdw.cargobin=$cargobin mdw.bin=$target/debug mdw.keep=$keep mdw.guest=$repo/scripts/vm/guest.sh"
 [ "$lane" = v2 ] && cmdline="$cmdline cgroup_no_v1=all"
 
 boot() { # $1: the accelerator's options
@@ -161,8 +162,13 @@ boot() { # $1: the accelerator's options
         -device virtio-9p-pci,fsdev=out,mount_tag=out &
     qemu_pid=$!
 }
-stop_guest() { kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; }
-trap stop_guest EXIT INT TERM
+qemu_pid=""
+stop_guest() {
+    [ -z "$qemu_pid" ] || { kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; }
+}
+# Whatever happens, no guest outlives the script and the 8 GB scratch image goes.
+trap 'stop_guest; rm -f "$vm/scratch-$lane.img"' EXIT
+trap 'exit 130' INT TERM
 
 # KVM when it boots the guest within 20 s; some machines' /dev/kvm cannot (a PVM variant
 # fails on an MSR or hangs early), and then TCG, QEMU's own emulation, does it all.
@@ -197,12 +203,10 @@ if kill -0 "$qemu_pid" 2>/dev/null; then
     exit 1
 fi
 wait "$tail_pid" 2>/dev/null || true
-trap - EXIT INT TERM
 if [ ! -s "$run/status" ]; then
     echo "vm-test: the $lane guest ended without a test status (see its log above)" >&2
     exit 1
 fi
 status=$(cat "$run/status")
-rm -f "$vm/scratch-$lane.img"
 say "The $lane lane ($kver, $accel): $( [ "$status" = 0 ] && echo passed || echo FAILED) in $t s"
 exit "$status"
