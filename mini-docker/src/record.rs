@@ -113,6 +113,11 @@ pub struct HostConfig {
     /// `--uts`: "" or `host`.
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
+    /// `--cgroupns`: `host` or `private`, resolved at create as dockerd resolves its
+    /// `default-cgroupns-mode` (private on a pure cgroup v2 host, host otherwise); empty in
+    /// a record made before the flag existed, which means host.
+    #[serde(rename = "CgroupnsMode", default)]
+    pub cgroupns_mode: String,
     /// `--network`: `none` or `host`.
     #[serde(rename = "NetworkMode")]
     pub network_mode: String,

@@ -606,6 +606,13 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
         // Root of its own user namespace before anything is made (chapter 1).
         ch01_namespaces::become_root_inside(sys)?;
     }
+    if cfg.host.cgroupns_mode == "private" {
+        // A cgroup namespace is rooted at the cgroup its creator is in, so it is made
+        // here, after the parent moved us into the container's cgroup (before `go`), not
+        // at clone3 time, when we were still in the monitor's. `/proc/self/cgroup` then
+        // reads `0::/` (cgroup_namespaces(7)); runc unshares at the same point.
+        sys.unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    }
     ch01_namespaces::make_mounts_private(sys)?;
     match p.remapped {
         // Built by the parent on idmapped layers; attached here, in our mount namespace.

@@ -226,6 +226,19 @@ fn clock_seed() -> u64 {
     seed
 }
 
+/// How long `args` takes on this machine, in microseconds (the second of two runs): the
+/// kill loops below kill anywhere within a little more than that, so they cover a whole
+/// command on a fast host and under the VM lanes' emulation alike, where a fixed window
+/// would kill every command before it did anything.
+fn duration_us(md: &Md, args: &[&str]) -> u64 {
+    md.ok(args);
+    let start = Instant::now();
+    md.ok(args);
+    let us = start.elapsed().as_micros() as u64;
+    println!("mini-docker {args:?} takes {us} µs here");
+    us
+}
+
 /// Starts mini-docker with `args` and kills it (SIGKILL) 0 to `max_us` microseconds in.
 fn kill_at_random(md: &Md, args: &[&str], seed: &mut u64, max_us: u64) {
     let mut child = md
@@ -250,12 +263,13 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
     testkit::rootfs::tar_dir(rootfs.path(), &tar).unwrap();
     let tar = tar.display().to_string();
     let mut seed = clock_seed();
+    let window = duration_us(&md, &["import", &tar, "timed:1"]) * 5 / 4;
     for i in 0..30 {
         kill_at_random(
             &md,
             &["import", &tar, &format!("killed:{i}")],
             &mut seed,
-            120_000,
+            window,
         );
     }
     // One ordinary import, then nothing of the killed ones is left in the store.
@@ -291,8 +305,13 @@ fn imports_killed_at_any_moment_leave_nothing_after_the_next_one() {
 fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
     let Some(md) = Md::with_busybox() else { return };
     let mut seed = clock_seed();
-    // 30 of each: even `run -d`, odd `run --rm`, killed anywhere in their first 25 ms
-    // (a whole `run --rm true` takes 10 to 20).
+    // 30 of each: even `run -d`, odd `run --rm`, killed anywhere in a window a quarter
+    // longer than a whole `run --rm true` takes here (10 to 20 ms on the build machine).
+    let window = duration_us(
+        &md,
+        &["run", "--rm", "--network", "none", "busybox", "true"],
+    ) * 5
+        / 4;
     for i in 0..60 {
         let name = format!("killed-{i}");
         let args: Vec<&str> = if i % 2 == 0 {
@@ -318,53 +337,24 @@ fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
                 "true",
             ]
         };
-        kill_at_random(&md, &args, &mut seed, 25_000);
+        kill_at_random(&md, &args, &mut seed, window);
     }
-    // The monitors that were started finish their `true`; a killed create's leftovers are
-    // old enough to be someone's no longer (see containers::abandoned).
+    // The monitors that were started finish their `true` and remove their `--rm`
+    // containers; a killed create's leftovers become old enough to be someone's no longer
+    // (see containers::abandoned). The store must then settle into a consistent state: a
+    // check that finds a record being removed at that moment (a slow machine's monitor
+    // still at work) looks again, and only a state that lasts fails the test.
     std::thread::sleep(Duration::from_secs(6));
-    let listed = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
-    let listed: std::collections::BTreeSet<&str> = listed.lines().collect();
-    // A `--rm` container is gone whenever its client was killed: its monitor removed it
-    // as it ended, or, killed before the monitor had it, the `ps` above did.
-    let kept: Vec<&&str> = listed
-        .iter()
-        .filter(|n| {
-            n.strip_prefix("killed-")
-                .and_then(|i| i.parse::<u32>().ok())
-                .is_some_and(|i| i % 2 == 1)
-        })
-        .collect();
-    assert!(kept.is_empty(), "--rm containers left: {kept:?}");
-    // Every record is whole, and every name points at one that is called so.
-    for e in std::fs::read_dir(md.path().join("containers"))
-        .unwrap()
-        .flatten()
-    {
-        let inside: Vec<String> = std::fs::read_dir(e.path())
-            .unwrap()
-            .flatten()
-            .map(|f| f.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(
-            e.path().join("config.json").exists(),
-            "a half-made record is left: {} holding {inside:?}",
-            e.path().display()
-        );
-    }
-    for e in std::fs::read_dir(md.path().join("names"))
-        .unwrap()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
+    let mut last = String::new();
+    let settled = testkit::wait_until(60, || match store_inconsistency(&md) {
+        None => true,
+        Some(why) => {
+            last = why;
+            std::thread::sleep(Duration::from_millis(500));
+            false
         }
-        assert!(
-            listed.contains(name.as_str()),
-            "names/{name} points at no container ps shows ({listed:?})"
-        );
-    }
+    });
+    assert!(settled, "the store did not settle in 60 s: {last}");
     // The store works, and every name can be used again.
     md.ok(&["rm", "-f", "killed-0", "killed-2"]);
     md.ok(&[
@@ -377,6 +367,61 @@ fn runs_killed_at_any_moment_leave_a_consistent_store_after_the_next_command() {
         "busybox",
         "true",
     ]);
+}
+
+/// What is wrong with the store after the kill loop, if anything: a `--rm` container still
+/// listed, a record without its `config.json`, or a name that points at no listed
+/// container. A directory that vanishes while it is read is a removal in progress.
+fn store_inconsistency(md: &Md) -> Option<String> {
+    let listed = md.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let listed: std::collections::BTreeSet<&str> = listed.lines().collect();
+    // A `--rm` container is gone whenever its client was killed: its monitor removed it
+    // as it ended, or, killed before the monitor had it, the `ps` above did.
+    let kept: Vec<&&str> = listed
+        .iter()
+        .filter(|n| {
+            n.strip_prefix("killed-")
+                .and_then(|i| i.parse::<u32>().ok())
+                .is_some_and(|i| i % 2 == 1)
+        })
+        .collect();
+    if !kept.is_empty() {
+        return Some(format!("--rm containers left: {kept:?}"));
+    }
+    // Every record is whole, and every name points at one that is called so. (No
+    // `containers` directory at all is a store where no record was ever begun.)
+    for e in std::fs::read_dir(md.path().join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(inside) = std::fs::read_dir(e.path()) else {
+            return Some(format!("{} vanished while read", e.path().display()));
+        };
+        let inside: Vec<String> = inside
+            .flatten()
+            .map(|f| f.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !e.path().join("config.json").exists() {
+            return Some(format!(
+                "a half-made record is left: {} holding {inside:?}",
+                e.path().display()
+            ));
+        }
+    }
+    for e in std::fs::read_dir(md.path().join("names"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && !listed.contains(name.as_str()) {
+            return Some(format!(
+                "names/{name} points at no container ps shows ({listed:?})"
+            ));
+        }
+    }
+    None
 }
 
 /// A tmpfs of a few megabytes the test mounted, for a store that fills up; unmounted
@@ -845,9 +890,11 @@ fn cp_racing_a_symlink_swap_never_reaches_the_host() {
     let work = tempfile::tempdir().unwrap();
     let planted = work.path().join("planted");
     std::fs::write(&planted, "from the host\n").unwrap();
+    // At least six seconds and at least eight rounds: under emulation (the VM lanes) a
+    // round takes seconds, and a race needs rounds, not time.
     let start = Instant::now();
     let mut copies = 0;
-    while start.elapsed() < Duration::from_secs(6) {
+    while copies < 8 || start.elapsed() < Duration::from_secs(6) {
         // Out: the container's files, a symlink (copied as itself, as docker copies it),
         // or nothing; never a file of the host's. `/w` is walked below the directory cp
         // opened, where the swap happens.

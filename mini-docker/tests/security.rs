@@ -38,11 +38,6 @@ fn status(md: &Md, flags: &[&str], key: &str) -> String {
 }
 
 /// Our own permitted set: what `--privileged` can give at most.
-/// Whether the host has a pure cgroup v2 hierarchy (the v2 VM lane; most laptops).
-fn host_is_v2() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
 fn held() -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     s.lines()
@@ -414,7 +409,7 @@ fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
     let Some(md) = Md::with_busybox() else { return };
     // On a v1 or hybrid host, one directory per hierarchy; on a pure v2 host the
     // container's own cgroup is the root of /sys/fs/cgroup (a cgroup namespace).
-    let script = if host_is_v2() {
+    let script = if testkit::pure_cgroup_v2() {
         "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; \
          echo 1 > /sys/fs/cgroup/pids.max; mkdir /sys/fs/cgroup/child; \
          ls /sys/fs/cgroup | grep -c mini-docker"
@@ -432,7 +427,7 @@ fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
         "{}",
         testkit::show(&o)
     );
-    let child = if host_is_v2() {
+    let child = if testkit::pure_cgroup_v2() {
         "/sys/fs/cgroup/child"
     } else {
         "/sys/fs/cgroup/pids/child"
@@ -449,8 +444,13 @@ fn sys_fs_cgroup_shows_only_the_containers_own_cgroup_read_only() {
 fn the_container_is_in_a_cgroup_of_its_own_in_every_hierarchy() {
     let Some(md) = Md::with_busybox() else { return };
     // /proc/self/cgroup as the container sees it: one line per hierarchy of the host,
-    // every one naming the container's cgroup (no cgroup namespace on v1, as docker).
-    let o = sh(&md, &["--name", "placed"], "cat /proc/self/cgroup");
+    // every one naming the container's cgroup. In the host's cgroup namespace (docker's
+    // default on v1; on v2 the default is a namespace of its own, checked below).
+    let o = sh(
+        &md,
+        &["--name", "placed", "--cgroupns", "host"],
+        "cat /proc/self/cgroup",
+    );
     assert!(o.status.success(), "{}", testkit::show(&o));
     let lines = out(&o);
     let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
@@ -467,7 +467,10 @@ fn the_container_is_in_a_cgroup_of_its_own_in_every_hierarchy() {
             "left in the host's cgroup: {line}\n{lines}"
         );
     }
-    if host_is_v2() {
+    if testkit::pure_cgroup_v2() {
+        // By default a cgroup namespace of its own, rooted at its cgroup.
+        let o = sh(&md, &[], "cat /proc/self/cgroup");
+        assert_eq!(out(&o), "0::/\n", "{}", testkit::show(&o));
         // Its own cgroup is /sys/fs/cgroup inside, with the host's CPUs and not frozen.
         let o = sh(
             &md,

@@ -225,6 +225,11 @@ pub struct ContainerArgs {
     /// UTS namespace to use: host.
     #[arg(long)]
     pub uts: Option<String>,
+    /// Cgroup namespace to use (host|private): host shows the container its cgroup's
+    /// path on the host, private shows it as `/`. Default: private on a cgroup v2 host,
+    /// host on v1, as dockerd's default-cgroupns-mode.
+    #[arg(long)]
+    pub cgroupns: Option<String>,
     /// Resource limits (also `update`'s flags).
     #[command(flatten)]
     pub limits: LimitFlags,
@@ -887,6 +892,21 @@ fn parse_extra_hosts(root: &Path, flags: &[String]) -> Result<Vec<(String, Strin
 
 /// docker's HostConfig: the limits, namespace modes, network and DNS flags, as `inspect`
 /// shows them and `start` applies them.
+/// `--cgroupns`, checked as docker's CLI checks it, and the default filled in as dockerd
+/// fills it in (its `default-cgroupns-mode`: private where the host is pure cgroup v2, so
+/// `/proc/self/cgroup` reads `0::/` inside; host on a v1 or hybrid host).
+fn cgroupns_mode(flag: Option<&str>) -> Result<String, Error> {
+    match flag.unwrap_or("") {
+        "" => {
+            let v2 = ch02_cgroups::Layout::detect()
+                .is_ok_and(|l| l.mode() == Some(ch02_cgroups::Mode::Unified));
+            Ok(if v2 { "private" } else { "host" }.to_string())
+        }
+        mode @ ("host" | "private") => Ok(mode.to_string()),
+        _ => Err(Error::Usage("--cgroupns: invalid CGROUP mode".into())),
+    }
+}
+
 fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
     // moby's `verifyPlatformContainerResources`: below this the container could not even
     // start its first process (linuxMinMemory, 6 MiB). The daemon's checks, not the CLI's
@@ -950,6 +970,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         pid_mode: args.pid.clone().unwrap_or_default(),
         ipc_mode: args.ipc.clone().unwrap_or_default(),
         uts_mode: args.uts.clone().unwrap_or_default(),
+        cgroupns_mode: cgroupns_mode(args.cgroupns.as_deref())?,
         network_mode: args.network.clone(),
         auto_remove: args.rm,
         dns: args.dns.clone(),

@@ -85,6 +85,9 @@ fn start_in(
         // Joined first (chapter 1's order): it owns the others.
         kinds.push(Kind::User);
     }
+    if c.config.host.cgroupns_mode == "private" {
+        kinds.push(Kind::Cgroup);
+    }
     let ns = Namespaces::open(sys, Pid::from_raw(state.pid), &kinds)?;
     // 2. The PID namespace is joined here: it applies to the child we clone next.
     ns.enter_pid(sys)?;

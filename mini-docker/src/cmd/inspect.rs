@@ -151,7 +151,7 @@ fn host_config_json(cfg: &Config) -> Value {
         "CapDrop": list_or_null(&h.cap_drop),
         // Chapter 1's containers get a cgroup namespace of their own only on a cgroup v2
         // host, as docker's default (`host` on v1).
-        "CgroupnsMode": "host",
+        "CgroupnsMode": if h.cgroupns_mode.is_empty() { "host" } else { h.cgroupns_mode.as_str() },
         "Dns": h.dns,
         "DnsOptions": h.dns_options,
         "DnsSearch": h.dns_search,
