@@ -91,8 +91,6 @@ say "Building the tests for the guest"
 cat <<'EOF_SKIPPED'
 not in the lanes: ch01 (namespaces only) and ch05 (the registry client: no container, no cgroup)
 not in the lanes: ch04's fuzz loop (a minute of extraction, no mount) and mini-docker's parity test (it needs a docker daemon)
-not in the lanes: mini-docker's note test (note 09 shows a hybrid host's cgroup files, and --userns-remap needs Linux 6.13)
-not in the lanes yet: mini-docker's faults tests (under 6.1 and emulation a full disk gives EIO, the cp race gets too few rounds; issue 18)
 EOF_SKIPPED
 list="$vm/tests-$lane.list"
 : > "$list"
@@ -100,7 +98,7 @@ for sel in "-p ch02-cgroups" "-p ch03-rootfs-pivot_root" \
     "-p ch04-unionfs-layers --lib --test layers --test note" \
     "-p ch06-dockerfile --test note" "-p ch07-veth-bridge --test host --test note" \
     "-p mini-docker --test lifecycle --test security --test walkthroughs --test network \
-        --test build --test images --test robustness"; do
+        --test build --test images --test robustness --test faults --test note"; do
     # shellcheck disable=SC2086
     cargo test --no-run --quiet --message-format=json $sel |
         grep '"profile":{[^}]*"test":true' |

@@ -61,6 +61,13 @@ pub fn kernel_version() -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// True on a pure cgroup v2 host: `/sys/fs/cgroup` is itself the unified hierarchy (a v1
+/// or hybrid host has a tmpfs there, holding one mount per v1 hierarchy).
+pub fn pure_cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
 /// Returns from the calling test unless it runs as root (see [`gate`]).
 #[macro_export]
 macro_rules! require_root {

@@ -8,6 +8,13 @@
 //! * a line `...` matches any number of lines, none included;
 //! * a last line `? N` says the command exits with N (otherwise it must exit 0).
 //!
+//! A block that shows what only some hosts print has a comment on the line right above
+//! its fence, `<!-- transcript: when CONDITION -->`, and runs only where the condition
+//! holds (elsewhere it is reported as not run, with the reason): `cgroup-v2` (a pure
+//! unified hierarchy, what most laptops have), `cgroup-v1` (the controllers on v1
+//! hierarchies: a v1 or hybrid host), `linux>=X.Y` and `linux<X.Y`. A note then shows
+//! each host's variant, one after the other.
+//!
 //! Each block runs as one `sh` script, so variables and `cd` carry from one command to the
 //! next, as they would for a learner typing them. All blocks of a file share one fresh
 //! working directory, so a file made in one block (a rootfs, say) is there in the next.
@@ -39,21 +46,56 @@ pub struct Block {
     pub line: usize,
     /// Its commands.
     pub steps: Vec<Step>,
+    /// Where it runs: the `CONDITION` of a `<!-- transcript: when CONDITION -->` line
+    /// right above the fence, if any.
+    pub when: Option<String>,
+}
+
+/// Whether `condition` (see the module's documentation) holds on this host, or why it is
+/// not a condition.
+pub fn condition_holds(condition: &str) -> Result<bool, String> {
+    let version = |v: &str| -> Result<(u32, u32), String> {
+        let (a, b) = v.split_once('.').unwrap_or((v, "0"));
+        match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            _ => Err(format!("not a kernel version: {v:?}")),
+        }
+    };
+    if let Some(v) = condition.strip_prefix("linux>=") {
+        return Ok(crate::kernel_version() >= version(v)?);
+    }
+    if let Some(v) = condition.strip_prefix("linux<") {
+        return Ok(crate::kernel_version() < version(v)?);
+    }
+    match condition {
+        "cgroup-v2" => Ok(crate::pure_cgroup_v2()),
+        "cgroup-v1" => Ok(!crate::pure_cgroup_v2()),
+        _ => Err(format!(
+            "unknown transcript condition {condition:?} (cgroup-v1, cgroup-v2, linux>=X.Y, linux<X.Y)"
+        )),
+    }
 }
 
 /// Finds the console blocks of a markdown text.
 pub fn parse(markdown: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut current: Option<Block> = None;
+    let mut previous = "";
     for (i, line) in markdown.lines().enumerate() {
         let n = i + 1;
         let trimmed = line.trim_start();
         match &mut current {
             None => {
                 if trimmed.starts_with("```console") {
+                    let when = previous
+                        .trim()
+                        .strip_prefix("<!-- transcript: when ")
+                        .and_then(|c| c.strip_suffix("-->"))
+                        .map(|c| c.trim().to_string());
                     current = Some(Block {
                         line: n,
                         steps: Vec::new(),
+                        when,
                     });
                 }
             }
@@ -75,6 +117,7 @@ pub fn parse(markdown: &str) -> Vec<Block> {
                 }
             }
         }
+        previous = line;
     }
     blocks
 }
@@ -200,6 +243,18 @@ impl Runner {
         )
         .map_err(|e| e.to_string())?;
         for block in &blocks {
+            if let Some(when) = &block.when {
+                let holds = condition_holds(when)
+                    .map_err(|e| format!("{}:{}: {e}", file.display(), block.line))?;
+                if !holds {
+                    eprintln!(
+                        "{}:{}: block not run here: it shows a host where {when} holds",
+                        file.display(),
+                        block.line
+                    );
+                    continue;
+                }
+            }
             let outputs = self
                 .run_block(block, work.path())
                 .map_err(|e| format!("{}:{}: {e}", file.display(), block.line))?;
@@ -349,6 +404,22 @@ pub fn assert_note(runner: &Runner, note: &str, min: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_above_the_fence_says_where_a_block_runs() {
+        let md = "<!-- transcript: when cgroup-v2 -->\n```console\n$ true\n```\n\n```console\n$ true\n```\n";
+        let blocks = parse(md);
+        assert_eq!(blocks[0].when.as_deref(), Some("cgroup-v2"));
+        assert_eq!(blocks[1].when, None);
+        assert_eq!(
+            condition_holds("cgroup-v2").unwrap(),
+            !condition_holds("cgroup-v1").unwrap()
+        );
+        assert!(condition_holds("linux>=2.6").unwrap());
+        assert!(!condition_holds("linux<2.6").unwrap());
+        assert!(condition_holds("linux>=99").is_ok_and(|b| !b));
+        assert!(condition_holds("selinux").is_err());
+    }
 
     #[test]
     fn parses_commands_outputs_and_exit_codes() {
