@@ -34,6 +34,7 @@ mod space;
 mod sys;
 mod template;
 mod terminal;
+mod timings;
 mod view;
 mod volumes;
 

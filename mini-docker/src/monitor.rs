@@ -102,9 +102,11 @@ fn run_session(
     mut ready: Option<File>,
     handoff: Option<Handoff>,
 ) -> Result<i32, Error> {
+    let prepare = crate::timings::span("stdio");
     let layers = image_layers(root, c)?;
     let size = handoff.as_ref().and_then(|h| h.size);
     let io = setup_stdio(c)?;
+    drop(prepare);
     let stdio = Stdio {
         fds: [
             io.theirs[0].as_fd(),
@@ -141,10 +143,13 @@ fn run_session(
             (out, input)
         }
     };
+    let state = crate::timings::span("state");
     publish_state(c, &launched)?;
     let listener = listen(c)?;
+    drop(state);
     report(&mut ready, &format!("ok {}\n", launched.running.pid()));
     let ends = Ends { out, err, input };
+    let running_span = crate::timings::span("container");
     let exit = pump(sys, c, ends, &listener, handoff, &launched.running)?;
     drop(listener);
     let _ = std::fs::remove_file(c.path("attach.sock"));
@@ -153,6 +158,8 @@ fn run_session(
         Some(e) => e,
         None => running.wait(sys)?,
     };
+    drop(running_span);
+    let _teardown = crate::timings::span("teardown");
     finish(c, root, cgroup, exit)
 }
 
@@ -607,10 +614,12 @@ pub fn run_attached(
     detach_keys: Vec<u8>,
     sig_proxy: bool,
 ) -> Result<i32, Error> {
+    let attach = crate::timings::span("attach");
     let (ours, theirs) =
         UnixStream::pair().map_err(|e| Error::io("make a socket pair for", &c.dir, e))?;
     let size = window_size(io::stdin().as_fd());
     let sys = Kernel::new(false);
+    drop(attach);
     let (monitor, pid) = fork_monitor(&sys, root, c, theirs, size)?;
     let relay = Relay {
         stream: ours,
@@ -649,6 +658,7 @@ fn fork_monitor(
     client: UnixStream,
     size: Option<WinSize>,
 ) -> Result<(Pid, i32), Error> {
+    let clone = crate::timings::span("monitor");
     let log_path = c.path("monitor.log");
     let log = File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
     let null = File::options()
@@ -673,6 +683,7 @@ fn fork_monitor(
             }
         })
         .map_err(|e| Error::Process(e.into()))?;
+    drop(clone);
     // The parent's copies: the monitor holds the only ones now.
     drop(client);
     drop(ready_w);
@@ -693,6 +704,7 @@ fn monitor_child(
     ready: OwnedFd,
     size: Option<WinSize>,
 ) -> Result<i32, Error> {
+    let setup = crate::timings::span("monitor-setup");
     let _ = nix::unistd::setsid();
     let redirect = |fd: std::os::fd::BorrowedFd<'_>, to: i32| {
         let mut target = crate::sys::own_fd(to);
@@ -703,10 +715,14 @@ fn monitor_child(
     redirect(null.as_fd(), 0)?;
     redirect(null.as_fd(), 1)?;
     redirect(log.as_fd(), 2)?;
-    crate::sys::close_all_but(&[client.as_raw_fd(), ready.as_raw_fd()])?;
+    // The run's timings too, when on (it is close-on-exec: the container never has it).
+    let mut keep = vec![client.as_raw_fd(), ready.as_raw_fd()];
+    keep.extend(crate::timings::raw_fd());
+    crate::sys::close_all_but(&keep)?;
     // The record as another process would read it (as `__monitor` does): what the CLI
     // changed in memory is not the container's.
     let c = Container::load(&c.dir)?;
+    drop(setup);
     let handoff = Handoff { client, size };
     supervise(
         &Kernel::new(false),

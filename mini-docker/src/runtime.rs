@@ -328,6 +328,7 @@ pub fn launch<'s>(
 ) -> Result<Launched<'s>, Error> {
     let cfg = &c.config;
     // 1. A cgroup of its own, limits set before anything runs in it.
+    let cgroup_span = crate::timings::span("cgroup");
     let layout =
         Layout::detect().map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
     let limits = limits(&cfg.host)?;
@@ -362,6 +363,7 @@ pub fn launch<'s>(
         &controllers,
     )?;
     cgroup.apply(&limits)?;
+    drop(cgroup_span);
     // 2. Namespaces: new ones, and those of other containers to join.
     let (flags, join) = namespaces(root, &cfg.host)?;
     let mut joined = Vec::new();
@@ -417,7 +419,10 @@ pub fn launch<'s>(
         },
     };
     // Compiled here, in the parent: the child only installs it.
+    let seccomp = crate::timings::span("seccomp");
     let confinement = security::confinement(&cfg.host)?;
+    drop(seccomp);
+    let clone_span = crate::timings::span("clone");
     let created = process::create(
         sys,
         flags,
@@ -441,6 +446,7 @@ pub fn launch<'s>(
             )
         },
     )?;
+    drop(clone_span);
     if !joined.is_empty() {
         ch01_namespaces::Sys::setns(sys, own_pid_ns.as_fd(), "pid", CloneFlags::CLONE_NEWPID)?;
     }
@@ -453,13 +459,22 @@ pub fn launch<'s>(
     // Its network, wired from outside while it waits (chapter 7).
     let wired = network_to_join(&cfg.host);
     if let Some(network) = wired {
+        let _network = crate::timings::span("network");
         connect(root, c, created.pid(), network)?;
     }
     // 4. Into the cgroup before it execs: everything it does is counted and limited.
+    // (`exec` encloses the child's own steps, from its release to its execve.)
+    // On v1, the first write of a pid into a cgroup.procs may wait for an RCU grace
+    // period in the kernel (milliseconds, now and then): that is this step's spread.
+    let join = crate::timings::span("cgroup-join");
     let started = cgroup
         .add_process(created.pid())
         .map_err(Error::from)
-        .and_then(|()| created.start(sys).map_err(Error::from));
+        .and_then(|()| {
+            drop(join);
+            let _exec = crate::timings::span("exec");
+            created.start(sys).map_err(Error::from)
+        });
     match started {
         Ok(running) => Ok(Launched { running, cgroup }),
         // It never ran: its address and ports go back at once.
@@ -613,13 +628,19 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
         // reads `0::/` (cgroup_namespaces(7)); runc unshares at the same point.
         sys.unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    let overlay = crate::timings::span("overlay-mount");
     ch01_namespaces::make_mounts_private(sys)?;
     match p.remapped {
         // Built by the parent on idmapped layers; attached here, in our mount namespace.
         Some(r) => sys.move_mount(r.overlay.as_fd(), &p.root.rootfs)?,
         None => ch04_unionfs_layers::overlay::mount(sys, p.stack, &p.root.rootfs)?,
     }
+    drop(overlay);
+    let switch = crate::timings::span("pivot_root");
     rootfs::switch_root(sys, p.root)?;
+    drop(switch);
+    // Up to the execve, which never returns: recorded by hand just before it.
+    let setup = crate::timings::now_ns();
     if let Some(socket) = p.console {
         rootfs::new_console(sys, socket)?;
     }
@@ -704,6 +725,7 @@ fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible,
         gid: user.gid,
         groups: Some(&user.groups),
     };
+    crate::timings::record("child-setup", setup);
     Err(confine::exec(sys, p.confinement, ids, &argv, &env))
 }
 

@@ -1160,3 +1160,69 @@ fn dockerenv_exists_and_host_network_takes_the_hosts_name() {
         host
     );
 }
+
+#[test]
+fn run_timings_prints_each_step_of_the_start_and_changes_nothing_else() {
+    let Some(md) = Md::with_busybox() else { return };
+    let o = md.run(&[
+        "run",
+        "--timings",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /proc/self/fd; exit 3",
+    ]);
+    // The container's status and output are its own; it holds no descriptor of ours.
+    assert_eq!(o.status.code(), Some(3), "{}", testkit::show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0\n1\n2\n3\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let table = err
+        .split_once("timings (ms):\n")
+        .unwrap_or_else(|| panic!("no timings on stderr: {err}"))
+        .1;
+    let rows: Vec<(&str, f64)> = table
+        .lines()
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next().unwrap();
+            (name, w.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    // Every process of the run reported: the CLI, the monitor, the container's child.
+    for step in [
+        "lookup",
+        "create",
+        "cgroup",
+        "clone",
+        "exec",
+        "overlay-mount",
+        "pivot_root",
+        "child-setup",
+        "container",
+        "teardown",
+        "other",
+        "total",
+    ] {
+        assert!(names.contains(&step), "{step} missing: {err}");
+    }
+    // The rows add up to the total (each printed to a microsecond).
+    let (total, steps) = rows.split_last().unwrap();
+    let sum: f64 = steps.iter().map(|r| r.1).sum();
+    assert!(
+        (sum - total.1).abs() < 0.001 * rows.len() as f64 + 0.01,
+        "{sum} != {}: {err}",
+        total.1
+    );
+    let refused = md.run(&["run", "--timings", "-d", "busybox", "true"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(125),
+        "{}",
+        testkit::show(&refused)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot be combined with -d"));
+}

@@ -530,8 +530,11 @@ fn read_env_file(path: &Path) -> Result<Vec<String>, Error> {
 /// Creates the container `args` describe; the image is pulled if missing.
 pub fn create(cli: &Cli, args: &ContainerArgs) -> Result<(Container, containers::Starting), Error> {
     let root = cli.root.as_path();
+    let lookup = crate::timings::span("lookup");
     let image =
         super::images::ensure_image(cli, args.image(), args.platform.as_deref(), &args.pull)?;
+    drop(lookup);
+    let _record = crate::timings::span("create");
     let img = ImageDefaults::of(&image);
     let (entrypoint, cmd) = command_line(
         &img.entrypoint,

@@ -2,6 +2,8 @@
 //! if it is missing, create the container (its writable layer on top of the image's), start
 //! it, and stay attached (or print its id with `-d`). With `-i -t`, `Ctrl-P Ctrl-Q` leaves
 //! it running in the background.
+use std::path::Path;
+
 use clap::Args;
 
 use super::create::{ContainerArgs, create};
@@ -20,6 +22,10 @@ pub struct RunArgs {
     /// Proxy received signals to the process.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "bool")]
     pub sig_proxy: bool,
+    /// Print how long each step of the start took, on stderr, when the container has
+    /// ended (not docker's: this workshop's, to see where a start spends its time).
+    #[arg(long)]
+    pub timings: bool,
     /// The container.
     #[command(flatten)]
     pub container: ContainerArgs,
@@ -27,6 +33,15 @@ pub struct RunArgs {
 
 /// Runs the container; returns its exit code (or 0 with `-d`).
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
+    let begin = crate::timings::now_ns();
+    if args.timings {
+        if args.detach {
+            return Err(Error::Usage(
+                "--timings times a foreground run: it cannot be combined with -d".into(),
+            ));
+        }
+        crate::timings::enable().map_err(|e| Error::io("memfd_create", Path::new("timings"), e))?;
+    }
     let root = cli.root.as_path();
     let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     // With --rm, `starting` marks the container as ours to start until the monitor has
@@ -47,6 +62,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Error> {
     };
     if started.is_err() && c.config.host.auto_remove {
         let _ = containers::remove(root, &c, true);
+    }
+    if args.timings {
+        let steps = crate::timings::steps();
+        eprint!(
+            "{}",
+            crate::timings::report(&steps, begin, crate::timings::now_ns())
+        );
     }
     started
 }
