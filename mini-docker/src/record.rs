@@ -110,7 +110,7 @@ pub struct HostConfig {
     /// `--ipc`: "" or `private`, `host`, `container:ID`.
     #[serde(rename = "IpcMode")]
     pub ipc_mode: String,
-    /// `--uts`: "" or `host`.
+    /// `--uts`: "" or `host` (docker's only choices).
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     /// `--cgroupns`: `host` or `private`, resolved at create as dockerd resolves its

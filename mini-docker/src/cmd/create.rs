@@ -222,7 +222,7 @@ pub struct ContainerArgs {
     /// IPC mode to use: private, host, or container:NAME.
     #[arg(long)]
     pub ipc: Option<String>,
-    /// UTS namespace to use: host.
+    /// UTS namespace to use (only host: docker shares no UTS namespace between containers).
     #[arg(long)]
     pub uts: Option<String>,
     /// Cgroup namespace to use (host|private): host shows the container its cgroup's
@@ -895,6 +895,15 @@ fn parse_extra_hosts(root: &Path, flags: &[String]) -> Result<Vec<(String, Strin
 
 /// docker's HostConfig: the limits, namespace modes, network and DNS flags, as `inspect`
 /// shows them and `start` applies them.
+/// `--uts`: docker takes only `host` (a UTS namespace is never shared with another
+/// container; podman's `container:NAME` is not docker's).
+fn uts_mode(flag: Option<&str>) -> Result<String, Error> {
+    match flag.unwrap_or("") {
+        mode @ ("" | "host") => Ok(mode.to_string()),
+        _ => Err(Error::Usage("--uts: invalid UTS mode".into())),
+    }
+}
+
 /// `--cgroupns`, checked as docker's CLI checks it, and the default filled in as dockerd
 /// fills it in (its `default-cgroupns-mode`: private where the host is pure cgroup v2, so
 /// `/proc/self/cgroup` reads `0::/` inside; host on a v1 or hybrid host).
@@ -972,7 +981,7 @@ fn host_config(args: &ContainerArgs) -> Result<HostConfig, Error> {
         read_only_rootfs: args.read_only,
         pid_mode: args.pid.clone().unwrap_or_default(),
         ipc_mode: args.ipc.clone().unwrap_or_default(),
-        uts_mode: args.uts.clone().unwrap_or_default(),
+        uts_mode: uts_mode(args.uts.as_deref())?,
         cgroupns_mode: cgroupns_mode(args.cgroupns.as_deref())?,
         network_mode: args.network.clone(),
         auto_remove: args.rm,
