@@ -247,7 +247,11 @@ impl Runner {
                 let holds = condition_holds(when)
                     .map_err(|e| format!("{}:{}: {e}", file.display(), block.line))?;
                 if !holds {
-                    eprintln!(
+                    // To the real stderr, past the test harness's capture: shown even when
+                    // the test passes, as a skipped test's reason is.
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "{}:{}: block not run here: it shows a host where {when} holds",
                         file.display(),
                         block.line
