@@ -11,6 +11,16 @@ as_root() {
     fi
 }
 
+# Run through sudo, cargo leaves the clone's build directory owned by root, and the
+# learner's next `cargo build` fails on it: it is given back to the user who ran sudo
+# when the script ends, however it ends.
+give_back_target() {
+    if [ -n "${SUDO_UID:-}" ] && [ "$SUDO_UID" != 0 ]; then
+        # shellcheck disable=SC2064
+        trap "chown -R '$SUDO_UID:${SUDO_GID:-$SUDO_UID}' '${CARGO_TARGET_DIR:-target}' 2>/dev/null || true" EXIT
+    fi
+}
+
 # Installs the Debian/Ubuntu packages named, if any is missing.
 need_packages() {
     missing=""

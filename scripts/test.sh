@@ -5,6 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 as_root "$@"
+give_back_target
 # shellcheck disable=SC2086
 need_packages $PACKAGES
 need_cargo
