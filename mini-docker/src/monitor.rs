@@ -159,7 +159,7 @@ fn run_session(
         None => running.wait(sys)?,
     };
     drop(running_span);
-    let _teardown = crate::timings::span("teardown");
+    // The teardown's steps (cgroup-remove, exit-record, rm) are timed inside.
     finish(c, root, cgroup, exit)
 }
 
@@ -554,10 +554,13 @@ fn finish(
     cgroup: ch02_cgroups::Cgroup<'_>,
     exit: Exit,
 ) -> Result<i32, Error> {
+    let span = crate::timings::span("cgroup-remove");
     let stats = cgroup.stats().ok();
     // docker reports OOMKilled for an OOM kill of any process in the container.
     let oom = stats.as_ref().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
     let cleanup = cgroup.remove();
+    drop(span);
+    let span = crate::timings::span("exit-record");
     // Its address and published ports go back to the network (chapter 7). On a full disk
     // these writes, the state's and a `--rm` container's removal make room first (`space`).
     let unwired = match crate::runtime::network_to_join(&c.config.host) {
@@ -584,7 +587,9 @@ fn finish(
             crate::with_causes(e)
         );
     }
+    drop(span);
     if c.config.host.auto_remove {
+        let _span = crate::timings::span("rm");
         // Removed already by a concurrent `rm -f`: what --rm asked for.
         match space::with_room(root, || containers::remove(root, c, true)) {
             Err(Error::NoSuchContainer(_)) => {}

@@ -1203,7 +1203,9 @@ fn run_timings_prints_each_step_of_the_start_and_changes_nothing_else() {
         "pivot_root",
         "child-setup",
         "container",
-        "teardown",
+        "cgroup-remove",
+        "exit-record",
+        "rm",
         "other",
         "total",
     ] {

@@ -46,13 +46,15 @@ v2)
     done
     ;;
 v1)
-    # The v1 hierarchies a v1 host mounts (systemd's legacy mode, without its own), and no
-    # cgroup2 anywhere.
+    # The v1 hierarchies a v1 host mounts (systemd's legacy mode: its own named hierarchy,
+    # name=systemd, holds no controller), and no cgroup2 anywhere.
     mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
     for h in memory cpu,cpuacct pids blkio cpuset devices freezer; do
         mkdir -p "/sys/fs/cgroup/$h"
         mount -t cgroup -o "$h" cgroup "/sys/fs/cgroup/$h"
     done
+    mkdir -p /sys/fs/cgroup/systemd
+    mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
     ln -s cpu,cpuacct /sys/fs/cgroup/cpu
     ln -s cpu,cpuacct /sys/fs/cgroup/cpuacct
     # memory.use_hierarchy is always on since 5.x; cpuset needs cpus and mems set for
