@@ -422,6 +422,22 @@ pub fn launch<'s>(
     let seccomp = crate::timings::span("seccomp");
     let confinement = security::confinement(&cfg.host)?;
     drop(seccomp);
+    // 4. Into the cgroup before it execs, so everything it does is counted and limited,
+    //    without anyone writing its pid into a `cgroup.procs`: that write takes the
+    //    kernel's global threadgroup lock and waits for an RCU grace period, up to ten
+    //    milliseconds of every start. The child is born in its v2 directory
+    //    (`CLONE_INTO_CGROUP`) and moves itself into the v1 ones (`0` into `tasks`, which
+    //    spares the lock; ch02's `join_self_v1`). A child born in a user namespace of its
+    //    own is nobody to the host's cgroup files: its parent moves it, the slow way.
+    let child_joins = cfg.id_maps.is_none();
+    let born_in = match (child_joins, cgroup.v2_path()) {
+        (true, Some(dir)) => Some(ch01_namespaces::Sys::open(
+            sys,
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        )?),
+        _ => None,
+    };
     let clone_span = crate::timings::span("clone");
     let created = process::create(
         sys,
@@ -429,11 +445,13 @@ pub fn launch<'s>(
         ChildOptions {
             detach: false,
             stdio: Some(stdio),
+            cgroup: born_in.as_ref().map(|fd| fd.as_fd()),
         },
         &mut || {
             become_container(
                 sys,
                 &ChildPlan {
+                    cgroup: child_joins.then_some(&*cgroup),
                     joined: &joined,
                     stack: &stack,
                     root: &plan,
@@ -462,19 +480,19 @@ pub fn launch<'s>(
         let _network = crate::timings::span("network");
         connect(root, c, created.pid(), network)?;
     }
-    // 4. Into the cgroup before it execs: everything it does is counted and limited.
+    drop(born_in);
+    // Into the cgroup by our hand only where the child cannot join itself (see 4.).
     // (`exec` encloses the child's own steps, from its release to its execve.)
-    // On v1, the first write of a pid into a cgroup.procs may wait for an RCU grace
-    // period in the kernel (milliseconds, now and then): that is this step's spread.
-    let join = crate::timings::span("cgroup-join");
-    let started = cgroup
-        .add_process(created.pid())
-        .map_err(Error::from)
-        .and_then(|()| {
-            drop(join);
-            let _exec = crate::timings::span("exec");
-            created.start(sys).map_err(Error::from)
-        });
+    let joined_by_us = if child_joins {
+        Ok(())
+    } else {
+        let _join = crate::timings::span("cgroup-join");
+        cgroup.add_process(created.pid())
+    };
+    let started = joined_by_us.map_err(Error::from).and_then(|()| {
+        let _exec = crate::timings::span("exec");
+        created.start(sys).map_err(Error::from)
+    });
     match started {
         Ok(running) => Ok(Launched { running, cgroup }),
         // It never ran: its address and ports go back at once.
@@ -507,6 +525,9 @@ pub fn process_env(env: &[String], hostname: &str, tty: bool) -> Vec<String> {
 
 /// Everything the child needs, made in the parent before the clone.
 struct ChildPlan<'a> {
+    /// The container's cgroup, whose v1 hierarchies the child joins itself (see
+    /// `launch`, step 4), if it does.
+    cgroup: Option<&'a ch02_cgroups::CgroupHandle<'a>>,
     /// Namespaces of other containers to join (`--ipc container:X`).
     joined: &'a [Namespaces],
     /// The overlay.
@@ -614,6 +635,10 @@ impl Remapped {
 /// The child's side, in order; ends in exec.
 fn become_container(sys: &dyn LayerSys, p: &ChildPlan<'_>) -> Result<Infallible, ChildError> {
     let (flags, cfg) = (p.flags, p.cfg);
+    if let Some(cgroup) = p.cgroup {
+        let _join = crate::timings::span("cgroup-join");
+        cgroup.join_self_v1().map_err(ChildError::setup)?;
+    }
     for ns in p.joined {
         ns.enter_rest(sys)?;
     }

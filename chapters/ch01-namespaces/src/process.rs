@@ -93,6 +93,9 @@ pub struct ChildOptions<'a> {
     /// Give the child these descriptors as stdin, stdout and stderr, in a session of its
     /// own (a container runtime's pipes, or a pseudo-terminal).
     pub stdio: Option<Stdio<'a>>,
+    /// Start the child in this cgroup v2 directory (an open descriptor of it):
+    /// `CLONE_INTO_CGROUP`, see [`Sys::clone3_into_cgroup`].
+    pub cgroup: Option<BorrowedFd<'a>>,
 }
 
 /// The child's standard descriptors.
@@ -202,7 +205,7 @@ pub fn create(
     // as they were, so after clone3 the parent still holds exactly its own ends.
     let (mut go_read, mut go_write) = (Some(go_read), Some(go_write));
     let (mut err_read, mut err_write) = (Some(err_read), Some(err_write));
-    let pid = sys.clone3(flags, &mut || {
+    let mut child = || {
         // In the child: close the parent's ends, or the child would never see EOF on `go`
         // if the parent died.
         drop(go_write.take());
@@ -217,7 +220,11 @@ pub fn create(
                 e.code
             }
         }
-    })?;
+    };
+    let pid = match options.cgroup {
+        Some(cgroup) => sys.clone3_into_cgroup(flags, cgroup, &mut child)?,
+        None => sys.clone3(flags, &mut child)?,
+    };
     // In the parent: close the child's ends, so a dead child reads as EOF.
     drop(go_read);
     drop(err_write);

@@ -105,6 +105,16 @@ pub trait Sys: std::fmt::Debug {
     /// lock) are not dropped a second time in the child. Refuses to run from a process with
     /// more than one thread ([`CloneError::Threads`]).
     fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> Result<Pid, CloneError>;
+    /// clone3(2) with `CLONE_INTO_CGROUP` (Linux 5.7): the child is born in the cgroup v2
+    /// directory `cgroup` (an open descriptor of it), so nobody has to write its pid into
+    /// `cgroup.procs`, a write that makes the kernel take its global threadgroup lock and
+    /// wait for an RCU grace period (milliseconds on a quiet host).
+    fn clone3_into_cgroup(
+        &self,
+        flags: CloneFlags,
+        cgroup: BorrowedFd<'_>,
+        child: &mut dyn FnMut() -> i32,
+    ) -> Result<Pid, CloneError>;
     /// execve(2): replaces the process image; returns only on failure.
     fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<Infallible>;
     /// waitpid(2).
@@ -250,6 +260,14 @@ pub mod fmt_call {
     pub fn clone3(flags: CloneFlags) -> String {
         format!("clone3({}, SIGCHLD)", flag_names(flags))
     }
+    /// clone3(2) into a cgroup.
+    pub fn clone3_into_cgroup(flags: CloneFlags, cgroup: i32) -> String {
+        let flags = match flag_names(flags).as_str() {
+            "0" => "CLONE_INTO_CGROUP".to_string(),
+            names => format!("{names}|CLONE_INTO_CGROUP"),
+        };
+        format!("clone3({flags}, SIGCHLD, cgroup={cgroup})")
+    }
     /// open(2), with `O_RDONLY` spelled out (it is 0, so no bit shows it).
     pub fn open(path: &Path, flags: OFlag) -> String {
         let access = if flags.intersects(OFlag::O_WRONLY | OFlag::O_RDWR) {
@@ -298,6 +316,56 @@ impl Kernel {
     /// Whether calls are printed.
     pub fn tracing(&self) -> bool {
         self.trace
+    }
+
+    /// clone3(2), into the cgroup v2 directory `cgroup` if given (`CLONE_INTO_CGROUP`).
+    fn clone3_with(
+        &self,
+        flags: CloneFlags,
+        cgroup: Option<BorrowedFd<'_>>,
+        child: &mut dyn FnMut() -> i32,
+    ) -> Result<Pid, CloneError> {
+        // The precondition that makes the fork-like clone below sound, checked here rather
+        // than trusted to every caller.
+        match self.threads() {
+            1 => {}
+            n => return Err(CloneError::Threads(n)),
+        }
+        // CLONE_INTO_CGROUP is above 32 bits (linux/sched.h), out of CloneFlags' reach.
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        let into = cgroup.map(|fd| fd.as_raw_fd());
+        let args = CloneArgs {
+            flags: flags.bits() as u64 | into.map_or(0, |_| CLONE_INTO_CGROUP),
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: into.map_or(0, |fd| fd as u64),
+            ..Default::default()
+        };
+        let ret = self.call(
+            || match into {
+                Some(fd) => fmt_call::clone3_into_cgroup(flags, fd),
+                None => fmt_call::clone3(flags),
+            },
+            |pid: &libc::c_long| pid.to_string(),
+            || {
+                // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(2):
+                // the child gets a copy-on-write copy of this address space and returns 0
+                // on the same stack. That is sound because this process is single-threaded
+                // (checked above), so no lock is held by a thread that does not exist in
+                // the child.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone3,
+                        &args as *const CloneArgs,
+                        std::mem::size_of::<CloneArgs>(),
+                    )
+                };
+                Errno::result(r)
+            },
+        )?;
+        if ret == 0 {
+            child_exit(child)
+        }
+        Ok(Pid::from_raw(ret as libc::pid_t))
     }
 
     /// Runs one call: prints it when tracing, and turns an errno into a [`SysError`] that
@@ -371,40 +439,16 @@ impl Sys for Kernel {
     }
 
     fn clone3(&self, flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> Result<Pid, CloneError> {
-        // The precondition that makes the fork-like clone below sound, checked here rather
-        // than trusted to every caller.
-        match self.threads() {
-            1 => {}
-            n => return Err(CloneError::Threads(n)),
-        }
-        let args = CloneArgs {
-            flags: flags.bits() as u64,
-            exit_signal: libc::SIGCHLD as u64,
-            ..Default::default()
-        };
-        let ret = self.call(
-            || fmt_call::clone3(flags),
-            |pid: &libc::c_long| pid.to_string(),
-            || {
-                // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(2):
-                // the child gets a copy-on-write copy of this address space and returns 0
-                // on the same stack. That is sound because this process is single-threaded
-                // (checked above), so no lock is held by a thread that does not exist in
-                // the child.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_clone3,
-                        &args as *const CloneArgs,
-                        std::mem::size_of::<CloneArgs>(),
-                    )
-                };
-                Errno::result(r)
-            },
-        )?;
-        if ret == 0 {
-            child_exit(child)
-        }
-        Ok(Pid::from_raw(ret as libc::pid_t))
+        self.clone3_with(flags, None, child)
+    }
+
+    fn clone3_into_cgroup(
+        &self,
+        flags: CloneFlags,
+        cgroup: BorrowedFd<'_>,
+        child: &mut dyn FnMut() -> i32,
+    ) -> Result<Pid, CloneError> {
+        self.clone3_with(flags, Some(cgroup), child)
     }
 
     fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<Infallible> {
@@ -1020,6 +1064,20 @@ impl Sys for Recorder {
         let pid = self.next_pid.get();
         self.next_pid.set(pid + 1);
         self.record(format!("{} = {pid}", fmt_call::clone3(flags)))?;
+        self.exits.borrow_mut().insert(pid, 0);
+        Ok(Pid::from_raw(pid))
+    }
+
+    fn clone3_into_cgroup(
+        &self,
+        flags: CloneFlags,
+        cgroup: BorrowedFd<'_>,
+        _child: &mut dyn FnMut() -> i32,
+    ) -> Result<Pid, CloneError> {
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
+        let call = fmt_call::clone3_into_cgroup(flags, cgroup.as_raw_fd());
+        self.record(format!("{call} = {pid}"))?;
         self.exits.borrow_mut().insert(pid, 0);
         Ok(Pid::from_raw(pid))
     }

@@ -103,18 +103,34 @@ fn start_in(
     let _signals = block_child_signals(sys)?;
     // With -d, or -i -t (Ctrl-P Ctrl-Q may leave it running), the process may outlive us.
     let interactive_tty = args.tty && args.interactive;
+    // 3. Born in the container's cgroup v2 directory, and moving itself into its v1 ones
+    //    first thing (while the host's cgroup files are still in view): no pid written
+    //    into a `cgroup.procs`, the slow write (see runtime's `launch`, step 4).
+    let cgroup = ch02_cgroups::CgroupHandle::open(
+        sys as &dyn ch01_namespaces::Sys,
+        crate::record::cgroup_dirs(&state.cgroup),
+    );
+    let born_in = match cgroup.v2_path() {
+        Some(dir) => Some(ch01_namespaces::Sys::open(
+            sys,
+            dir,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+        )?),
+        None => None,
+    };
     let options = ChildOptions {
         detach: args.detach || interactive_tty,
         stdio,
+        cgroup: born_in.as_ref().map(|fd| fd.as_fd()),
     };
-    // 3. The child joins the other namespaces and the container's root, then becomes the
-    //    command, with the container's user and working directory.
+    //    Then the child joins the other namespaces and the container's root, and becomes
+    //    the command, with the container's user and working directory.
     let created = process::create(sys, CloneFlags::empty(), options, &mut || {
+        cgroup.join_self_v1().map_err(ChildError::setup)?;
         become_command(sys, &ns, &spec)
     })?;
-    // 4. Into the container's cgroup, so its limits and accounting cover this process too.
-    join_cgroup(sys, &state.cgroup, created.pid())?;
-    // 5. Only then does the child go on to exec the command, inside those limits.
+    drop(born_in);
+    // 4. Released, it execs the command, inside the container's limits.
     let running = created.start(sys)?;
     if args.detach {
         // Its terminal must stay open when we go, or it hangs up (SIGHUP): a drain keeps
@@ -274,17 +290,6 @@ fn become_command(
         &spec.argv,
         &env,
     ))
-}
-
-/// Moves the created child into the container's cgroup, through ch02's borrowing
-/// `CgroupHandle` (the cgroup is the container's, not ours to remove).
-fn join_cgroup(sys: &Kernel, cgroup: &[crate::record::CgroupDir], pid: Pid) -> Result<(), Error> {
-    ch02_cgroups::CgroupHandle::open(
-        sys as &dyn ch01_namespaces::Sys,
-        crate::record::cgroup_dirs(cgroup),
-    )
-    .add_process(pid)?;
-    Ok(())
 }
 
 /// `exec -t` in the foreground: relays the terminal until the process exits (its code),
