@@ -216,7 +216,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     println!("\n{}", report.text());
     if args.write {
         let path = peers::repo_root().join("BENCHMARKS.md");
-        std::fs::write(&path, report.markdown())
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, with_kept_analysis(&report.markdown(), &old))
             .with_context(|| format!("writing {}", path.display()))?;
         println!("written: {}", path.display());
     }
@@ -227,6 +228,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The line from which BENCHMARKS.md is written by hand (why a target is missed, step by
+/// step): `--write` replaces what comes before it and keeps it and what follows.
+const KEPT: &str =
+    "<!-- kept by cargo xtask bench --write: the analysis below is written by hand -->";
+
+/// `generated`, followed by `old`'s hand-written part (from [`KEPT`] on), if it has one.
+fn with_kept_analysis(generated: &str, old: &str) -> String {
+    match old.find(KEPT) {
+        Some(at) => format!("{}\n{}", generated.trim_end(), &old[at..]),
+        None => generated.to_string(),
+    }
 }
 
 /// `cargo build --release -p mini-docker -p ch05-image-pull`, with the cargo that runs us
@@ -312,6 +326,16 @@ fn header(layout: &Layout, plan: &Plan) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewrite_keeps_the_hand_written_analysis() {
+        let old = format!("# old table\n\n{KEPT}\n## Why\nbecause\n");
+        assert_eq!(
+            with_kept_analysis("# new table\n", &old),
+            format!("# new table\n{KEPT}\n## Why\nbecause\n")
+        );
+        assert_eq!(with_kept_analysis("# new\n", "# old\n"), "# new\n");
+    }
 
     fn args(line: &[&str]) -> BenchArgs {
         #[derive(Debug, clap::Parser)]
