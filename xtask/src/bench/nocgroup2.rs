@@ -11,8 +11,7 @@
 //! of each thread (task) in Linux, so `unshare(CLONE_NEWNS)` in a thread gives that thread
 //! alone a private copy of the mount table, and every process it starts inherits that copy.
 //! crun's commands are started from this thread and timed there, so the measured time is
-//! crun's alone, without an `unshare` and a shell around each run (as hyperfine did,
-//! running inside `unshare` in scripts/bench-mini-docker.sh).
+//! crun's alone, without an `unshare` and a shell around each run.
 //!
 //! On a pure cgroup v2 or v1 host the thread is not started and crun runs as it is.
 

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use super::{Ctx, Entry};
 
-/// The Dockerfile (scripts/bench-build.sh's).
+/// The Dockerfile: FROM a local busybox, RUN, ENV, COPY, CMD.
 const DOCKERFILE: &str = "FROM busybox\nRUN echo hi > /f\nENV A=1\nCOPY file /file\nCMD [\"sh\"]\n";
 
 /// `build` and `rebuild`.

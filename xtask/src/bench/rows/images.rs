@@ -1,6 +1,6 @@
 //! Images: pulling one, extracting its layer, and the memory a pull takes.
 //!
-//! The image (as scripts/bench-ch05.sh makes it): one layer of about 100 MB, 60% random
+//! The image: one layer of about 100 MB, 60% random
 //! bytes (which gzip cannot shrink) and 40% text (which it can), plus busybox; built with
 //! umoci, pushed to the local registry with skopeo. A 10 MB one beside it for `pull-rss`.
 //!
