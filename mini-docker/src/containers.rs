@@ -179,7 +179,7 @@ fn remove_dir_all(path: &Path) -> Result<(), Error> {
 /// learns what is left over (and `system prune` takes it).
 fn warn(e: Error) {
     // With its causes, as `main` prints errors.
-    eprintln!("Warning: {}", crate::with_causes(&e));
+    crate::warn(&format!("Warning: {}", crate::with_causes(&e)));
 }
 
 /// `names/.lock`, held until dropped: for taking over a stale name, and around a rename.

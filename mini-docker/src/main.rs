@@ -176,7 +176,15 @@ fn exit_status(command: &Command, err: &Error) -> i32 {
 /// Prints `Error: ` and `e` with its causes, each once, as docker's CLI prints what its
 /// daemon answered: `rm c1 c2` says each container's failure and goes on to the next.
 pub fn say(e: &Error) {
-    eprintln!("Error: {}", with_causes(e));
+    warn(&format!("Error: {}", with_causes(e)));
+}
+
+/// One line on stderr that cannot fail: `eprintln!` panics when the write fails, and a
+/// monitor's stderr is its log file in the store, which a full disk refuses. A message
+/// about a full disk must not be what kills the container's monitor.
+pub fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// `e` and its causes joined by `: `, skipping a cause whose text the one before already

@@ -288,7 +288,7 @@ fn record_start_failure(c: &Container, ready: &mut Option<File>, e: &Error) {
     state.exit_code = code;
     state.error = message.clone();
     if let Err(save) = c.save_state(&state) {
-        eprintln!("recording the failed start: {save}");
+        crate::warn(&format!("recording the failed start: {save}"));
     }
     report(ready, &format!("error {code} {message}\n"));
 }
@@ -527,11 +527,11 @@ impl Clients {
                 _ if queued <= CLIENT_BACKLOG => self.behind.retain(|&(i, _)| i != n),
                 None => self.behind.push((n, now)),
                 Some(p) if now.duration_since(self.behind[p].1) > STALL_GRACE => {
-                    eprintln!(
+                    crate::warn(&format!(
                         "client {n} read nothing of {queued} bytes for {} s: dropped (the log \
                          has every byte)",
                         STALL_GRACE.as_secs()
-                    );
+                    ));
                     self.remove(pump, n);
                 }
                 Some(_) => {}
@@ -581,11 +581,11 @@ fn finish(
     // Not recorded even so (an I/O error): the attached client still gets the status, as
     // our exit code, and the log says why the record lacks it.
     if let Err(e) = &recorded {
-        eprintln!(
+        crate::warn(&format!(
             "recording exit status {}: {}",
             exit.code(),
             crate::with_causes(e)
-        );
+        ));
     }
     drop(span);
     if c.config.host.auto_remove {
@@ -682,7 +682,7 @@ fn fork_monitor(
             match monitor_child(root, c, &log, &null, client, ready, size) {
                 Ok(code) => code,
                 Err(e) => {
-                    eprintln!("{e}");
+                    crate::warn(&e.to_string());
                     125
                 }
             }

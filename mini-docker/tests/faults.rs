@@ -496,7 +496,12 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
         return;
     };
     md.ok(&["tag", "busybox", "spare"]);
-    // One container ends while the disk is full, another fills it and succeeds.
+    // One container fills the disk and ends; another ends after it, on the full disk. The
+    // order is made sure of through a directory of the host's (not on the small disk):
+    // under emulation `fill` can still be writing seconds later, and a container that
+    // ended meanwhile would race it for the space the ballast frees.
+    let sync = tempfile::tempdir().unwrap();
+    let sync_mount = format!("{}:/sync", sync.path().display());
     md.ok(&[
         "run",
         "-d",
@@ -504,10 +509,12 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
         "later",
         "--network",
         "none",
+        "-v",
+        &sync_mount,
         "busybox",
         "sh",
         "-c",
-        "sleep 2; exit 4",
+        "until [ -e /sync/filled ]; do sleep 0.1; done; exit 4",
     ]);
     let fill = md.run(&[
         "run",
@@ -515,16 +522,29 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
         "fill",
         "--network",
         "none",
+        "-v",
+        &sync_mount,
         "busybox",
         "sh",
         "-c",
-        "head -c 40000000 /dev/zero > /tmp/fill; echo filled; exit 3",
+        "head -c 40000000 /dev/zero > /tmp/fill; echo filled; touch /sync/filled; exit 3",
     ]);
-    assert_eq!(
-        fill.status.code(),
-        Some(3),
-        "the container's own status: {}",
-        testkit::show(&fill)
+    // Why a monitor did not do its part is in its own log, next to the record.
+    let monitor_log = |name: &str| {
+        let id = md.ok(&["inspect", "-f", "{{.Id}}", name]);
+        std::fs::read_to_string(
+            md.path()
+                .join("containers")
+                .join(id.trim())
+                .join("monitor.log"),
+        )
+        .unwrap_or_else(|e| format!("(no monitor.log: {e})"))
+    };
+    assert!(
+        fill.status.code() == Some(3),
+        "the container's own status: {}\n--- its monitor's log:\n{}",
+        testkit::show(&fill),
+        monitor_log("fill")
     );
     // The disk was full when the exit was recorded: the monitor gave up the store's
     // ballast (`space`) for the room to write it.
@@ -533,7 +553,12 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
         "the disk is full but for the ballast: {} free",
         disk.free()
     );
-    assert_eq!(md.ok(&["wait", "later"]), "4\n");
+    assert_eq!(
+        md.ok(&["wait", "later"]),
+        "4\n",
+        "later's monitor's log:\n{}",
+        monitor_log("later")
+    );
     for (name, code) in [("fill", "3"), ("later", "4")] {
         assert_eq!(
             md.ok(&[
@@ -543,7 +568,8 @@ fn a_full_disk_loses_no_exit_status_and_rm_and_rmi_still_free_it() {
                 name
             ]),
             format!("exited {code} []\n"),
-            "{name}'s record"
+            "{name}'s record; its monitor's log:\n{}",
+            monitor_log(name)
         );
     }
     // What cannot be done says why, once, and leaves nothing behind.

@@ -373,8 +373,10 @@ impl<F: CgroupFs + ?Sized> Drop for Cgroup<'_, F> {
         if !self.handle.dirs.is_empty()
             && let Err(e) = self.handle.remove_dirs()
         {
-            // A drop cannot return the error; it must not vanish either.
-            eprintln!("cleanup: removing cgroup: {e}");
+            // A drop cannot return the error; it must not vanish either. Nor may the
+            // message panic (eprintln! does when stderr cannot be written: a full disk).
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "cleanup: removing cgroup: {e}");
         }
     }
 }
