@@ -477,12 +477,14 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
         let path = parent.join(name);
         // Another cgroup's removal may take the parent away at any moment until ours is in
         // it (between our two mkdirs, or before the parent's cgroup.subtree_control is
-        // read): retry.
+        // read): retry. A file of a directory being removed answers ENODEV rather than
+        // ENOENT (kernfs has deactivated it; seen as `read(".../cpuset.cpus"): ENODEV`
+        // when containers start and end together).
         let gone = |e: &Error| {
             matches!(
                 e,
                 Error::Sys(SysError {
-                    errno: Errno::ENOENT,
+                    errno: Errno::ENOENT | Errno::ENODEV,
                     ..
                 })
             )
