@@ -5,15 +5,20 @@
 //! ─────────────────────────────────────     ──────────────────────────────────────────
 //! cgroup: create, limits        (ch02)
 //! join another PID namespace    (ch01)
-//! clone3 into new namespaces    (ch01) ──▶  join other IPC/UTS namespaces      (ch01)
+//! clone3 into new namespaces and the
+//!   cgroup's v2 directory       (ch01) ──▶  waits to be released
+//! id maps (--userns-remap)      (ch01)
+//! veth, address, ports          (ch07)
+//! release ─────────────────────────────▶   into its v1 cgroups, by itself     (ch02)
+//!                                           join other IPC/UTS namespaces      (ch01)
 //!                                           make mounts private               (ch01)
 //!                                           mount the overlay stack           (ch04)
 //!                                           volumes, pivot_root, /proc /sys /dev (ch03)
 //!                                           with -t: a pty from its devpts, the
 //!                                           master sent to the monitor         (ch03)
 //!                                           mask /proc and /sys's kernel files (ch03)
-//! pid into the cgroup           (ch02)      loopback up, hostname             (ch01)
-//! release ─────────────────────────────▶   working directory               (ch03)
+//!                                           loopback up, hostname             (ch01)
+//!                                           working directory               (ch03)
 //!                                           capabilities, user, seccomp, exec (ch01)
 //! ```
 //!
