@@ -12,8 +12,10 @@
 //! its fence, `<!-- transcript: when CONDITION -->`, and runs only where the condition
 //! holds (elsewhere it is reported as not run, with the reason): `cgroup-v2` (a pure
 //! unified hierarchy, what most laptops have), `cgroup-v1` (the controllers on v1
-//! hierarchies: a v1 or hybrid host), `linux>=X.Y` and `linux<X.Y`. A note then shows
-//! each host's variant, one after the other.
+//! hierarchies: a v1 or hybrid host), `linux>=X.Y` and `linux<X.Y`, and `docker-hub` (a
+//! TCP connection to Docker Hub's registry, `registry-1.docker.io:443`, succeeds within
+//! 3 s: the machine has the internet). A note then shows each host's variant, one after
+//! the other.
 //!
 //! Each block runs as one `sh` script, so variables and `cd` carry from one command to the
 //! next, as they would for a learner typing them. All blocks of a file share one fresh
@@ -22,6 +24,7 @@
 //! background process a block forgot is not left behind.
 use std::fs;
 use std::io::Read;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,10 +73,31 @@ pub fn condition_holds(condition: &str) -> Result<bool, String> {
     match condition {
         "cgroup-v2" => Ok(crate::pure_cgroup_v2()),
         "cgroup-v1" => Ok(!crate::pure_cgroup_v2()),
+        "docker-hub" => Ok(reachable(DOCKER_HUB, Duration::from_secs(3))),
         _ => Err(format!(
-            "unknown transcript condition {condition:?} (cgroup-v1, cgroup-v2, linux>=X.Y, linux<X.Y)"
+            "unknown transcript condition {condition:?} (cgroup-v1, cgroup-v2, linux>=X.Y, linux<X.Y, docker-hub)"
         )),
     }
+}
+
+/// Docker Hub's registry, which the `docker-hub` condition tries to reach.
+pub const DOCKER_HUB: &str = "registry-1.docker.io:443";
+
+/// Whether a TCP connection to `addr` (`host:port`) succeeds within `timeout`, the name's
+/// lookup included. The lookup cannot be given a timeout of its own (getaddrinfo has
+/// none), so it runs in a thread that is left to finish by itself if it is too slow.
+pub fn reachable(addr: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let connected = addr.to_socket_addrs().into_iter().flatten().any(|a| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            !left.is_zero() && TcpStream::connect_timeout(&a, left).is_ok()
+        });
+        let _ = tx.send(connected);
+    });
+    rx.recv_timeout(timeout).unwrap_or(false)
 }
 
 /// Finds the console blocks of a markdown text.
@@ -423,6 +447,29 @@ mod tests {
         assert!(!condition_holds("linux<2.6").unwrap());
         assert!(condition_holds("linux>=99").is_ok_and(|b| !b));
         assert!(condition_holds("selinux").is_err());
+    }
+
+    #[test]
+    fn docker_hub_is_a_condition_that_asks_the_network() {
+        let md = "<!-- transcript: when docker-hub -->\n```console\n$ true\n```\n";
+        assert_eq!(parse(md)[0].when.as_deref(), Some("docker-hub"));
+        // Named among the conditions an unknown one is told about.
+        assert!(
+            condition_holds("docker-hubb")
+                .unwrap_err()
+                .contains("docker-hub")
+        );
+        assert_eq!(DOCKER_HUB, "registry-1.docker.io:443");
+        // What it checks, without leaving loopback: a listener answers; a closed port and
+        // a malformed address do not, and neither makes it wait past its timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().to_string();
+        assert!(reachable(&open, Duration::from_secs(3)));
+        drop(listener);
+        let started = Instant::now();
+        assert!(!reachable(&open, Duration::from_secs(3)));
+        assert!(!reachable("not an address", Duration::from_secs(3)));
+        assert!(started.elapsed() < Duration::from_secs(7));
     }
 
     #[test]
