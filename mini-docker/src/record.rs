@@ -488,6 +488,8 @@ pub fn valid_name(name: &str) -> bool {
 /// file beside it, fsynced, renamed, the directory fsynced; the temp file removed if a step
 /// fails): a crash leaves the old record or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    // A writer killed between its temp file's create and rename left it behind.
+    ch05_image_pull::store::sweep_dead_temp_files(path);
     ch05_image_pull::store::atomic_write(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
@@ -496,6 +498,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// `monitor.lock`, not this file, says whether a container runs). Still atomic: a reader or
 /// a killed writer sees the old state or the new one.
 pub fn write_state_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    ch05_image_pull::store::sweep_dead_temp_files(path);
     ch05_image_pull::store::atomic_write_volatile(path, bytes)
         .map_err(|e| Error::io("write", path, e))
 }

@@ -98,6 +98,24 @@ fn replace(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> io::
     }
 }
 
+/// Deletes the temp files [`atomic_write`] left beside `path` (`.NAME.tmp-PID-N`) when their
+/// process is gone (killed between the create and the rename), as best it can; a running
+/// writer's file is left alone.
+pub fn sweep_dead_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        if let Some(owner) = file.strip_prefix(&prefix) {
+            if !owner_alive(owner) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// fsync(2) on a directory: makes the renames and removals in it durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)

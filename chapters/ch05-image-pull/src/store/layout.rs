@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use super::files::{TempFile, remove_tree, sync_dir, unique, write_file};
+use super::files::{TempFile, remove_tree, sweep_dead_temp_files, sync_dir, unique, write_file};
 use super::{Image, Layer, Store};
 use crate::Error;
 use crate::layer;
@@ -193,9 +193,13 @@ impl Store {
         })
     }
 
+    /// Replaces index.json (under the store's lock). A writer killed between creating its
+    /// temp file and the rename left `.index.json.tmp-PID-N` behind; the next writer, which
+    /// holds the lock, deletes those whose process is gone.
     pub(super) fn write_index(&self, index: &Index) -> Result<(), Error> {
         let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
         bytes.push(b'\n');
+        sweep_dead_temp_files(&self.index_path());
         write_file(&self.index_path(), &bytes)
     }
 

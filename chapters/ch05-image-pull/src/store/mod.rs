@@ -63,7 +63,7 @@ mod tests;
 
 pub use files::{
     Durability, atomic_write, atomic_write_as, atomic_write_volatile, atomic_write_with_mode,
-    dir_size, remove_tree,
+    dir_size, remove_tree, sweep_dead_temp_files,
 };
 pub use gc::Collected;
 pub use layout::{BlobWriter, TempLayer, VerifiedBlob};

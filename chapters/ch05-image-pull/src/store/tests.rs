@@ -271,6 +271,28 @@ fn the_layout_is_an_oci_image_layout() {
 }
 
 #[test]
+fn a_killed_writers_temp_index_is_deleted_by_the_next_write_and_a_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    image(&store, "a:1", &[("x", "y")]);
+    // A process that is gone (reaped) and one that is running: this one.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let images = dir.path().join("images");
+    let dead_tmp = images.join(format!(".index.json.tmp-{dead}-0"));
+    let live_tmp = images.join(format!(".index.json.tmp-{}-999", std::process::id()));
+    fs::write(&dead_tmp, "{half").unwrap();
+    fs::write(&live_tmp, "{half").unwrap();
+    image(&store, "a:2", &[("x", "z")]);
+    assert!(!dead_tmp.exists(), "a dead writer's temp file is swept");
+    assert!(
+        live_tmp.exists(),
+        "a running writer's temp file is left alone"
+    );
+}
+
+#[test]
 fn atomic_write_replaces_a_file_whole_and_leaves_no_temp_file_when_it_fails() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
