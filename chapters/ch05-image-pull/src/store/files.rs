@@ -108,10 +108,10 @@ pub fn sweep_dead_temp_files(path: &Path) {
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        if let Some(owner) = file.strip_prefix(&prefix) {
-            if !owner_alive(owner) {
-                let _ = fs::remove_file(e.path());
-            }
+        if let Some(owner) = file.strip_prefix(&prefix)
+            && !owner_alive(owner)
+        {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
