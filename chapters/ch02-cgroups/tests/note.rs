@@ -1,5 +1,6 @@
-//! The note's transcripts are true: every `console` block of notes/02-cgroups.md runs, for
-//! real, and prints what the note shows.
+//! The note's transcripts are true: every `console` block of notes/02-cgroups.md and of
+//! its Chinese version, notes/zh/02-cgroups.md, runs, for real, and prints what the note
+//! shows.
 use std::path::Path;
 
 use testkit::transcript::{Runner, assert_note};
@@ -10,9 +11,7 @@ fn the_notes_commands_print_what_the_note_shows() {
     let bin = Path::new(env!("CARGO_BIN_EXE_ch02-cgroups"))
         .parent()
         .unwrap();
-    assert_note(
-        &Runner::new(bin).reaping_orphans(),
-        "notes/02-cgroups.md",
-        5,
-    );
+    let runner = Runner::new(bin).reaping_orphans();
+    assert_note(&runner, "notes/02-cgroups.md", 5);
+    assert_note(&runner, "notes/zh/02-cgroups.md", 5);
 }
