@@ -167,7 +167,9 @@ impl<'t> Client<'t> {
                 }
             },
             "bearer" => {
-                if let Some(scope) = challenge.param("scope") {
+                // A challenge may name several scopes, separated by spaces (distribution's
+                // token.md); each is its own `scope` parameter in the token request.
+                for scope in challenge.param("scope").unwrap_or("").split_whitespace() {
                     self.add_scope(scope.to_string());
                 }
                 let scopes = self.scopes.lock().expect("not poisoned").clone();
@@ -791,6 +793,24 @@ mod tests {
             format!("{:#}", anyhow::Error::from(err)),
             r#"127.0.0.1:5000 refused the credentials of user "peers": GET http://127.0.0.1:5000/v2/x/manifests/latest: 401 Unauthorized (UNAUTHORIZED: authentication required)"#
         );
+    }
+
+    #[test]
+    fn a_challenge_naming_two_scopes_asks_for_each_in_its_own_parameter() {
+        let t = Scripted::new(vec![
+            Canned::new("GET https://reg.example/v2/", 401).header(
+                "www-authenticate",
+                r#"Bearer realm="https://reg.example/token",scope="repository:a:pull,push repository:b:pull""#,
+            ),
+            Canned::new(
+                "GET https://reg.example/token?scope=repository%3Aa%3Apull&scope=repository%3Aa%3Apull%2Cpush&scope=repository%3Ab%3Apull",
+                200,
+            )
+            .body(r#"{"token":"t"}"#),
+        ]);
+        let c = client(&t, "reg.example/a", None);
+        c.ping().unwrap();
+        assert!(t.finished(), "{:#?}", t.lines());
     }
 
     #[test]
