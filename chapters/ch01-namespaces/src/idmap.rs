@@ -62,6 +62,7 @@ pub fn root_mapping(host_uid: Uid, host_gid: Gid) -> (IdRange, IdRange) {
 /// Writes the child's maps. Without CAP_SETGID in the parent namespace, `setgroups` must be
 /// denied first, or an unprivileged user could drop a group that was restricting them.
 pub fn write_maps(sys: &dyn Sys, pid: Pid, uids: IdRange, gids: IdRange) -> SysResult<()> {
+    // exercise(ch01.maps): write "INSIDE OUTSIDE COUNT" lines to /proc/PID/uid_map and gid_map (setgroups "deny" first unless root)
     let proc = PathBuf::from(format!("/proc/{pid}"));
     if !Uid::effective().is_root() {
         sys.write_file(&proc.join("setgroups"), "deny")?;
@@ -69,11 +70,13 @@ pub fn write_maps(sys: &dyn Sys, pid: Pid, uids: IdRange, gids: IdRange) -> SysR
     let line = |r: IdRange| format!("{} {} {}\n", r.inside, r.outside, r.count);
     sys.write_file(&proc.join("uid_map"), &line(uids))?;
     sys.write_file(&proc.join("gid_map"), &line(gids))
+    // end exercise
 }
 
 /// The range `/etc/subuid` or `/etc/subgid` (subuid(5): `NAME:START:COUNT` lines) gives
 /// `who`, a user name or a numeric uid; the first line for it wins, as in shadow-utils.
 pub fn subordinate_range(text: &str, who: &[&str]) -> Option<IdRange> {
+    // exercise(ch01.subuid): the first NAME:START:COUNT line whose NAME is in `who`, as a range from inside id 0
     text.lines().find_map(|line| {
         let mut f = line.trim().split(':');
         let (name, start, count) = (f.next()?, f.next()?, f.next()?);
@@ -86,6 +89,7 @@ pub fn subordinate_range(text: &str, who: &[&str]) -> Option<IdRange> {
             count: count.parse().ok()?,
         })
     })
+    // end exercise
 }
 
 /// A user namespace with these maps, held by a descriptor of its `/proc/PID/ns/user`.
@@ -178,6 +182,35 @@ mod tests {
         );
         assert_eq!(subordinate_range(text, &["carol"]), None);
         assert_eq!(subordinate_range("broken line\n", &["broken line"]), None);
+    }
+
+    #[test]
+    fn the_maps_are_one_line_each_and_setgroups_is_denied_first_without_root() {
+        let rec = crate::sys::Recorder::new();
+        let uids = IdRange {
+            inside: 0,
+            outside: 100_000,
+            count: 65536,
+        };
+        let gids = IdRange {
+            inside: 0,
+            outside: 1001,
+            count: 1,
+        };
+        write_maps(&rec, Pid::from_raw(77), uids, gids).unwrap();
+        let mut expected = vec![
+            r#"write("/proc/77/uid_map", "0 100000 65536")"#.to_string(),
+            r#"write("/proc/77/gid_map", "0 1001 1")"#.to_string(),
+        ];
+        if !Uid::effective().is_root() {
+            expected.insert(0, r#"write("/proc/77/setgroups", "deny")"#.into());
+        }
+        assert_eq!(rec.calls(), expected);
+        // One line each, ending in a newline: the kernel takes the whole map in one write.
+        assert_eq!(
+            rec.file(Path::new("/proc/77/uid_map")).as_deref(),
+            Some("0 100000 65536\n")
+        );
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl NamespaceFlags {
     /// The `CLONE_NEW*` flags these options ask for, with the implications applied: a new
     /// PID namespace gets a new mount namespace too, for its own `/proc`.
     pub fn clone_flags(&self) -> CloneFlags {
+        // exercise(ch01.flags): the CLONE_NEW* flag of each namespace asked for; a new PID one needs a new mount one
         let mut flags = CloneFlags::empty();
         for (on, kind) in [
             (self.user, Kind::User),
@@ -83,6 +84,7 @@ impl NamespaceFlags {
             }
         }
         flags
+        // end exercise
     }
 }
 
@@ -150,6 +152,7 @@ pub fn run(sys: &dyn Sys, args: &RunArgs) -> Result<i32, Error> {
 
 /// What the child does in its new namespaces before it becomes CMD, in kernel order.
 pub fn enter(sys: &dyn Sys, plan: &Plan) -> Result<Infallible, ChildError> {
+    // exercise(ch01.enter): for each new namespace, in kernel order: root inside, private mounts, /proc, hostname; then exec
     if plan.flags.contains(CloneFlags::CLONE_NEWUSER) {
         become_root_inside(sys)?;
     }
@@ -163,6 +166,7 @@ pub fn enter(sys: &dyn Sys, plan: &Plan) -> Result<Infallible, ChildError> {
         set_hostname(sys, name)?;
     }
     Err(process::exec(sys, &plan.argv, &plan.env))
+    // end exercise
 }
 
 /// Switches to uid and gid 0 of our new user namespace, which the parent has mapped to an
@@ -284,6 +288,87 @@ mod tests {
         })
     }
 
+    /// A plan made without `clone_flags`, so the child's tests do not go through it.
+    fn child_plan(flags: CloneFlags, hostname: Option<&str>) -> Plan {
+        Plan {
+            flags,
+            hostname: hostname.map(str::to_string),
+            argv: vec!["ps".into(), "aux".into()],
+            env: Vec::new(),
+            detach: false,
+        }
+    }
+
+    #[test]
+    fn every_option_asks_for_its_own_namespace() {
+        let all = NamespaceFlags {
+            user: true,
+            cgroup: true,
+            ipc: true,
+            uts: true,
+            net: true,
+            pid: true,
+            mount: true,
+        };
+        assert_eq!(
+            all.clone_flags(),
+            CloneFlags::CLONE_NEWUSER
+                | CloneFlags::CLONE_NEWCGROUP
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWNS
+        );
+        assert_eq!(NamespaceFlags::default().clone_flags(), CloneFlags::empty());
+        for (ns, flag) in [
+            (
+                NamespaceFlags {
+                    user: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWUSER,
+            ),
+            (
+                NamespaceFlags {
+                    cgroup: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWCGROUP,
+            ),
+            (
+                NamespaceFlags {
+                    ipc: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWIPC,
+            ),
+            (
+                NamespaceFlags {
+                    uts: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWUTS,
+            ),
+            (
+                NamespaceFlags {
+                    net: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWNET,
+            ),
+            (
+                NamespaceFlags {
+                    mount: true,
+                    ..Default::default()
+                },
+                CloneFlags::CLONE_NEWNS,
+            ),
+        ] {
+            assert_eq!(ns.clone_flags(), flag, "{ns:?}");
+        }
+    }
+
     #[test]
     fn pid_implies_mount_and_hostname_implies_uts() {
         let p = plan(
@@ -302,11 +387,8 @@ mod tests {
     #[test]
     fn the_child_makes_mounts_private_before_mounting_proc() {
         let rec = Recorder::new();
-        let p = plan(
-            NamespaceFlags {
-                pid: true,
-                ..Default::default()
-            },
+        let p = child_plan(
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
             Some("box"),
         );
         // Under the recorder, execve "fails": the real one would have replaced the process.
@@ -350,13 +432,7 @@ mod tests {
     #[test]
     fn a_failing_mount_is_reported_with_the_call_and_errno() {
         let rec = Recorder::new().failing("mount(\"proc\"", nix::errno::Errno::EPERM);
-        let p = plan(
-            NamespaceFlags {
-                pid: true,
-                ..Default::default()
-            },
-            None,
-        );
+        let p = child_plan(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS, None);
         let err = enter(&rec, &p).unwrap_err();
         assert_eq!(err.code, 125);
         insta::assert_snapshot!(err.message, @r#"mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL): EPERM (Operation not permitted)"#);

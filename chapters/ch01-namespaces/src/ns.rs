@@ -227,6 +227,7 @@ impl Namespaces {
     /// root. Called in a freshly cloned child, which is single-threaded by construction, as
     /// setns(2) requires for user and mount namespaces.
     pub fn enter_rest(&self, sys: &dyn Sys) -> Result<(), ChildError> {
+        // exercise(ch01.join): setns into every held namespace but PID, then into the target's root (fchdir, chroot ".", chdir "/")
         for (kind, fd) in &self.fds {
             if *kind != Kind::Pid {
                 sys.setns(fd.as_fd(), kind.file(), kind.flag())?;
@@ -240,6 +241,7 @@ impl Namespaces {
             sys.chdir(Path::new("/"))?;
         }
         Ok(())
+        // end exercise
     }
 }
 

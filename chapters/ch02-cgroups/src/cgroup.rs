@@ -542,6 +542,7 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
     }
 
     fn enable_controllers(&self, dir: &Path, controllers: &[Controller]) -> Result<(), Error> {
+        // exercise(ch02.enable): write "+name" for each controller not yet in dir's cgroup.subtree_control
         let file = dir.join("cgroup.subtree_control");
         let enabled = self.sys.read_file(&file)?;
         let missing: Vec<String> = controllers
@@ -553,6 +554,7 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
             self.sys.write_file(&file, &missing.join(" "))?;
         }
         Ok(())
+        // end exercise
     }
 
     fn inherit_cpuset(&self, from: &Path, to: &Path) -> Result<(), Error> {
@@ -598,6 +600,7 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
                     }
                 }
                 Version::V2 => {
+                    // exercise(ch02.memory): write the limit to memory.max, and to memory.swap.max the swap beyond it ("0" for none, "max" for unlimited)
                     w(d, "memory.max", bytes.to_string())?;
                     // v2 counts swap separately: memory.swap.max is swap alone.
                     let swap = match limits.swap {
@@ -606,10 +609,12 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
                         Swap::Unlimited => "max".into(),
                     };
                     optional(w(d, "memory.swap.max", swap))?;
+                    // end exercise
                 }
             }
         }
         if let (Some(cpus), Some(d)) = (limits.cpus, self.dir_of(Controller::Cpu)) {
+            // exercise(ch02.cpu): `cpus` CPUs as a quota per CPU_PERIOD_US period: cpu.max on v2, cfs_period_us and cfs_quota_us on v1
             let quota = (cpus * CPU_PERIOD_US as f64).round() as u64;
             match d.version {
                 Version::V1 => {
@@ -618,6 +623,7 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
                 }
                 Version::V2 => w(d, "cpu.max", format!("{quota} {CPU_PERIOD_US}"))?,
             }
+            // end exercise
         }
         if let (Some(max), Some(d)) = (limits.pids, self.dir_of(Controller::Pids)) {
             w(d, "pids.max", max.to_string())?;
@@ -747,11 +753,13 @@ impl<'s, F: CgroupFs + ?Sized> CgroupHandle<'s, F> {
 
     /// Moves a process (all its threads) into the cgroup, in every hierarchy.
     pub fn add_process(&self, pid: Pid) -> Result<(), Error> {
+        // exercise(ch02.join): write the pid into cgroup.procs of each of our directories
         for d in &self.dirs {
             self.sys
                 .write_file(&d.path.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
+        // end exercise
     }
 
     /// The cgroup's directory on the v2 hierarchy (a pure v2 host's, or a hybrid host's
@@ -1379,6 +1387,102 @@ mod v2_tests {
         assert_eq!(fs.read("mini-docker/box/cpuset.mems"), "0");
         assert_eq!(Tuning::cpu_weight(1024), 39);
         assert_eq!(Tuning::cpu_weight(2), 1);
+    }
+
+    /// A cgroup `box` made by hand in the fixture (without `Cgroup::create`), opened with
+    /// `controllers` in a v2 directory.
+    fn handle_on<'f>(
+        fs: &'f CgroupV2Fixture,
+        controllers: &[Controller],
+    ) -> CgroupHandle<'f, CgroupV2Fixture> {
+        let names: Vec<&str> = controllers.iter().map(|c| c.name()).collect();
+        fs.write("cgroup.subtree_control", &names.join(" "));
+        let path = fs.root.path().join("box");
+        fs.mkdir(&path, 0o755).unwrap();
+        CgroupHandle::open(
+            fs,
+            vec![Dir {
+                version: Version::V2,
+                path,
+                controllers: controllers.to_vec(),
+            }],
+        )
+    }
+
+    #[test]
+    fn memory_goes_to_memory_max_and_swap_beyond_it_to_memory_swap_max() {
+        let fs = CgroupV2Fixture::new("memory");
+        let cg = handle_on(&fs, &[Controller::Memory]);
+        let mut limits = Limits {
+            memory: Some(64 << 20),
+            ..Default::default()
+        };
+        cg.apply(&limits).unwrap();
+        assert_eq!(fs.read("box/memory.max"), "67108864");
+        assert_eq!(fs.read("box/memory.swap.max"), "0", "no swap by default");
+        limits.swap = Swap::Total(100 << 20);
+        cg.apply(&limits).unwrap();
+        assert_eq!(fs.read("box/memory.swap.max"), (36u64 << 20).to_string());
+        limits.swap = Swap::Unlimited;
+        cg.apply(&limits).unwrap();
+        assert_eq!(fs.read("box/memory.swap.max"), "max");
+    }
+
+    #[test]
+    fn a_cpu_limit_is_a_quota_per_period_on_v2_and_on_v1() {
+        let fs = CgroupV2Fixture::new("cpu");
+        let cg = handle_on(&fs, &[Controller::Cpu]);
+        let limits = Limits {
+            cpus: Some(1.5),
+            ..Default::default()
+        };
+        cg.apply(&limits).unwrap();
+        assert_eq!(fs.read("box/cpu.max"), "150000 100000");
+        // A v1 cpu directory: two files, the period and the quota in it.
+        let v1 = fs.root.path().join("v1cpu");
+        std::fs::create_dir(&v1).unwrap();
+        for f in ["cpu.cfs_period_us", "cpu.cfs_quota_us"] {
+            std::fs::write(v1.join(f), "-1").unwrap();
+        }
+        let dirs = vec![Dir {
+            version: Version::V1,
+            path: v1,
+            controllers: vec![Controller::Cpu],
+        }];
+        CgroupHandle::open(&fs, dirs).apply(&limits).unwrap();
+        assert_eq!(fs.read("v1cpu/cpu.cfs_period_us"), "100000");
+        assert_eq!(fs.read("v1cpu/cpu.cfs_quota_us"), "150000");
+    }
+
+    #[test]
+    fn joining_writes_the_pid_into_cgroup_procs_of_every_directory() {
+        let fs = CgroupV2Fixture::new("pids");
+        let mut dirs = handle_on(&fs, &[Controller::Pids]).dirs().to_vec();
+        let other = fs.root.path().join("v1pids");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("cgroup.procs"), "").unwrap();
+        dirs.push(Dir {
+            version: Version::V1,
+            path: other,
+            controllers: vec![Controller::Pids],
+        });
+        CgroupHandle::open(&fs, dirs)
+            .add_process(Pid::from_raw(4242))
+            .unwrap();
+        assert_eq!(fs.read("box/cgroup.procs"), "4242");
+        assert_eq!(fs.read("v1pids/cgroup.procs"), "4242");
+    }
+
+    #[test]
+    fn controllers_are_enabled_with_plus_names_in_subtree_control() {
+        let fs = CgroupV2Fixture::new("cpu memory pids");
+        let cg = CgroupHandle::open(&fs, Vec::new());
+        cg.enable_controllers(fs.root.path(), &[Controller::Memory, Controller::Pids])
+            .unwrap();
+        assert_eq!(fs.read("cgroup.subtree_control"), "memory pids");
+        cg.enable_controllers(fs.root.path(), &[Controller::Memory, Controller::Cpu])
+            .unwrap();
+        assert_eq!(fs.read("cgroup.subtree_control"), "cpu memory pids");
     }
 
     #[test]

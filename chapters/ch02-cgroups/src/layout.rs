@@ -248,6 +248,7 @@ impl Layout {
     /// lists it. v1-only controllers (cpuacct, freezer) have no v2 home: v2's core files
     /// (`cpu.stat`, `cgroup.freeze`) do their work.
     pub fn locate(&self, controller: Controller) -> Option<&Hierarchy> {
+        // exercise(ch02.locate): the v1 hierarchy that has the controller; else (unless v1-only) the v2 one, if it lists it
         let name = controller.name();
         if let Some(h) = self
             .v1_controller_mounts()
@@ -260,6 +261,7 @@ impl Layout {
         }
         self.unified()
             .filter(|h| h.controllers.iter().any(|c| c == name))
+        // end exercise
     }
 
     /// The text of `ch02-cgroups info`.

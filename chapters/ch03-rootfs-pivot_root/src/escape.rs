@@ -85,6 +85,7 @@ fn climb(
         })
         .map(|e| e.path())
         .ok_or_else(|| SysError::new("find a subdirectory of /", nix::errno::Errno::ENOENT))?;
+    // exercise(ch03.escape): chroot into `sub` (the current directory stays outside it), climb CLIMB times "..", then chroot "." and chdir "/"
     sys.chroot(&sub)?;
     // The current directory is now outside the root: `..` is not stopped here.
     for _ in 0..CLIMB {
@@ -92,6 +93,7 @@ fn climb(
     }
     sys.chroot(Path::new("."))?;
     sys.chdir(Path::new("/"))?;
+    // end exercise
     println!("  after the climb:  {}", listing(Path::new("/")));
     let escaped = is_host_root(host_root);
     if escaped {

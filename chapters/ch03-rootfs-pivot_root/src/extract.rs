@@ -90,6 +90,7 @@ pub struct ExtractStats {
 
 /// Makes an entry name relative and refuses `..` (rule 1). `Ok(None)` is the root itself.
 pub fn sanitize(name: &Path) -> Result<Option<PathBuf>, String> {
+    // exercise(ch03.sanitize): drop "/" and "." components, refuse "..", and say Ok(None) for the root itself
     let mut out = PathBuf::new();
     for c in name.components() {
         match c {
@@ -101,6 +102,7 @@ pub fn sanitize(name: &Path) -> Result<Option<PathBuf>, String> {
         }
     }
     Ok((!out.as_os_str().is_empty()).then_some(out))
+    // end exercise
 }
 
 fn sys_err(call: String, errno: Errno) -> SysError {

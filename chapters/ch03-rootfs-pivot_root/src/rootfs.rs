@@ -257,6 +257,7 @@ impl KernelFiles {
 
 /// Parses `HOST:CONTAINER[:ro|:rw]`, the `-v` syntax for bind mounts.
 pub fn parse_volume(spec: &str) -> Result<Mount, String> {
+    // exercise(ch03.volume): split HOST:CONTAINER[:ro|:rw], both paths absolute, with the errors the test expects
     let parts: Vec<&str> = spec.split(':').collect();
     let (host, container, mode) = match parts.as_slice() {
         [h, c] => (*h, *c, "rw"),
@@ -291,6 +292,7 @@ pub fn parse_volume(spec: &str) -> Result<Mount, String> {
         target: PathBuf::from(container),
         read_only,
     })
+    // end exercise
 }
 
 fn rel(p: &Path) -> PathBuf {
@@ -567,6 +569,7 @@ pub fn remount_read_only(sys: &dyn RootfsSys, target: &Path) -> Result<(), SysEr
 /// read-only root filesystems work too. The old root is made a slave first, so that the
 /// detach cannot propagate to the host's mounts.
 pub fn pivot(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
+    // exercise(ch03.pivot): open and fchdir to the new root, pivot_root(".", "."), make "." a recursive slave, detach it, chdir "/"
     let fd = sys.open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
     sys.fchdir(fd.as_fd(), rootfs)?;
     sys.pivot_root(Path::new("."), Path::new("."))?;
@@ -579,6 +582,7 @@ pub fn pivot(sys: &dyn RootfsSys, rootfs: &Path) -> Result<(), SysError> {
     )?;
     sys.umount2(Path::new("."), MntFlags::MNT_DETACH)?;
     sys.chdir(Path::new("/"))
+    // end exercise
 }
 
 /// sysfs, read-only unless `--privileged`: a container may look at the kernel's devices,
@@ -649,6 +653,7 @@ pub fn mount_cgroups(
 /// this kernel does not have is skipped. Without `CAP_SYS_ADMIN` (dropped later) the
 /// container cannot unmount or remount any of it.
 pub fn protect_kernel_files(sys: &dyn RootfsSys, files: &KernelFiles) -> Result<(), SysError> {
+    // exercise(ch03.mask): bind each read-only path onto itself and remount it read-only; cover each masked one with /dev/null (a tmpfs for a directory)
     let absent = |r: Result<(), SysError>| match r {
         Err(e) if e.errno == nix::errno::Errno::ENOENT => Ok(false),
         r => r.map(|()| true),
@@ -683,6 +688,7 @@ pub fn protect_kernel_files(sys: &dyn RootfsSys, files: &KernelFiles) -> Result<
         }
     }
     Ok(())
+    // end exercise
 }
 
 /// A terminal of the container's own, as runc's console socket makes it: a pty from the
@@ -883,6 +889,7 @@ pub fn mount_dev(
 mod tests {
     use super::*;
     use crate::sys::Recorder;
+    use nix::errno::Errno;
 
     #[test]
     fn an_empty_volume_receives_the_image_content_and_a_used_one_is_left_alone() {
@@ -1058,6 +1065,42 @@ mod tests {
         // The mount points were made inside the rootfs, not on the host.
         assert!(rootfs.path().join("data").is_dir());
         assert!(rootfs.path().join("proc").is_dir());
+    }
+
+    #[test]
+    fn pivot_switches_into_the_new_root_and_detaches_the_old_one() {
+        let rec = Recorder::new();
+        pivot(&rec, Path::new("/tmp/rootfs")).unwrap();
+        insta::assert_snapshot!(rec.calls().join("\n"), @r#"
+        open("/tmp/rootfs", O_RDONLY|O_CLOEXEC|O_DIRECTORY)
+        fchdir("/tmp/rootfs")
+        pivot_root(".", ".")
+        mount(NULL, ".", NULL, MS_REC|MS_SLAVE, NULL)
+        umount2(".", MNT_DETACH)
+        chdir("/")
+        "#);
+    }
+
+    #[test]
+    fn kernel_files_are_bound_read_only_and_masked_with_dev_null_or_an_empty_tmpfs() {
+        // /proc/acpi is a directory: binding /dev/null (a file) onto it fails with ENOTDIR.
+        let rec = Recorder::new().failing(r#"mount("/dev/null", "/proc/acpi""#, Errno::ENOTDIR);
+        let files = KernelFiles {
+            masked: vec!["/proc/kcore".into(), "/proc/acpi".into()],
+            read_only: vec!["/proc/sys".into()],
+            ..KernelFiles::docker_default()
+        };
+        protect_kernel_files(&rec, &files).unwrap();
+        insta::assert_snapshot!(rec.calls().join("\n"), @r#"
+        mount("/proc/sys", "/proc/sys", NULL, MS_BIND|MS_REC, NULL)
+        mount(NULL, "/proc/sys", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_REMOUNT|MS_BIND, NULL)
+        mount("/dev/null", "/proc/kcore", NULL, MS_BIND, NULL)
+        mount("/dev/null", "/proc/acpi", NULL, MS_BIND, NULL)
+        mount("tmpfs", "/proc/acpi", "tmpfs", MS_RDONLY, NULL)
+        "#);
+        // A path this kernel does not have is skipped, not an error.
+        let rec = Recorder::new().failing(r#"mount("/dev/null", "/proc/kcore""#, Errno::ENOENT);
+        protect_kernel_files(&rec, &files).unwrap();
     }
 
     fn regex_fd(s: &str) -> String {

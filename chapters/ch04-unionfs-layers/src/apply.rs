@@ -201,6 +201,7 @@ fn whiteout(x: &Extractor, rel: &Path, how: Whiteouts) -> Result<(), SysError> {
     match how {
         Whiteouts::Apply => x.root().remove_all(rel).map(drop),
         Whiteouts::Overlay => {
+            // exercise(ch04.whiteout): remove what is at `rel`, then make a 0/0 character device there (mknodat in its parent)
             x.root().remove_all(rel)?;
             let (pfd, name) = x.root().parent_of(rel)?;
             nix::sys::stat::mknodat(
@@ -211,6 +212,7 @@ fn whiteout(x: &Extractor, rel: &Path, how: Whiteouts) -> Result<(), SysError> {
                 nix::sys::stat::makedev(0, 0),
             )
             .map_err(|e| SysError::new(format!("mknodat({rel:?}, S_IFCHR, makedev(0, 0))"), e))
+            // end exercise
         }
     }
 }

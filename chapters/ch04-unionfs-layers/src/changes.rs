@@ -69,6 +69,7 @@ pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
 }
 
 fn walk(upper: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> io::Result<()> {
+    // exercise(ch04.changes): for each entry of upper/rel, sorted: a whiteout is D; else A if no lower has it, C if one does; list an opaque dir's hidden children as D; recurse
     let dir = upper.join(rel);
     let mut names: Vec<OsString> = fs::read_dir(&dir)?
         .map(|e| e.map(|e| e.file_name()))
@@ -112,6 +113,7 @@ fn walk(upper: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> 
         }
     }
     Ok(())
+    // end exercise
 }
 
 fn is_whiteout(md: &fs::Metadata) -> bool {

@@ -74,6 +74,7 @@ impl Stack {
 
     /// The option string for mount(2).
     pub fn options(&self) -> String {
+        // exercise(ch04.options): "lowerdir=TOP:…:BOTTOM" (escaped), then ",upperdir=…,workdir=…" if any, then ",redirect_dir=off"
         let lowers: Vec<String> = self.lowers.iter().map(|p| escape(p)).collect();
         let mut s = format!("lowerdir={}", lowers.join(":"));
         if let Some((upper, work)) = &self.upper {
@@ -87,6 +88,7 @@ impl Stack {
         // which an OCI layer cannot express; off, rename(2) fails with EXDEV and tools copy.
         s.push_str(",redirect_dir=off");
         s
+        // end exercise
     }
 }
 
@@ -124,6 +126,7 @@ pub fn mount_with_fsconfig(
     stack: &Stack,
     target: &Path,
 ) -> Result<(), SysError> {
+    // exercise(ch04.fsconfig): fsopen overlay, one fsconfig per option (a "lowerdir+" per layer, top first), create, fsmount, move_mount to target
     let fs = sys.fsopen("overlay")?;
     sys.fsconfig_set(fs.as_fd(), "source", "overlay")?;
     for lower in &stack.lowers {
@@ -144,6 +147,7 @@ pub fn mount_with_fsconfig(
     sys.fsconfig_create(fs.as_fd())?;
     let mnt = sys.fsmount(fs.as_fd())?;
     sys.move_mount(mnt.as_fd(), target)
+    // end exercise
 }
 
 /// An overlay whose layers are given as descriptors (`FSCONFIG_SET_FD`, Linux 6.13+),

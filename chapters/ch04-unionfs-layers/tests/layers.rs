@@ -154,6 +154,32 @@ fn scenario() -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn whiteouts_in_a_layer_become_overlay_whiteouts_in_its_directory() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("layer");
+    fs::create_dir(&dir).unwrap();
+    let tar = layer(&[
+        E::Dir("etc"),
+        E::Whiteout("etc/motd"),
+        E::File("etc/hostname", "box\n"),
+    ]);
+    let stats = apply(&tar[..], &dir, &ApplyOptions::layer()).unwrap();
+    assert_eq!(stats.whiteouts, 1);
+    // overlayfs's whiteout: a character device 0/0 in place of the deleted name.
+    let md = fs::symlink_metadata(dir.join("etc/motd")).expect("a whiteout at etc/motd");
+    assert!(
+        md.file_type().is_char_device() && md.rdev() == 0,
+        "etc/motd is a 0/0 character device: {md:?}"
+    );
+    assert!(!dir.join("etc/.wh.motd").exists(), "no .wh. file is left");
+    assert_eq!(
+        fs::read_to_string(dir.join("etc/hostname")).unwrap(),
+        "box\n"
+    );
+}
+
+#[test]
 fn a_stack_of_applied_layers_reads_like_the_layers_extracted_one_over_another() {
     require_root!();
     let work = tempfile::tempdir().unwrap();

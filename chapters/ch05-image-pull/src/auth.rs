@@ -147,10 +147,12 @@ impl<'a> Parser<'a> {
 
 /// The challenge we can answer, preferring Bearer (it carries a scope) over Basic.
 pub fn choose(challenges: &[Challenge]) -> Option<&Challenge> {
+    // exercise(ch05.choose): the bearer challenge if there is one, else the basic one, else None
     challenges
         .iter()
         .find(|c| c.scheme == "bearer")
         .or_else(|| challenges.iter().find(|c| c.scheme == "basic"))
+    // end exercise
 }
 
 /// Username and password (or an identity token used as a password).
@@ -338,6 +340,10 @@ mod tests {
     fn bearer_is_preferred() {
         let c = parse_challenges(r#"Basic realm="a", Bearer realm="b""#).unwrap();
         assert_eq!(choose(&c).unwrap().scheme, "bearer");
+        let c = parse_challenges(r#"Negotiate, Basic realm="a""#).unwrap();
+        assert_eq!(choose(&c).unwrap().scheme, "basic");
+        let c = parse_challenges("Negotiate").unwrap();
+        assert!(choose(&c).is_none(), "no scheme we can answer");
     }
 
     #[test]

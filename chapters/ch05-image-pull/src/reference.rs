@@ -136,6 +136,7 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises a reference the way `docker pull` does.
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
+        // exercise(ch05.reference): split off @digest, then :tag (after the last '/'), then a registry-looking first part; default docker.io, library/ and latest
         if input.is_empty() {
             return Err(bad(input, "it is empty"));
         }
@@ -202,6 +203,7 @@ impl Reference {
             tag,
             digest,
         })
+        // end exercise
     }
 
     /// `registry/repository`, without tag or digest.

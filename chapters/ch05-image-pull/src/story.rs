@@ -219,6 +219,7 @@ pub fn get_token(
     credentials: Option<&Credentials>,
     out: &Reporter,
 ) -> Result<String, Error> {
+    // exercise(ch05.token): Basic: the credentials themselves; Bearer: GET the realm with service and a pull scope, Basic-authenticated if we have credentials, and return "Bearer TOKEN"
     let auth_error = |problem: String| Error::Auth {
         registry: session.registry.clone(),
         problem,
@@ -253,6 +254,7 @@ pub fn get_token(
         .ok_or_else(|| auth_error(format!("the token endpoint {url} gave no token")))?;
     out.line(&format!("token: Bearer, from {realm}"));
     Ok(format!("Bearer {token}"))
+    // end exercise
 }
 
 /// `GET /v2/NAME/manifests/REF` with an `Accept` header listing every type we read
@@ -285,6 +287,7 @@ pub fn fetch_manifest(session: &Session<'_>, id: &str) -> Result<Fetched, Error>
 /// digest); one asked for by tag, to the digest the registry announced
 /// (`Docker-Content-Digest`, spec.md, "Pulling manifests").
 pub fn verify_manifest(id: &str, announced: Option<&str>, actual: &Digest) -> Result<(), Error> {
+    // exercise(ch05.verify): by digest, the id itself; by tag, the announced digest (if any); a different actual digest is a DigestMismatch
     let expected = if id.starts_with("sha256:") {
         Some(id)
     } else {
@@ -297,6 +300,7 @@ pub fn verify_manifest(id: &str, announced: Option<&str>, actual: &Digest) -> Re
         }),
         _ => Ok(()),
     }
+    // end exercise
 }
 
 /// An index lists one manifest per platform (image-spec image-index.md): take the one for
@@ -506,6 +510,72 @@ impl Drop for Downloads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_dance_trades_credentials_for_a_bearer_token_scoped_to_pulling() {
+        use crate::auth::{Challenge, Credentials};
+        use crate::transport::{Canned, Scripted};
+        let reference = Reference {
+            registry: "reg.test".into(),
+            repository: "library/busybox".into(),
+            tag: Some("latest".into()),
+            digest: None,
+        };
+        let out = Reporter::new(crate::progress::Progress::Quiet);
+        let alice = Credentials {
+            username: "alice".into(),
+            password: "secret".into(),
+        };
+        let bearer = Challenge {
+            scheme: "bearer".into(),
+            params: vec![
+                ("realm".into(), "http://auth.test/token".into()),
+                ("service".into(), "reg.test".into()),
+            ],
+        };
+        let t = Scripted::new(vec![
+            Canned::new(
+                "GET http://auth.test/token?service=reg.test&scope=repository%3Alibrary%2Fbusybox%3Apull",
+                200,
+            )
+            .body(r#"{"token":"t0k3n"}"#),
+        ]);
+        let session = Session::new(&t, &reference);
+        let header = get_token(&session, &bearer, Some(&alice), &out).unwrap();
+        assert_eq!(header, "Bearer t0k3n");
+        assert!(t.finished(), "one request, to the realm");
+        assert_eq!(
+            t.seen()[0].authorization.as_deref(),
+            Some("Basic YWxpY2U6c2VjcmV0"),
+            "the credentials go to the token server, as Basic"
+        );
+        // OAuth2's field name is accepted too, and an anonymous pull sends no credentials.
+        let t = Scripted::new(vec![
+            Canned::new("GET http://auth.test/token?*", 200).body(r#"{"access_token":"a"}"#),
+        ]);
+        let session = Session::new(&t, &reference);
+        assert_eq!(
+            get_token(&session, &bearer, None, &out).unwrap(),
+            "Bearer a"
+        );
+        assert_eq!(t.seen()[0].authorization, None);
+        // Basic needs no request: the credentials are the answer; without them, a login.
+        let basic = Challenge {
+            scheme: "basic".into(),
+            params: vec![("realm".into(), "r".into())],
+        };
+        let t = Scripted::new(vec![]);
+        let session = Session::new(&t, &reference);
+        assert_eq!(
+            get_token(&session, &basic, Some(&alice), &out).unwrap(),
+            "Basic YWxpY2U6c2VjcmV0"
+        );
+        assert!(matches!(
+            get_token(&session, &basic, None, &out),
+            Err(Error::NeedLogin { .. })
+        ));
+        assert!(t.seen().is_empty());
+    }
 
     #[test]
     fn a_blob_is_its_digest_and_its_size_and_a_manifest_its_announced_digest() {

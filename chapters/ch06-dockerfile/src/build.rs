@@ -1588,11 +1588,13 @@ fn needed_stages(
 
 /// The next link of the cache chain.
 fn chain(parent: &str, step: &str, args: &[(String, String)]) -> String {
+    // exercise(ch06.chain): the sha256 digest (Digest::of) of the parent key, the step and each build argument, one per line
     let mut text = format!("{parent}\n{step}\n");
     for (k, v) in args {
         text.push_str(&format!("{k}={v}\n"));
     }
     Digest::of(text.as_bytes()).to_string()
+    // end exercise
 }
 
 fn go_list(items: &[String]) -> String {

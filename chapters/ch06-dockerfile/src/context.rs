@@ -153,6 +153,7 @@ impl Context {
 
     /// Whether `rel` (or a directory above it) is excluded by `.dockerignore`.
     pub fn ignored(&self, rel: &str) -> bool {
+        // exercise(ch06.ignore): for each leading part of rel ("a", "a/b", …) the last matching pattern decides (an exclusion "!" re-includes); a directory's verdict carries down
         let mut path = String::new();
         let mut excluded = false;
         for part in rel.split('/') {
@@ -170,6 +171,7 @@ impl Context {
             excluded = verdict;
         }
         excluded
+        // end exercise
     }
 
     /// The context's paths a `COPY` source names: itself, or with `*`, `?` or `[` the

@@ -223,12 +223,14 @@ impl Directives {
     /// Ends in the escape character (and blanks), not itself escaped: the line goes on.
     /// Returns the line without it.
     fn continues(&self, line: &str) -> Option<String> {
+        // exercise(ch06.continues): a line ending in the escape character (blanks after it allowed), not itself escaped, goes on: return it without that character
         let trimmed = line.trim_end_matches([' ', '\t']);
         let body = trimmed.strip_suffix(self.escape)?;
         if body.ends_with(self.escape) {
             return None; // an escaped escape character
         }
         Some(body.to_string())
+        // end exercise
     }
 }
 
@@ -851,6 +853,23 @@ RUN echo 'x # not a comment'
             dump("RUN echo \\\\\nRUN b"),
             "(run \"echo \\\\\\\\\")\n(run \"b\")"
         );
+    }
+
+    #[test]
+    fn a_line_ending_in_the_escape_character_goes_on() {
+        // Blanks after the escape character still continue the line; what is left of it
+        // joins the next one.
+        assert_eq!(
+            dump("RUN echo a \\  \n  b\nRUN c\n"),
+            "(run \"echo a   b\")\n(run \"c\")"
+        );
+        // An escaped escape character ends the line.
+        assert_eq!(
+            dump("RUN echo \\\\\nRUN b"),
+            "(run \"echo \\\\\\\\\")\n(run \"b\")"
+        );
+        // A backslash that is not last does not continue it.
+        assert_eq!(dump("RUN a\\b\nRUN c"), "(run \"a\\\\b\")\n(run \"c\")");
     }
 
     #[test]

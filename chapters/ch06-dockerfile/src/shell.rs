@@ -232,6 +232,7 @@ impl Scan<'_> {
     }
 
     fn single_quote(&mut self) -> Res<String> {
+        // exercise(ch06.quote): everything up to the next ' is literal (no $, no escapes); a missing ' is an error; keep the quotes in raw mode
         let raw = self.lexer.raw_quotes;
         let mut out = String::new();
         self.pos += 1;
@@ -255,6 +256,7 @@ impl Scan<'_> {
                 Some(c) => out.push(c),
             }
         }
+        // end exercise
     }
 
     fn double_quote(&mut self, raw_escapes: bool) -> Res<String> {

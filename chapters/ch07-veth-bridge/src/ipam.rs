@@ -105,6 +105,7 @@ pub fn allocate(
     used: &[Ipv4Addr],
     wanted: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr, String> {
+    // exercise(ch07.allocate): `wanted` if it is in the subnet and free, else the lowest free host address (not the gateway, not used)
     let free = |ip: &Ipv4Addr| *ip != gateway && !used.contains(ip);
     match wanted {
         Some(ip) if !subnet.hosts().any(|h| h == ip) => Err(format!(
@@ -116,11 +117,13 @@ pub fn allocate(
             format!("no available IPv4 addresses on this network's address pools: {subnet}")
         }),
     }
+    // end exercise
 }
 
 /// The IPv4 routes of the caller's namespace, read from `/proc/net/route`'s text: one
 /// subnet per route, the default route excluded (it overlaps everything).
 pub fn routes(proc_net_route: &str) -> Vec<Subnet> {
+    // exercise(ch07.routes): one Subnet per line after the header, from the Destination and Mask columns (little-endian hex); skip the default route (mask 0)
     proc_net_route
         .lines()
         .skip(1)
@@ -135,6 +138,7 @@ pub fn routes(proc_net_route: &str) -> Vec<Subnet> {
             })
         })
         .collect()
+    // end exercise
 }
 
 /// Where networks take their subnets from: `10.87.N.0/24`, N from 0. Docker's own

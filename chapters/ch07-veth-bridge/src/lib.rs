@@ -160,50 +160,8 @@ pub fn connect(
     let wired = (|| -> Result<(), Error> {
         // 2. The bridge and the firewall table, with this endpoint's ports.
         sync(sys, &state)?;
-        // 3. The cable: one end here, the other born in the container's namespace.
-        sys.apply(
-            At::Host,
-            &Op::AddVeth {
-                host: endpoint.host_veth.clone(),
-                peer: endpoint.ifname.clone(),
-                peer_mac: ipam::mac_of(ip),
-                netns: req.netns,
-            },
-        )?;
-        sys.apply(
-            At::Host,
-            &Op::SetMaster {
-                link: endpoint.host_veth.clone(),
-                master: net.bridge.clone(),
-            },
-        )?;
-        sys.apply(
-            At::Host,
-            &Op::Up {
-                link: endpoint.host_veth.clone(),
-            },
-        )?;
-        // 4. Inside: the address, the link up, the way out.
-        let inside = At::Netns(req.netns);
-        sys.apply(
-            inside,
-            &Op::AddAddr {
-                link: endpoint.ifname.clone(),
-                addr: ip,
-                prefix: net.subnet().prefix,
-            },
-        )?;
-        sys.apply(
-            inside,
-            &Op::Up {
-                link: endpoint.ifname.clone(),
-            },
-        )?;
-        sys.apply(inside, &Op::Up { link: "lo".into() })?;
-        if mine.is_empty() && !net.internal {
-            sys.apply(inside, &Op::DefaultRoute { via: net.gateway() })?;
-        }
-        Ok(())
+        // 3 and 4: the cable, and the container's end of it.
+        wire(sys, &endpoint, &net, req.netns, mine.is_empty())
     })();
     if let Err(e) = wired {
         let _ = sys.link_exists(&endpoint.host_veth).unwrap_or(false)
@@ -222,6 +180,65 @@ pub fn connect(
     // 5. Names: everyone on the network learns of it, and it of them.
     hosts::refresh(&state)?;
     Ok(endpoint)
+}
+
+/// Steps 3 and 4 of [`connect`]: a veth pair whose peer is created straight into the
+/// container's namespace (`IFLA_NET_NS_FD`, so it never appears on the host), the host end
+/// on the bridge and up; inside, the address, the links up, and, on the container's first
+/// network (`first`) unless it is internal, the default route through the gateway.
+pub fn wire(
+    sys: &dyn NetSys,
+    endpoint: &Endpoint,
+    net: &Network,
+    netns: Netns<'_>,
+    first: bool,
+) -> Result<(), Error> {
+    // exercise(ch07.veth): AddVeth with the peer born in the namespace, SetMaster the bridge, Up; inside AddAddr, Up eth, Up lo, and the default route on a first, non-internal network
+    // 3. The cable: one end here, the other born in the container's namespace.
+    sys.apply(
+        At::Host,
+        &Op::AddVeth {
+            host: endpoint.host_veth.clone(),
+            peer: endpoint.ifname.clone(),
+            peer_mac: ipam::mac_of(endpoint.ip),
+            netns,
+        },
+    )?;
+    sys.apply(
+        At::Host,
+        &Op::SetMaster {
+            link: endpoint.host_veth.clone(),
+            master: net.bridge.clone(),
+        },
+    )?;
+    sys.apply(
+        At::Host,
+        &Op::Up {
+            link: endpoint.host_veth.clone(),
+        },
+    )?;
+    // 4. Inside: the address, the link up, the way out.
+    let inside = At::Netns(netns);
+    sys.apply(
+        inside,
+        &Op::AddAddr {
+            link: endpoint.ifname.clone(),
+            addr: endpoint.ip,
+            prefix: net.subnet().prefix,
+        },
+    )?;
+    sys.apply(
+        inside,
+        &Op::Up {
+            link: endpoint.ifname.clone(),
+        },
+    )?;
+    sys.apply(inside, &Op::Up { link: "lo".into() })?;
+    if first && !net.internal {
+        sys.apply(inside, &Op::DefaultRoute { via: net.gateway() })?;
+    }
+    Ok(())
+    // end exercise
 }
 
 /// Chooses host ports where none were given, and refuses a port another container or a
@@ -614,6 +631,70 @@ pub fn remove_network(sys: &dyn NetSys, store: &Store, name: &str) -> Result<Net
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn wiring_makes_the_peer_inside_the_namespace_then_addresses_and_routes_it_there() {
+        let rec = sys::Recorder::default();
+        let ns = std::fs::File::open("/proc/self/ns/net").unwrap();
+        let pid = std::process::id() as i32;
+        let netns = Netns {
+            fd: ns.as_fd(),
+            pid,
+        };
+        let net = Network {
+            name: "frontend".into(),
+            id: "f".repeat(64),
+            driver: "bridge".into(),
+            subnet: "10.87.3.0/24".into(),
+            gateway: "10.87.3.1".into(),
+            bridge: "mdbr-ffffffffff".into(),
+            internal: false,
+            created: String::new(),
+        };
+        let ip = Ipv4Addr::new(10, 87, 3, 2);
+        let endpoint = Endpoint {
+            network: net.id.clone(),
+            container: "0123456789abcdef".into(),
+            name: "web".into(),
+            aliases: vec![],
+            hostname: "web".into(),
+            ip,
+            mac: ipam::mac_text(&ipam::mac_of(ip)),
+            host_veth: "mdv01234567abcd".into(),
+            ifname: "eth0".into(),
+            ports: vec![],
+            hosts_file: None,
+            pid,
+            netns_inode: 0,
+        };
+        wire(&rec, &endpoint, &net, netns, true).unwrap();
+        let inside = format!("[netns of pid {pid}]");
+        assert_eq!(
+            rec.ops.borrow().clone(),
+            [
+                format!(
+                    "[host] RTM_NEWLINK mdv01234567abcd type veth peer eth0 address 02:42:0a:57:03:02 netns(pid {pid})"
+                ),
+                "[host] RTM_SETLINK mdv01234567abcd master mdbr-ffffffffff".into(),
+                "[host] RTM_SETLINK mdv01234567abcd up".into(),
+                format!("{inside} RTM_NEWADDR 10.87.3.2/24 dev eth0"),
+                format!("{inside} RTM_SETLINK eth0 up"),
+                format!("{inside} RTM_SETLINK lo up"),
+                format!("{inside} RTM_NEWROUTE default via 10.87.3.1"),
+            ]
+        );
+        // A second network's interface, or an internal network's, gives no way out.
+        rec.ops.borrow_mut().clear();
+        wire(&rec, &endpoint, &net, netns, false).unwrap();
+        assert!(!rec.ops.borrow().iter().any(|o| o.contains("RTM_NEWROUTE")));
+        rec.ops.borrow_mut().clear();
+        let internal = Network {
+            internal: true,
+            ..net.clone()
+        };
+        wire(&rec, &endpoint, &internal, netns, true).unwrap();
+        assert!(!rec.ops.borrow().iter().any(|o| o.contains("RTM_NEWROUTE")));
+    }
 
     #[test]
     fn connect_wires_in_kernel_order_and_disconnect_undoes_it() {

@@ -52,6 +52,7 @@ fn range(s: &str, what: &str, spec: &str) -> Result<Vec<u16>, String> {
 /// Parses one `-p`: `[ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]`; an empty or
 /// missing host port is chosen later. Ranges must be the same length, as docker's.
 pub fn parse(spec: &str) -> Result<Vec<PortBinding>, String> {
+    // exercise(ch07.ports): [IP:][HOST:]CONTAINER[/PROTO], ports or ranges (range()), one binding per container port; host port 0 means "choose one"
     let (rest, proto) = match spec.rsplit_once('/') {
         Some((r, p @ ("tcp" | "udp"))) => (r, p),
         Some((_, p)) => return Err(format!("invalid proto: {p}")),
@@ -101,6 +102,7 @@ pub fn parse(spec: &str) -> Result<Vec<PortBinding>, String> {
             proto: proto.into(),
         })
         .collect())
+    // end exercise
 }
 
 /// `EXPOSE`d ports (`80/tcp`) as bindings to ports chosen later (`-P`).
