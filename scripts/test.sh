@@ -15,6 +15,8 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test"
 cargo test --workspace --no-fail-fast  # every failure reported, not only the first binary's
+say "The workshop: each exercise passes with its solution and is caught without it"
+cargo xtask prove-workshop
 say "The VM lanes: the cgroup and overlay tests on Debian 12's kernel, pure cgroup v2 and v1"
 ./scripts/vm-test.sh --cgroup v2
 ./scripts/vm-test.sh --cgroup v1

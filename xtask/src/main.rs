@@ -7,12 +7,16 @@
 //! * `cargo xtask bench`: mini-docker against its peers (crun, podman, docker, skopeo,
 //!   buildah, GNU tar) on this machine, side by side, with the targets (see
 //!   `bench/mod.rs`).
+//! * `cargo xtask workshop`, `check`, `prove-workshop`, `answers`: the exercises cut out of
+//!   the chapters' code, a learner's workspace, the checker, and CI's proof that every
+//!   exercise is really checked (see `workshop/mod.rs`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod workshop;
 
 /// The workshop's own tasks.
 #[derive(Debug, Parser)]
@@ -32,12 +36,24 @@ struct Cli {
 enum Task {
     /// Measure mini-docker against crun, podman, docker, skopeo, buildah and tar (as root).
     Bench(bench::BenchArgs),
+    /// Write a learner's workspace with the exercises cut out (todo!s that compile).
+    Workshop(workshop::WorkshopArgs),
+    /// Run the exercises' tests: passed, not yet or failed, with a hint.
+    Check(workshop::CheckArgs),
+    /// Prove every exercise is checked: it passes here and is caught when cut out (CI).
+    ProveWorkshop(workshop::ProveArgs),
+    /// Write notes/answers/ from the marked solutions (for workshop leaders).
+    Answers,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Bench(args) => bench::run(&args),
+        Task::Workshop(args) => workshop::workshop(&args),
+        Task::Check(args) => workshop::check(&args),
+        Task::ProveWorkshop(args) => workshop::prove(&args),
+        Task::Answers => workshop::answers::write(),
     };
     match result {
         Ok(code) => code,
