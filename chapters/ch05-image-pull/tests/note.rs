@@ -1,7 +1,7 @@
 //! The notes' transcripts are true: every `console` block of notes/05-image-pull.md and
-//! notes/05-image-pull-advanced.md runs against the registries that `scripts/registry.sh`
-//! starts (the script the note tells learners to run, so it is tested here too), and
-//! prints what the notes say.
+//! notes/05-image-pull-advanced.md, and of their Chinese versions in notes/zh/, runs
+//! against the registries that `scripts/registry.sh` starts (the script the note tells
+//! learners to run, so it is tested here too), and prints what the notes say.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,9 +15,34 @@ struct Registries {
     env: Vec<(String, String)>,
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/registry.sh")
+/// The workspace being tested, from this crate's directory as cargo gives it to the test
+/// when it runs it. Not a path compiled in: two copies of the workspace that share a
+/// target directory (xtask's workshop proof builds one there) share their builds, so a
+/// compiled-in path, testkit's included, may be the other copy's.
+fn workspace() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    crate_dir.join("../..")
 }
+
+fn script() -> PathBuf {
+    workspace().join("scripts/registry.sh")
+}
+
+/// The notes, each language's in the order a learner reads them (the core first, then the
+/// advanced part: each starts from an empty store and leaves one), with how many commands
+/// each must check at least.
+const NOTES: [[(&str, usize); 2]; 2] = [
+    [
+        ("notes/05-image-pull.md", 40),
+        ("notes/05-image-pull-advanced.md", 30),
+    ],
+    [
+        ("notes/zh/05-image-pull.md", 40),
+        ("notes/zh/05-image-pull-advanced.md", 30),
+    ],
+];
 
 impl Registries {
     fn start(dir: PathBuf) -> Registries {
@@ -92,6 +117,16 @@ fn the_notes_commands_print_what_the_notes_show() {
                 .all(|p| registry::have(p)),
         "docker-registry, skopeo, umoci, htpasswd, openssl, busybox-static, python3, curl, jq, ss"
     );
+    // Each language against registries of its own, as a learner's `scripts/registry.sh`
+    // starts them: the advanced part pushes, and the same push into registries that have
+    // seen it once says "Layer already exists" where the note shows "Mounted from busybox".
+    for notes in NOTES {
+        check_notes(&notes);
+    }
+}
+
+/// Starts the registries, runs `notes` against them, and checks that `stop` ends them.
+fn check_notes(notes: &[(&str, usize)]) {
     let work = tempfile::Builder::new()
         .prefix("note05-")
         .tempdir()
@@ -116,10 +151,12 @@ fn the_notes_commands_print_what_the_notes_show() {
             .get("MINI_DOCKER_ROOT")
             .starts_with(&*work.path().to_string_lossy())
     );
-    // The core first, then the advanced part, as a learner reads them: each starts from
-    // an empty store and leaves one.
-    testkit::transcript::assert_note(&runner, "notes/05-image-pull.md", 40);
-    testkit::transcript::assert_note(&runner, "notes/05-image-pull-advanced.md", 30);
+    for (note, min) in notes {
+        // Absolute: joined to an absolute path, assert_note's own base (compiled into
+        // testkit, see `workspace`) is dropped.
+        let path = workspace().join(note);
+        testkit::transcript::assert_note(&runner, &path.to_string_lossy(), *min);
+    }
     // `stop` ends what `start` started, and deletes its directory.
     let stopped = registries.stop();
     assert!(stopped.status.success(), "{stopped:?}");
