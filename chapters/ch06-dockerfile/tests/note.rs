@@ -8,9 +8,12 @@ use testkit::transcript::{Runner, assert_note};
 #[test]
 fn the_notes_commands_print_what_the_note_shows() {
     testkit::require_root!();
+    // The by-hand box reads its hand-made OCI layout with skopeo and umoci.
     testkit::require!(
-        testkit::rootfs::busybox_available(),
-        "busybox-static (/usr/bin/busybox)"
+        testkit::rootfs::busybox_available()
+            && testkit::registry::have("skopeo")
+            && testkit::registry::have("umoci"),
+        "busybox-static (/usr/bin/busybox), skopeo, umoci"
     );
     let bin = Path::new(env!("CARGO_BIN_EXE_ch06-dockerfile"))
         .parent()
