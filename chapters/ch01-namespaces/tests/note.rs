@@ -1,5 +1,6 @@
-//! The note's transcripts are true: every `console` block of notes/01-namespaces.md runs, for
-//! real, and prints what the note shows.
+//! The note's transcripts are true: every `console` block of notes/01-namespaces.md and of
+//! its Chinese version, notes/zh/01-namespaces.md, runs, for real, and prints what the note
+//! shows.
 use std::path::Path;
 
 use testkit::transcript::{Runner, assert_note};
@@ -10,9 +11,7 @@ fn the_notes_commands_print_what_the_note_shows() {
     let bin = Path::new(env!("CARGO_BIN_EXE_ch01-namespaces"))
         .parent()
         .unwrap();
-    assert_note(
-        &Runner::new(bin).reaping_orphans(),
-        "notes/01-namespaces.md",
-        15,
-    );
+    let runner = Runner::new(bin).reaping_orphans();
+    assert_note(&runner, "notes/01-namespaces.md", 15);
+    assert_note(&runner, "notes/zh/01-namespaces.md", 15);
 }
