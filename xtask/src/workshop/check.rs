@@ -57,28 +57,28 @@ pub fn parse(stdout: &str) -> Outcome {
     let mut section: Option<(String, String)> = None;
     let mut sections: BTreeMap<String, String> = BTreeMap::new();
     for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("test ") {
-            if let Some((name, result)) = rest.rsplit_once(" ... ") {
-                match result.trim() {
-                    "ok" => {
-                        out.tests.insert(name.to_string(), None);
-                    }
-                    "FAILED" => {
-                        out.tests.insert(name.to_string(), Some(String::new()));
-                    }
-                    _ => {}
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, result)) = rest.rsplit_once(" ... ")
+        {
+            match result.trim() {
+                "ok" => {
+                    out.tests.insert(name.to_string(), None);
                 }
-                continue;
+                "FAILED" => {
+                    out.tests.insert(name.to_string(), Some(String::new()));
+                }
+                _ => {}
             }
+            continue;
         }
-        if let Some(rest) = line.strip_prefix("---- ") {
-            if let Some((name, _)) = rest.split_once(" stdout ----") {
-                if let Some((n, s)) = section.take() {
-                    sections.insert(n, s);
-                }
-                section = Some((name.to_string(), String::new()));
-                continue;
+        if let Some(rest) = line.strip_prefix("---- ")
+            && let Some((name, _)) = rest.split_once(" stdout ----")
+        {
+            if let Some((n, s)) = section.take() {
+                sections.insert(n, s);
             }
+            section = Some((name.to_string(), String::new()));
+            continue;
         }
         if line == "failures:" || line.starts_with("test result:") {
             if let Some((n, s)) = section.take() {

@@ -122,12 +122,12 @@ pub fn blank(text: &str, blank: &dyn Fn(&str) -> bool) -> String {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix(START) {
             out.push_str(line);
-            if let Some((id, instruction)) = rest.split_once("):") {
-                if blank(id) {
-                    let indent = &line[..line.len() - trimmed.len()];
-                    out.push_str(&format!("{indent}{};\n", todo_line(id, instruction.trim())));
-                    skipping = true;
-                }
+            if let Some((id, instruction)) = rest.split_once("):")
+                && blank(id)
+            {
+                let indent = &line[..line.len() - trimmed.len()];
+                out.push_str(&format!("{indent}{};\n", todo_line(id, instruction.trim())));
+                skipping = true;
             }
             continue;
         }
