@@ -73,4 +73,5 @@ fn the_security_notes_probes_print_what_the_note_shows() {
         .env("MINI_DOCKER_ROOT", md.root_text())
         .in_netns(md.netns.as_ref().expect("root has a test netns").path());
     testkit::transcript::assert_note(&runner, "notes/09-security.md", 13);
+    testkit::transcript::assert_note(&runner, "notes/zh/09-security.md", 13);
 }
