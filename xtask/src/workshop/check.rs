@@ -270,7 +270,7 @@ pub fn render(
         ));
         let indent = " ".repeat(width + 2);
         let mut say = |label: &str, text: &str| {
-            for (i, line) in text.lines().enumerate() {
+            for (i, line) in text.lines().flat_map(|l| wrap(l, 80)).enumerate() {
                 let label = if i == 0 { label } else { "" };
                 out.push_str(&format!("{indent}{label:7}{line}\n"));
             }
@@ -309,6 +309,27 @@ pub fn render(
         statuses.len()
     ));
     out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays
+/// whole); indentation kept on the first line only.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    if text.chars().count() <= width {
+        return vec![text.to_string()];
+    }
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -355,6 +376,16 @@ test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 5 filtered out; 
             hint: "h",
             see: "s",
         }
+    }
+
+    #[test]
+    fn hints_wrap_at_spaces() {
+        assert_eq!(wrap("short", 10), ["short"]);
+        assert_eq!(wrap("one two three four", 9), ["one two", "three", "four"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            ["averyveryverylongword", "x"]
+        );
     }
 
     #[test]

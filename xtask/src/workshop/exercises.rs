@@ -230,7 +230,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Split on ':' into two or three parts; both paths must start with '/'; the mode \
                is ro or rw (rw when absent). Each error names the spec and what is wrong, as \
                the test shows.",
-        see: "sudo target/debug/ch03-rootfs-pivot_root run --rootfs ROOTFS -v /etc:/data:ro -- ls /data",
+        see: "sudo target/debug/ch03-rootfs-pivot_root run --rootfs rootfs -v /etc:/data:ro -- ls /data",
     },
     Exercise {
         id: "ch03.sanitize",
@@ -243,7 +243,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Path::components() does the splitting: RootDir and CurDir are dropped, \
                ParentDir is refused (even when it would stay inside: simpler to prove safe), \
                Normal parts are kept. An empty result is the root itself.",
-        see: "target/debug/ch03-rootfs-pivot_root run --rootfs ROOTFS.tar -- ls / (note 03)",
+        see: "sudo target/debug/ch03-rootfs-pivot_root run --rootfs rootfs.tar -- ls /  # note 03",
     },
     Exercise {
         id: "ch03.pivot",
@@ -256,7 +256,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "pivot_root(2) NOTES: with new_root and put_old both \".\", the old root ends up \
                stacked on top of the new one at \".\". Make it MS_SLAVE|MS_REC first so the \
                detach (umount2 MNT_DETACH) cannot propagate to the host, and end in \"/\".",
-        see: "sudo target/debug/ch03-rootfs-pivot_root --trace run --rootfs ROOTFS -- true",
+        see: "sudo target/debug/ch03-rootfs-pivot_root --trace run --rootfs rootfs -- true",
     },
     Exercise {
         id: "ch03.mask",
@@ -268,11 +268,11 @@ pub const EXERCISES: &[Exercise] = &[
             "rootfs::tests::kernel_files_are_bound_read_only_and_masked_with_dev_null_or_an_empty_tmpfs",
         ],
         root: false,
-        hint: "A bind mount is made read-only only by a second mount with MS_REMOUNT|MS_BIND| \
-               MS_RDONLY (keep /proc's nosuid, nodev, noexec). /dev/null cannot be bound on a \
+        hint: "A bind mount is made read-only only by a second mount with \
+               MS_REMOUNT|MS_BIND|MS_RDONLY (keep /proc's nosuid, nodev, noexec). /dev/null cannot be bound on a \
                directory (ENOTDIR): mount a read-only tmpfs there. ENOENT means this kernel \
                has no such file: skip it.",
-        see: "sudo target/debug/mini-docker run --rm busybox cat /proc/kcore (note 09)",
+        see: "sudo target/debug/mini-docker run --rm busybox cat /proc/kcore  # note 09",
     },
     Exercise {
         id: "ch03.escape",
@@ -285,7 +285,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "chroot(2) does not change the current directory: after chroot(sub) the cwd is \
                above the root, where \"..\" is not stopped. Climb, then chroot(\".\") makes \
                the host's / the root again. Run it with --pivot too: why does it stay inside?",
-        see: "sudo target/debug/ch03-rootfs-pivot_root escape --rootfs ROOTFS [--pivot]",
+        see: "sudo target/debug/ch03-rootfs-pivot_root escape --rootfs rootfs [--pivot]",
     },
     // Chapter 4: union filesystems and layers.
     Exercise {
@@ -343,7 +343,7 @@ pub const EXERCISES: &[Exercise] = &[
                whether the path exists below (C) or not (A). An opaque directory hides what \
                the lowers had in it (children(), unless upper has that name). Paths are \
                shown from \"/\".",
-        see: "sudo target/debug/mini-docker diff CONTAINER (note 08)",
+        see: "sudo target/debug/mini-docker diff CONTAINER  # note 08",
     },
     // Chapter 5: pulling images.
     Exercise {
@@ -356,7 +356,7 @@ pub const EXERCISES: &[Exercise] = &[
         root: false,
         hint: "Schemes are stored lower case. Bearer carries a scope (a token for this one \
                repository), so it wins over Basic; a scheme we cannot answer is no answer.",
-        see: "target/debug/ch05-image-pull --trace pull $REGISTRY/busybox (note 05)",
+        see: "eval \"$(scripts/registry.sh)\"; target/debug/ch05-image-pull --trace pull $TOKEN_REGISTRY/busybox",
     },
     Exercise {
         id: "ch05.verify",
@@ -371,7 +371,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "distribution's spec.md, \"Pulling manifests\": by digest the id is the digest; by \
                tag, compare with Docker-Content-Digest when the registry sends one. An \
                announced value that does not parse as a digest is no check at all.",
-        see: "target/debug/ch05-image-pull pull --simple $REGISTRY/busybox (note 05)",
+        see: "eval \"$(scripts/registry.sh)\"; target/debug/ch05-image-pull pull --simple $REGISTRY/busybox",
     },
     Exercise {
         id: "ch05.reference",
@@ -388,7 +388,7 @@ pub const EXERCISES: &[Exercise] = &[
                follows the last '/' (localhost:5000/x has no tag); the first part is a \
                registry only if it has '.' or ':' or is localhost. check_tag, check_registry \
                and check_repository give the errors.",
-        see: "target/debug/ch05-image-pull pull --simple localhost:5000/busybox (note 05)",
+        see: "eval \"$(scripts/registry.sh)\"; target/debug/ch05-image-pull pull --simple $REGISTRY/busybox:v2s2",
     },
     Exercise {
         id: "ch05.token",
@@ -404,7 +404,7 @@ pub const EXERCISES: &[Exercise] = &[
                scope=repository:NAME:pull (auth::scope, auth::token_url), with the \
                credentials as Basic if any; the answer's token or access_token \
                (TokenResponse). A Basic challenge needs no request.",
-        see: "target/debug/ch05-image-pull --trace pull $REGISTRY/busybox (note 05)",
+        see: "eval \"$(scripts/registry.sh)\"; target/debug/ch05-image-pull --trace pull $TOKEN_REGISTRY/busybox",
     },
     // Chapter 6: the Dockerfile.
     Exercise {
@@ -418,7 +418,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Each step's key digests the previous step's key, the step itself and the \
                build arguments it sees, so a change anywhere changes every key after it: \
                that is why a build is reused up to the first change only.",
-        see: "sudo target/debug/ch06-dockerfile build ., twice: \" ---> Using cache\" (note 06)",
+        see: "sudo target/debug/ch06-dockerfile build .  # twice: the second says \" ---> Using cache\"",
     },
     Exercise {
         id: "ch06.continues",
@@ -434,7 +434,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "self.escape is '\\' unless `# escape=` set it (often '`'). Trim trailing \
                blanks first; two escape characters at the end are an escaped escape, which \
                does not continue the line.",
-        see: "target/debug/ch06-dockerfile parse --dump (note 06)",
+        see: "target/debug/ch06-dockerfile parse --dump  # note 06",
     },
     Exercise {
         id: "ch06.ignore",
@@ -449,7 +449,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Check \"target\", then \"target/debug\", then \"target/debug/app\": at each, start \
                from the parent's verdict; every pattern that matches sets it (exclusion is a \
                \"!\" line, which includes again).",
-        see: "sudo target/debug/ch06-dockerfile build . (note 06, the build context)",
+        see: "sudo target/debug/ch06-dockerfile build .  # note 06, the build context",
     },
     Exercise {
         id: "ch06.quote",
@@ -466,7 +466,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "self.pos is at the opening quote: step over it, then take characters with \
                self.next() until the closing one. Inside, a backslash is just a backslash. \
                In raw mode (self.lexer.raw_quotes) the quotes themselves are kept.",
-        see: "echo \"'\\$HOME' \\$HOME\" | target/debug/ch06-dockerfile expand (note 06)",
+        see: "echo \"'\\$HOME' \\$HOME\" | target/debug/ch06-dockerfile expand  # note 06",
     },
     // Chapter 7: a network for containers.
     Exercise {
@@ -480,7 +480,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Split the protocol off after the last '/', then the rest on ':' into one to \
                three parts. range() reads \"80\" or \"8000-8010\". No host port is port 0, \
                chosen at connect; a host range with one container port takes its first.",
-        see: "sudo target/debug/ch07-veth-bridge run -p 127.0.0.1:8080:80 --rootfs ROOTFS -- httpd -f -p 80",
+        see: "sudo target/debug/ch07-veth-bridge run -p 127.0.0.1:8080:80 --rootfs rootfs -- httpd -f -p 80",
     },
     Exercise {
         id: "ch07.allocate",
@@ -493,7 +493,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "subnet.hosts() lists the usable addresses in order; the gateway and `used` \
                are taken. --ip (`wanted`) must be in the subnet and free, with docker's \
                messages (\"Address already in use\").",
-        see: "sudo target/debug/mini-docker network inspect bridge (note 07)",
+        see: "sudo target/debug/mini-docker network inspect bridge  # note 07",
     },
     Exercise {
         id: "ch07.routes",
@@ -523,6 +523,6 @@ pub const EXERCISES: &[Exercise] = &[
                net.bridge, Up; then inside AddAddr with the subnet's prefix, Up the \
                interface and lo, and DefaultRoute via net.gateway() only when `first` and \
                the network is not internal.",
-        see: "sudo target/debug/ch07-veth-bridge --trace run --rootfs ROOTFS -- ip addr",
+        see: "sudo target/debug/ch07-veth-bridge --trace run --rootfs rootfs -- ip addr",
     },
 ];
