@@ -140,6 +140,7 @@ fn not_yet(text: &str) -> Option<String> {
 fn head(text: &str, lines: usize) -> String {
     let mut kept: Vec<&str> = text
         .lines()
+        .skip_while(|l| l.trim().is_empty())
         .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
         .take(lines)
         .collect();
@@ -183,7 +184,9 @@ fn run_in(
     }
     for ((package, target), members) in groups {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        // Without backtraces: the panic's message is what the learner needs.
         cmd.current_dir(root)
+            .env("RUST_BACKTRACE", "0")
             .args(["test", "--color", "never", "-p", package]);
         if let Some(dir) = target_dir {
             cmd.env("CARGO_TARGET_DIR", dir);
@@ -270,7 +273,9 @@ pub fn render(
         ));
         let indent = " ".repeat(width + 2);
         let mut say = |label: &str, text: &str| {
-            for (i, line) in text.lines().flat_map(|l| wrap(l, 80)).enumerate() {
+            // Hints are prose, wrapped; commands and test output stay as they are.
+            let width = if label == "hint" { 80 } else { usize::MAX };
+            for (i, line) in text.lines().flat_map(|l| wrap(l, width)).enumerate() {
                 let label = if i == 0 { label } else { "" };
                 out.push_str(&format!("{indent}{label:7}{line}\n"));
             }
