@@ -403,6 +403,32 @@ mod tests {
     }
 
     #[test]
+    fn the_child_takes_only_the_steps_of_its_new_namespaces() {
+        // A new UTS namespace alone: no mount at all (on a host where / is shared, making
+        // it private or mounting /proc there would reach the host's mounts).
+        let rec = Recorder::new();
+        enter(&rec, &child_plan(CloneFlags::CLONE_NEWUTS, Some("box"))).unwrap_err();
+        let calls = rec.calls();
+        assert_eq!(calls[0], r#"sethostname("box")"#, "{calls:#?}");
+        assert!(calls[1].starts_with("execve("), "{calls:#?}");
+        // A new user namespace: root inside first, before anything else.
+        let rec = Recorder::new();
+        enter(
+            &rec,
+            &child_plan(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS, None),
+        )
+        .unwrap_err();
+        let calls = rec.calls();
+        assert_eq!(calls[0], "setresgid(0, 0, 0)", "{calls:#?}");
+        assert!(
+            calls.iter().position(|c| c == "setresuid(0, 0, 0)")
+                < calls.iter().position(|c| c.starts_with("mount(")),
+            "{calls:#?}"
+        );
+        assert!(!calls.iter().any(|c| c.contains("\"proc\"")), "{calls:#?}");
+    }
+
+    #[test]
     fn the_parent_maps_ids_before_releasing_the_child() {
         let rec = Recorder::new();
         let args = RunArgs {

@@ -262,3 +262,29 @@ fn purge(x: &Extractor, dir: &Path) -> Result<(), SysError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    #[test]
+    fn a_whiteout_replaces_the_name_with_a_0_0_device_in_a_layer_directory() {
+        testkit::require_root!();
+        let dir = tempfile::tempdir().unwrap();
+        // Something already at the name, as an entry earlier in a layer puts there.
+        std::fs::create_dir_all(dir.path().join("etc/motd.d")).unwrap();
+        std::fs::write(dir.path().join("etc/motd.d/a"), "a").unwrap();
+        let x = Extractor::new(dir.path(), ExtractOptions { devices: false }).unwrap();
+        whiteout(&x, Path::new("etc/motd.d"), Whiteouts::Overlay).unwrap();
+        let md = std::fs::symlink_metadata(dir.path().join("etc/motd.d")).unwrap();
+        assert!(
+            md.file_type().is_char_device() && md.rdev() == 0,
+            "overlayfs's whiteout is a character device 0/0: {md:?}"
+        );
+        // When flattening, the same entry is a deletion.
+        std::fs::write(dir.path().join("etc/gone"), "x").unwrap();
+        whiteout(&x, Path::new("etc/gone"), Whiteouts::Apply).unwrap();
+        assert!(!dir.path().join("etc/gone").exists());
+    }
+}

@@ -280,6 +280,39 @@ mod tests {
     }
 
     #[test]
+    fn an_opaque_upper_directory_deletes_what_the_layers_below_had_in_it() {
+        testkit::require_root!();
+        let t = tempfile::tempdir().unwrap();
+        let base = layer(
+            &t.path().join("base"),
+            &[
+                ("app/data/old", 'f'),
+                ("app/data/kept", 'f'),
+                ("app/x", 'f'),
+            ],
+        );
+        // `rm -rf app/data; mkdir app/data; echo > app/data/kept` in the container.
+        let upper = layer(
+            &t.path().join("upper"),
+            &[("app/data", 'o'), ("app/data/kept", 'f')],
+        );
+        let shown: Vec<String> = changes(&upper, &[base])
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "C /app",
+                "C /app/data",
+                "C /app/data/kept",
+                "D /app/data/old"
+            ]
+        );
+    }
+
+    #[test]
     fn an_opaque_lower_directory_hides_what_is_beneath_it() {
         testkit::require_root!();
         let t = tempfile::tempdir().unwrap();

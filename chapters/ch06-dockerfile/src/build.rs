@@ -1972,7 +1972,14 @@ mod tests {
     #[test]
     fn the_cache_chain_changes_with_any_input() {
         let a = chain("p", "run x", &[]);
+        // A digest, whatever the inputs' length.
+        assert!(
+            a.starts_with("sha256:") && a.len() == 71,
+            "a sha256 digest: {a}"
+        );
         assert_eq!(a, chain("p", "run x", &[]));
+        // The parts are separated: moving text from one to the next changes the key.
+        assert_ne!(chain("ab", "c", &[]), chain("a", "bc", &[]));
         assert_ne!(a, chain("p", "run y", &[]));
         assert_ne!(a, chain("q", "run x", &[]));
         assert_ne!(a, chain("p", "run x", &[("V".into(), "1".into())]));

@@ -26,6 +26,8 @@ pub enum Status {
     Failed(String),
     /// Its crate does not compile: the compiler's first error.
     DoesNotCompile(String),
+    /// Another crate it builds on does not compile (an earlier chapter): which, and why.
+    Blocked(String),
     /// It runs the real thing, which needs root.
     NeedsRoot,
 }
@@ -39,6 +41,7 @@ impl Status {
             Status::Waiting(_) => "not yet",
             Status::Failed(_) => "failed",
             Status::DoesNotCompile(_) => "failed",
+            Status::Blocked(_) => "blocked",
             Status::NeedsRoot => "skipped",
         }
     }
@@ -49,15 +52,22 @@ impl Status {
 pub struct Outcome {
     /// Test name → `None` when it passed, `Some(section)` when it failed.
     pub tests: BTreeMap<String, Option<String>>,
+    /// The test process died before its summary (a crash, a stack overflow): what it
+    /// printed last on stderr.
+    pub died: Option<String>,
 }
 
-/// Reads libtest's human output.
+/// Reads libtest's human output (`--format pretty`): the `test NAME ... ok|FAILED` lines
+/// before the first `failures:` line, then one `---- NAME stdout ----` section per failed
+/// test. A section ends at the next failed test's header, or at the closing `failures:`
+/// list of names; what a test printed itself (which may hold such words) stays inside.
 pub fn parse(stdout: &str) -> Outcome {
     let mut out = Outcome::default();
-    let mut section: Option<(String, String)> = None;
-    let mut sections: BTreeMap<String, String> = BTreeMap::new();
-    for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("test ")
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut failed: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() && lines[i] != "failures:" {
+        if let Some(rest) = lines[i].strip_prefix("test ")
             && let Some((name, result)) = rest.rsplit_once(" ... ")
         {
             match result.trim() {
@@ -66,38 +76,38 @@ pub fn parse(stdout: &str) -> Outcome {
                 }
                 "FAILED" => {
                     out.tests.insert(name.to_string(), Some(String::new()));
+                    failed.push(name.to_string());
                 }
                 _ => {}
             }
-            continue;
         }
-        if let Some(rest) = line.strip_prefix("---- ")
-            && let Some((name, _)) = rest.split_once(" stdout ----")
+        i += 1;
+    }
+    let header = |line: &str| -> Option<String> {
+        let name = line.strip_prefix("---- ")?.strip_suffix(" stdout ----")?;
+        failed.iter().any(|f| f == name).then(|| name.to_string())
+    };
+    // The closing list: `failures:`, a blank line, then each failed test indented.
+    let closing = |at: usize| -> bool {
+        lines[at] == "failures:"
+            && lines[at + 1..]
+                .iter()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.starts_with("    ") && failed.iter().any(|f| f == l.trim()))
+    };
+    let mut current: Option<String> = None;
+    while i < lines.len() {
+        if let Some(name) = header(lines[i]) {
+            current = Some(name);
+        } else if closing(i) {
+            break;
+        } else if let Some(name) = &current
+            && let Some(Some(text)) = out.tests.get_mut(name)
         {
-            if let Some((n, s)) = section.take() {
-                sections.insert(n, s);
-            }
-            section = Some((name.to_string(), String::new()));
-            continue;
+            text.push_str(lines[i]);
+            text.push('\n');
         }
-        if line == "failures:" || line.starts_with("test result:") {
-            if let Some((n, s)) = section.take() {
-                sections.insert(n, s);
-            }
-            continue;
-        }
-        if let Some((_, s)) = &mut section {
-            s.push_str(line);
-            s.push('\n');
-        }
-    }
-    if let Some((n, s)) = section.take() {
-        sections.insert(n, s);
-    }
-    for (name, text) in sections {
-        if let Some(slot) = out.tests.get_mut(&name) {
-            *slot = Some(text);
-        }
+        i += 1;
     }
     out
 }
@@ -119,7 +129,10 @@ pub fn judge(ex: &Exercise, outcome: &Outcome) -> Status {
                 failure.get_or_insert_with(|| format!("{test}:\n{}", head(text, 14)));
             }
             None => {
-                failure.get_or_insert_with(|| format!("{test} did not run (is it still there?)"));
+                failure.get_or_insert_with(|| match &outcome.died {
+                    Some(tail) => format!("the test process died before {test} ended:\n{tail}"),
+                    None => format!("{test} did not run (is it still there?)"),
+                });
             }
         }
     }
@@ -184,9 +197,14 @@ fn run_in(
     }
     for ((package, target), members) in groups {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        // Without backtraces: the panic's message is what the learner needs.
+        // Without backtraces: the panic's message is what the learner needs. With CI set,
+        // a test that cannot run here (no busybox, no registry) fails and says what it
+        // needs, instead of skipping, which would read as passed.
         cmd.current_dir(root)
             .env("RUST_BACKTRACE", "0")
+            .env("CI", "true")
+            .env("CARGO_TERM_QUIET", "false")
+            .env_remove("RUST_TEST_NOCAPTURE")
             .args(["test", "--color", "never", "-p", package]);
         if let Some(dir) = target_dir {
             cmd.env("CARGO_TARGET_DIR", dir);
@@ -195,7 +213,7 @@ fn run_in(
             Target::Lib => cmd.arg("--lib"),
             Target::Test(name) => cmd.args(["--test", name]),
         };
-        cmd.args(["--", "--exact", "--color", "never"]);
+        cmd.args(["--", "--exact", "--color", "never", "--format", "pretty"]);
         for ex in &members {
             cmd.args(ex.tests);
         }
@@ -219,17 +237,25 @@ fn run_in(
             }
         };
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let outcome = parse(&stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut outcome = parse(&stdout);
         if outcome.tests.is_empty() && !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
             let first_error = compiler_error(&stderr);
+            // An error in another crate (an earlier chapter) is not this exercise's.
+            let status = match error_crate(&first_error) {
+                Some(other) if other != package => {
+                    Status::Blocked(format!("{other} does not compile:\n{first_error}"))
+                }
+                _ => Status::DoesNotCompile(first_error),
+            };
             for ex in members {
-                result.insert(
-                    ex.id.to_string(),
-                    Status::DoesNotCompile(first_error.clone()),
-                );
+                result.insert(ex.id.to_string(), status.clone());
             }
             continue;
+        }
+        if !output.status.success() && !stdout.contains("test result:") {
+            let tail: Vec<&str> = stderr.lines().collect();
+            outcome.died = Some(tail[tail.len().saturating_sub(8)..].join("\n"));
         }
         for ex in members {
             result.insert(ex.id.to_string(), judge(ex, &outcome));
@@ -239,6 +265,16 @@ fn run_in(
         .iter()
         .map(|ex| (ex.id.to_string(), result.remove(ex.id).unwrap()))
         .collect()
+}
+
+/// The crate a compiler error is in, from its `--> chapters/CRATE/…` line.
+fn error_crate(error: &str) -> Option<&str> {
+    let path = error.lines().find_map(|l| l.trim().strip_prefix("--> "))?;
+    let mut parts = path.split('/');
+    match parts.next()? {
+        "chapters" => parts.next(),
+        other => Some(other),
+    }
 }
 
 /// The first `error` block of cargo's stderr (or its last lines when there is none).
@@ -289,6 +325,9 @@ pub fn render(
             Status::Waiting(other) => {
                 say("first", &format!("{other}: its tests go through it"));
             }
+            Status::Blocked(why) => {
+                say("first", why);
+            }
             Status::Failed(text) | Status::DoesNotCompile(text) => {
                 say("said", text);
                 say("hint", ex.hint);
@@ -296,7 +335,7 @@ pub fn render(
             Status::NeedsRoot => {
                 say(
                     "root",
-                    "it runs the real thing: sudo env \"PATH=$PATH\" cargo xtask check",
+                    "it runs the real thing: sudo -E env \"PATH=$PATH\" cargo xtask check",
                 );
             }
         }
@@ -306,10 +345,11 @@ pub fn render(
     }
     let count = |w: &str| statuses.iter().filter(|(_, s)| s.word() == w).count();
     out.push_str(&format!(
-        "\n{} passed, {} not yet, {} failed, {} skipped, of {}\n",
+        "\n{} passed, {} not yet, {} failed, {} blocked, {} skipped, of {}\n",
         count("passed"),
         count("not yet"),
         count("failed"),
+        count("blocked"),
         count("skipped"),
         statuses.len()
     ));
@@ -400,6 +440,58 @@ test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 5 filtered out; 
         assert_eq!(o.tests["tests::a"], None);
         assert!(o.tests["tests::b"].as_ref().unwrap().contains("ch09.two"));
         assert!(o.tests["tests::c"].as_ref().unwrap().contains("right: 2"));
+    }
+
+    #[test]
+    fn what_a_test_prints_itself_stays_in_its_section() {
+        let out = "
+running 2 tests
+test a ... FAILED
+test b ... ok
+
+failures:
+
+---- a stdout ----
+test fake ... ok
+failures:
+not yet implemented: ch09.one: x
+
+failures:
+    a
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
+";
+        let o = parse(out);
+        assert_eq!(o.tests.len(), 2, "{o:?}");
+        let a = o.tests["a"].as_ref().unwrap();
+        assert!(
+            a.contains("test fake ... ok") && a.contains("ch09.one"),
+            "{a}"
+        );
+        assert_eq!(judge(&ex("ch09.one", &["a"]), &o), Status::NotYet);
+    }
+
+    #[test]
+    fn a_compile_error_is_placed_in_its_crate_and_a_dead_test_process_is_told() {
+        let e =
+            "error[E0425]: cannot find value `x`\n  --> chapters/ch01-namespaces/src/lib.rs:3:5\n";
+        assert_eq!(error_crate(e), Some("ch01-namespaces"));
+        assert_eq!(
+            error_crate("error: x\n --> xtask/src/main.rs:1:1"),
+            Some("xtask")
+        );
+        assert_eq!(error_crate("error: linking failed"), None);
+        let o = Outcome {
+            died: Some("thread 'a' has overflowed its stack".into()),
+            ..Default::default()
+        };
+        let Status::Failed(text) = judge(&ex("ch09.one", &["a"]), &o) else {
+            panic!()
+        };
+        assert!(
+            text.starts_with("the test process died before a ended"),
+            "{text}"
+        );
     }
 
     #[test]

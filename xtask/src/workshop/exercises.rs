@@ -123,6 +123,7 @@ pub const EXERCISES: &[Exercise] = &[
         target: Target::Lib,
         tests: &[
             "tests::the_child_makes_mounts_private_before_mounting_proc",
+            "tests::the_child_takes_only_the_steps_of_its_new_namespaces",
             "tests::a_failing_mount_is_reported_with_the_call_and_errno",
         ],
         root: false,
@@ -144,7 +145,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "setns(2) each held descriptor but the PID one (the parent joined that: it only \
                moves children). Joining a mount namespace does not move you into the \
                target's root: fchdir to the held /proc/PID/root, chroot(\".\"), chdir(\"/\").",
-        see: "sudo target/debug/ch01-namespaces join --target $(pgrep -n sleep) -- ps aux",
+        see: "C=$(sudo target/debug/ch01-namespaces run --detach --pid --uts --hostname one -- sleep 60); sudo target/debug/ch01-namespaces join --target $C -- sh -c 'hostname; ps aux'",
     },
     // Chapter 2: cgroups.
     Exercise {
@@ -197,7 +198,7 @@ pub const EXERCISES: &[Exercise] = &[
         root: false,
         hint: "Read dir/cgroup.subtree_control first (space-separated names); write the \
                missing ones as `+memory +pids` in one write. Writing one already enabled is \
-               harmless to the kernel, but the fixture's test expects only the missing ones.",
+               harmless to the kernel, but one write of the missing ones is the clean way.",
         see: "cat /sys/fs/cgroup/cgroup.subtree_control",
     },
     Exercise {
@@ -285,7 +286,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "chroot(2) does not change the current directory: after chroot(sub) the cwd is \
                above the root, where \"..\" is not stopped. Climb, then chroot(\".\") makes \
                the host's / the root again. Run it with --pivot too: why does it stay inside?",
-        see: "sudo target/debug/ch03-rootfs-pivot_root escape --rootfs rootfs [--pivot]",
+        see: "sudo target/debug/ch03-rootfs-pivot_root escape --rootfs rootfs; sudo target/debug/ch03-rootfs-pivot_root escape --rootfs rootfs --pivot",
     },
     // Chapter 4: union filesystems and layers.
     Exercise {
@@ -320,8 +321,10 @@ pub const EXERCISES: &[Exercise] = &[
         level: Medium,
         title: "an OCI whiteout (.wh.NAME) becomes overlay's 0/0 device",
         package: "ch04-unionfs-layers",
-        target: Target::Test("layers"),
-        tests: &["whiteouts_in_a_layer_become_overlay_whiteouts_in_its_directory"],
+        target: Target::Lib,
+        tests: &[
+            "apply::tests::a_whiteout_replaces_the_name_with_a_0_0_device_in_a_layer_directory",
+        ],
         root: true,
         hint: "image-spec layer.md, whiteouts; overlayfs.rst, whiteouts: a character device \
                with device number 0/0. Remove what is there first (remove_all), then \
@@ -336,14 +339,14 @@ pub const EXERCISES: &[Exercise] = &[
         target: Target::Lib,
         tests: &[
             "changes::tests::additions_changes_and_deletions_are_told_apart_through_the_layers",
-            "changes::tests::an_opaque_lower_directory_hides_what_is_beneath_it",
+            "changes::tests::an_opaque_upper_directory_deletes_what_the_layers_below_had_in_it",
         ],
         root: true,
         hint: "Only the upper layer is walked. is_whiteout says D; resolve(lowers, rel) says \
                whether the path exists below (C) or not (A). An opaque directory hides what \
                the lowers had in it (children(), unless upper has that name). Paths are \
                shown from \"/\".",
-        see: "sudo target/debug/mini-docker diff CONTAINER  # note 08",
+        see: "sudo target/debug/mini-docker run --name d busybox sh -c 'touch /new; rm -r /etc'; sudo target/debug/mini-docker diff d",
     },
     // Chapter 5: pulling images.
     Exercise {
@@ -418,7 +421,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Each step's key digests the previous step's key, the step itself and the \
                build arguments it sees, so a change anywhere changes every key after it: \
                that is why a build is reused up to the first change only.",
-        see: "sudo target/debug/ch06-dockerfile build .  # twice: the second says \" ---> Using cache\"",
+        see: "mkdir -p /tmp/ctx && echo hi > /tmp/ctx/hi && printf 'FROM scratch\\nCOPY hi /\\n' > /tmp/ctx/Dockerfile && sudo target/debug/ch06-dockerfile build -t ctx /tmp/ctx  # twice",
     },
     Exercise {
         id: "ch06.continues",
@@ -434,7 +437,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "self.escape is '\\' unless `# escape=` set it (often '`'). Trim trailing \
                blanks first; two escape characters at the end are an escaped escape, which \
                does not continue the line.",
-        see: "target/debug/ch06-dockerfile parse --dump  # note 06",
+        see: "printf 'FROM busybox\\nRUN echo a \\\\\\n  b\\n' > /tmp/Dockerfile && target/debug/ch06-dockerfile parse --dump /tmp/Dockerfile",
     },
     Exercise {
         id: "ch06.ignore",
@@ -449,7 +452,7 @@ pub const EXERCISES: &[Exercise] = &[
         hint: "Check \"target\", then \"target/debug\", then \"target/debug/app\": at each, start \
                from the parent's verdict; every pattern that matches sets it (exclusion is a \
                \"!\" line, which includes again).",
-        see: "sudo target/debug/ch06-dockerfile build .  # note 06, the build context",
+        see: "printf 'hi\\n' > /tmp/ctx/hi; printf 'hi\\n' > /tmp/ctx/.dockerignore; sudo target/debug/ch06-dockerfile build -t ctx /tmp/ctx  # COPY hi now fails",
     },
     Exercise {
         id: "ch06.quote",
