@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::exercises::{EXERCISES, Target};
+use super::exercises::EXERCISES;
 use super::markers::Marker;
 
 /// The answers file of each chapter: `(file name, text)`.
@@ -27,10 +27,7 @@ pub fn render(found: &BTreeMap<String, Marker>) -> Vec<(String, String)> {
             );
             for ex in EXERCISES.iter().filter(|e| e.chapter() == chapter) {
                 let m = &found[ex.id];
-                let test_cmd = match ex.target {
-                    Target::Lib => format!("cargo test -p {} --lib", ex.package),
-                    Target::Test(t) => format!("cargo test -p {} --test {t}", ex.package),
-                };
+                let test_cmd = ex.target.describe(ex.package);
                 let root = if ex.root { " (as root)" } else { "" };
                 s.push_str(&format!(
                     "\n## `{}` ({}): {}\n\n\
