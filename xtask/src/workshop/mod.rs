@@ -70,26 +70,40 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `.rs` files that may hold markers: the chapters' sources.
-fn source_files(root: &Path) -> Result<Vec<PathBuf>> {
+/// Every file under `root/start`, relative to `root`, sorted; a directory whose name
+/// `skip` accepts is not entered (nor is a file so named taken).
+fn walk(
+    root: &Path,
+    start: &Path,
+    skip: &dyn Fn(&std::ffi::OsStr) -> bool,
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let chapters = root.join("chapters");
-    let mut stack = vec![chapters];
-    while let Some(dir) = stack.pop() {
+    let mut stack = vec![start.to_path_buf()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
         for entry in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
             let entry = entry?;
-            let path = entry.path();
             let name = entry.file_name();
+            if skip(&name) {
+                continue;
+            }
             if entry.file_type()?.is_dir() {
-                if name != "target" && name != "tests" {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path.strip_prefix(root)?.to_path_buf());
+                stack.push(rel.join(name));
+            } else {
+                files.push(rel.join(name));
             }
         }
     }
     files.sort();
+    Ok(files)
+}
+
+/// The `.rs` files that may hold markers: the chapters' sources.
+fn source_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = walk(root, Path::new("chapters"), &|n| {
+        n == "target" || n == "tests"
+    })?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "rs"));
     Ok(files)
 }
 
@@ -167,25 +181,7 @@ fn workspace_files(root: &Path) -> Result<Vec<PathBuf>> {
             .map(|f| PathBuf::from(String::from_utf8_lossy(f).into_owned()))
             .filter(|f| root.join(f).exists())
             .collect(),
-        _ => {
-            let mut files = Vec::new();
-            let mut stack = vec![PathBuf::new()];
-            while let Some(rel) = stack.pop() {
-                for entry in std::fs::read_dir(root.join(&rel))? {
-                    let entry = entry?;
-                    let name = entry.file_name();
-                    if name == "target" || name == ".git" {
-                        continue;
-                    }
-                    if entry.file_type()?.is_dir() {
-                        stack.push(rel.join(name));
-                    } else {
-                        files.push(rel.join(name));
-                    }
-                }
-            }
-            files
-        }
+        _ => walk(root, Path::new(""), &|n| n == "target" || n == ".git")?,
     };
     files.retain(|f| !f.starts_with(ANSWERS));
     files.sort();
@@ -435,6 +431,30 @@ fn target_dir(root: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_git_a_copy_takes_every_file_but_target_git_and_the_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "Cargo.toml",
+            "chapters/ch01/src/lib.rs",
+            "chapters/ch01/target/debug/x",
+            "target/debug/y",
+            ".git/HEAD",
+            "notes/answers/ch01.md",
+            "notes/01.md",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        let files = workspace_files(root).unwrap();
+        let files: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+        assert_eq!(
+            files,
+            ["Cargo.toml", "chapters/ch01/src/lib.rs", "notes/01.md"]
+        );
+    }
 
     #[test]
     fn every_marker_has_an_exercise_and_every_exercise_a_marker() {
