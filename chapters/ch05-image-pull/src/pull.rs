@@ -95,12 +95,16 @@ fn pull_story(
     options: &PullOptions,
 ) -> Result<Image, Error> {
     let out = Reporter::new(options.progress);
+    // Docker names the repository's path in its registry, without the registry and with
+    // Hub's `library/` kept: `Pulling from library/busybox` (moby, distribution/pull_v2.go,
+    // `reference.Path`).
     out.line(&format!(
         "{}: Pulling from {}",
         reference.tag.as_deref().unwrap_or(&reference.manifest_id()),
-        reference.familiar_name()
+        reference.repository
     ));
-    let client = connect(transport, &options.config, reference, &["pull"], &out)?;
+    let scopes = vec![auth::scope(&reference.repository, &["pull"])];
+    let client = connect(transport, &options.config, reference, scopes, &out)?;
     let top = fetch_manifest(&client, reference, &reference.manifest_id())?;
     let wanted = options.platform.clone().unwrap_or_else(Platform::host);
     let image = choose_platform(&client, reference, &top, &wanted)?;
@@ -130,12 +134,13 @@ fn pull_story(
 }
 
 /// Says hello to the registry and authenticates the way its `GET /v2/` answer asks, with
-/// a token scoped to `actions` on this repository (token.md, "Requesting a Token").
+/// a token for `scopes` (token.md, "Requesting a Token"): every scope the command will
+/// need, so that one token serves it.
 pub fn connect<'t>(
     transport: &'t dyn Transport,
     config: &ConfigFiles,
     reference: &Reference,
-    actions: &[&str],
+    scopes: Vec<String>,
     out: &Reporter,
 ) -> Result<Client<'t>, Error> {
     let credentials = config.get(&reference.registry)?;
@@ -145,7 +150,7 @@ pub fn connect<'t>(
         transport,
         reference,
         credentials,
-        vec![auth::scope(&reference.repository, actions)],
+        scopes,
         Arc::new(|m: &str| eprintln!("{m}")),
     );
     client.ping()?;

@@ -53,23 +53,19 @@ pub fn push(
     let image = store
         .resolve(&reference.store_name())?
         .ok_or_else(|| Error::NoSuchImage(reference.familiar()))?;
+    // The full name, registry and all: `[docker.io/library/busybox]` for Hub (moby,
+    // distribution/push_v2.go).
     out.line(&format!(
         "The push refers to repository [{}]",
-        reference.familiar_name()
+        reference.name()
     ));
     let sources = mount_sources(store, reference)?;
-    let client = connect(
-        transport,
-        &options.config,
-        reference,
-        &["pull", "push"],
-        &out,
-    )?;
     // A mount needs pull access to the repository it mounts from (spec.md, "Mounting a
-    // blob from another repository"): asked for in the same token.
-    for s in &sources {
-        client.add_scope(auth::scope(s, &["pull"]));
-    }
+    // blob from another repository"): asked for in the first token, with pull and push
+    // on our own, so the first mount does not cost a second token.
+    let mut scopes = vec![auth::scope(&reference.repository, &["pull", "push"])];
+    scopes.extend(sources.iter().map(|s| auth::scope(s, &["pull"])));
+    let client = connect(transport, &options.config, reference, scopes, &out)?;
     // Layers (top first, as docker lists them), then the config.
     let mut blobs: Vec<Descriptor> = image.manifest.layers.iter().rev().cloned().collect();
     blobs.push(image.manifest.config.clone());
