@@ -2,6 +2,7 @@
 use std::path::Path;
 
 use clap::Args;
+use nix::sys::signal::Signal;
 
 use crate::record::Status;
 use crate::{Error, containers};
@@ -22,7 +23,9 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
     let signal = super::stop::parse_signal(&args.signal)?;
     Ok(super::each_named(&args.containers, |name| {
         containers::find(root, name).and_then(|c| {
-            let state = c.live_state()?;
+            // Under the state lock: a monitor recording the exit waits for our `Running`.
+            let _guard = c.lock_state()?;
+            let mut state = c.live_state()?;
             if !matches!(state.status, Status::Running | Status::Paused) {
                 return Err(Error::Conflict(format!(
                     "Cannot kill container: {name}: Container {} is not running",
@@ -34,7 +37,43 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
                     format!("kill({}, {signal})", state.pid),
                     e,
                 ))
-            })
+            })?;
+            // A frozen process handles no signal, and on cgroup v1 not even SIGKILL ends
+            // it. Docker thaws a paused container after the signal, so that it arrives
+            // (moby daemon/kill.go, "kill signal will be sent once resume is finished").
+            if state.status == Status::Paused && thaws(&c.config.stop_signal, signal) {
+                super::pause::set_frozen(&c, false)?;
+                state.status = Status::Running;
+                c.save_state(&state)?;
+            }
+            Ok(())
         })
     }))
+}
+
+/// Whether `kill -s signal` thaws a paused container, as docker decides it: always for
+/// SIGKILL and for the container's stop signal; for any signal when the container has no
+/// stop signal of its own. mini-docker records docker's default, SIGTERM, when none was
+/// set, and takes it for "none".
+fn thaws(stop_signal: &str, signal: Signal) -> bool {
+    signal == Signal::SIGKILL
+        || stop_signal == "SIGTERM"
+        || super::stop::parse_signal(stop_signal).is_ok_and(|s| s == signal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_thaws_a_paused_container_as_docker_decides() {
+        // No stop signal of its own: every signal thaws.
+        assert!(thaws("SIGTERM", Signal::SIGHUP));
+        assert!(thaws("SIGTERM", Signal::SIGKILL));
+        // Its own stop signal: that one and SIGKILL, no other.
+        assert!(thaws("SIGQUIT", Signal::SIGQUIT));
+        assert!(thaws("3", Signal::SIGQUIT));
+        assert!(thaws("SIGQUIT", Signal::SIGKILL));
+        assert!(!thaws("SIGQUIT", Signal::SIGHUP));
+    }
 }
