@@ -21,18 +21,55 @@ give_back_target() {
     fi
 }
 
-# Installs the Debian/Ubuntu packages named, if any is missing.
+# The Fedora name of a Debian package; nothing where Fedora 42+ packages none of it.
+fedora_name() {
+    case "$1" in
+        busybox-static) echo busybox ;;  # Fedora's busybox is the static one
+        procps) echo procps-ng ;;
+        iproute2) echo iproute ;;
+        bsdutils) echo util-linux ;;
+        apache2-utils) echo httpd-tools ;;
+        xz-utils) echo xz ;;
+        docker.io) echo moby-engine ;;
+        libc6-dev) echo glibc-devel ;;
+        docker-registry | mmdebstrap) ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# Installs the packages named (Debian's names), if any is missing: with apt-get on Debian
+# and Ubuntu, with dnf on Fedora under Fedora's names. This project's CI runs on Debian
+# only; the Fedora names come from Fedora's package lists and are not run here.
 need_packages() {
     missing=""
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        say "Installing:$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    if command -v apt-get >/dev/null; then
+        for p in "$@"; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+        done
+        if [ -n "$missing" ]; then
+            say "Installing:$missing"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            # shellcheck disable=SC2086
+            apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        fi
+    elif command -v dnf >/dev/null; then
+        for p in "$@"; do
+            f=$(fedora_name "$p")
+            if [ -z "$f" ]; then
+                echo "note: Fedora has no package for $p (see notes/00-start-here.md, Setting up)" >&2
+            elif ! rpm -q "$f" >/dev/null 2>&1; then
+                case " $missing " in *" $f "*) ;; *) missing="$missing $f" ;; esac
+            fi
+        done
+        if [ -n "$missing" ]; then
+            say "Installing:$missing"
+            # dnf5 (Fedora 41+) skips a package it cannot find only when told to.
+            # shellcheck disable=SC2086
+            dnf install -y -q --skip-unavailable $missing || dnf install -y -q $missing
+        fi
+    else
+        echo "neither apt-get nor dnf here: install the equivalents of these yourself: $*" >&2
     fi
 }
 
@@ -49,7 +86,7 @@ need_cargo() {
 }
 
 # What the chapters and their tests use from the host.
-PACKAGES="busybox-static time procps iproute2 tar gzip bsdutils util-linux openssl skopeo umoci docker-registry apache2-utils mmdebstrap bzip2 xz-utils podman runc nftables curl docker.io"
+PACKAGES="busybox-static jq time procps iproute2 tar gzip bsdutils util-linux openssl skopeo umoci docker-registry apache2-utils mmdebstrap bzip2 xz-utils podman runc nftables curl docker.io"
 
 # Builds a busybox root filesystem from the host's static busybox into $1 (a directory).
 busybox_rootfs() {
