@@ -59,16 +59,16 @@ pub fn push(
         "The push refers to repository [{}]",
         reference.name()
     ));
-    let sources = mount_sources(store, reference)?;
+    // Layers (top first, as docker lists them), then the config.
+    let mut blobs: Vec<Descriptor> = image.manifest.layers.iter().rev().cloned().collect();
+    blobs.push(image.manifest.config.clone());
+    let sources = mount_sources(store, reference, &blobs)?;
     // A mount needs pull access to the repository it mounts from (spec.md, "Mounting a
     // blob from another repository"): asked for in the first token, with pull and push
     // on our own, so the first mount does not cost a second token.
     let mut scopes = vec![auth::scope(&reference.repository, &["pull", "push"])];
     scopes.extend(sources.iter().map(|s| auth::scope(s, &["pull"])));
     let client = connect(transport, &options.config, reference, scopes, &out)?;
-    // Layers (top first, as docker lists them), then the config.
-    let mut blobs: Vec<Descriptor> = image.manifest.layers.iter().rev().cloned().collect();
-    blobs.push(image.manifest.config.clone());
     push_blobs(&client, store, reference, &blobs, &sources, options, &out)?;
     let pushed = put_manifest(
         &client,
@@ -153,19 +153,38 @@ fn push_blobs(
     Ok(())
 }
 
-/// Other repositories of the same registry that this store pulled from or pushed to: a
-/// blob they have can be mounted instead of uploaded.
-fn mount_sources(store: &Store, reference: &Reference) -> Result<Vec<String>, Error> {
+/// At most this many repositories to mount from, as docker tries at most three per blob
+/// (moby distribution/push_v2.go, `maxMountAttempts`): each is a scope in the token.
+const MAX_MOUNT_SOURCES: usize = 3;
+
+/// Other repositories of the same registry that this store pulled from or pushed to, and
+/// whose images hold one of `blobs`: such a blob can be mounted instead of uploaded.
+fn mount_sources(
+    store: &Store,
+    reference: &Reference,
+    blobs: &[Descriptor],
+) -> Result<Vec<String>, Error> {
     let mut out = Vec::new();
     for d in store.entries()? {
+        if out.len() == MAX_MOUNT_SOURCES {
+            break;
+        }
         let Some(name) = d.annotation(crate::store::REF_NAME) else {
             continue;
         };
-        if let Ok(r) = Reference::parse(name)
-            && r.registry == reference.registry
-            && r.repository != reference.repository
-            && !out.contains(&r.repository)
+        let Ok(r) = Reference::parse(name) else {
+            continue;
+        };
+        if r.registry != reference.registry
+            || r.repository == reference.repository
+            || out.contains(&r.repository)
         {
+            continue;
+        }
+        let img = store.load(&d)?;
+        if blobs.iter().any(|b| {
+            img.config_digest == b.digest || img.layers.iter().any(|l| l.digest == b.digest)
+        }) {
             out.push(r.repository);
         }
     }
@@ -267,4 +286,51 @@ fn put_manifest(
         digest: digest.clone(),
         size: bytes.len() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest;
+    use crate::store::NewLayer;
+
+    /// Stores an image of one layer holding `content`, named `name`.
+    fn put(store: &Store, name: &str, content: &[u8]) {
+        let (gz, diff_id, _) = crate::fixtures::gzip_layer(&[("a.txt", content)]);
+        let (digest, size) = store.put_blob(&mut &gz[..], None).unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]}
+        }))
+        .unwrap();
+        let layer = NewLayer {
+            descriptor: Descriptor::new(manifest::OCI_LAYER_GZIP, digest, size),
+            diff_id,
+        };
+        let name = Reference::parse(name).unwrap();
+        store.put_image(&config, &[layer], Some(&name)).unwrap();
+    }
+
+    #[test]
+    fn mount_sources_are_repositories_of_the_same_registry_holding_a_blob_at_most_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for name in ["base", "b2", "b3", "b4", "mine"] {
+            put(&store, &format!("127.0.0.1:5000/{name}:1"), b"shared\n");
+        }
+        put(&store, "127.0.0.1:5000/other:1", b"unrelated\n");
+        put(&store, "127.0.0.1:6000/elsewhere:1", b"shared\n");
+        let mine = Reference::parse("127.0.0.1:5000/mine:1").unwrap();
+        let image = store.resolve(&mine.store_name()).unwrap().unwrap();
+        let mut blobs = image.manifest.layers.clone();
+        blobs.push(image.manifest.config.clone());
+        let sources = mount_sources(&store, &mine, &blobs).unwrap();
+        assert_eq!(sources.len(), MAX_MOUNT_SOURCES, "{sources:?}");
+        for s in &sources {
+            assert!(
+                ["base", "b2", "b3", "b4"].contains(&s.as_str()),
+                "{sources:?}"
+            );
+        }
+    }
 }
