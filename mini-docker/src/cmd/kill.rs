@@ -42,9 +42,18 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
             // it. Docker thaws a paused container after the signal, so that it arrives
             // (moby daemon/kill.go, "kill signal will be sent once resume is finished").
             if state.status == Status::Paused && thaws(&c.config.stop_signal, signal) {
-                super::pause::set_frozen(&c, false)?;
-                state.status = Status::Running;
-                c.save_state(&state)?;
+                match super::pause::set_frozen(&c, false) {
+                    Ok(()) => {
+                        state.status = Status::Running;
+                        c.save_state(&state)?;
+                    }
+                    // On cgroup v2 SIGKILL ends even a frozen process, and its monitor may
+                    // have removed the cgroup already: the signal did its work, and the
+                    // monitor records the exit once we let go of the lock.
+                    Err(_) if !c.monitor_alive() || !super::pause::cgroup_exists(&state) => {}
+                    // Docker only warns when the resume fails: the signal was sent.
+                    Err(e) => crate::warn(&format!("cannot unpause container {}: {e}", c.id())),
+                }
             }
             Ok(())
         })
@@ -54,11 +63,11 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
 /// Whether `kill -s signal` thaws a paused container, as docker decides it: always for
 /// SIGKILL and for the container's stop signal; for any signal when the container has no
 /// stop signal of its own. mini-docker records docker's default, SIGTERM, when none was
-/// set, and takes it for "none".
+/// set, and takes SIGTERM however spelled for "none" (so an explicit `--stop-signal
+/// SIGTERM` thaws for any signal, where docker would thaw only for SIGTERM and SIGKILL).
 fn thaws(stop_signal: &str, signal: Signal) -> bool {
-    signal == Signal::SIGKILL
-        || stop_signal == "SIGTERM"
-        || super::stop::parse_signal(stop_signal).is_ok_and(|s| s == signal)
+    let own = super::stop::parse_signal(stop_signal).unwrap_or(Signal::SIGTERM);
+    signal == Signal::SIGKILL || own == Signal::SIGTERM || own == signal
 }
 
 #[cfg(test)]
@@ -70,6 +79,7 @@ mod tests {
         // No stop signal of its own: every signal thaws.
         assert!(thaws("SIGTERM", Signal::SIGHUP));
         assert!(thaws("SIGTERM", Signal::SIGKILL));
+        assert!(thaws("15", Signal::SIGUSR1));
         // Its own stop signal: that one and SIGKILL, no other.
         assert!(thaws("SIGQUIT", Signal::SIGQUIT));
         assert!(thaws("3", Signal::SIGQUIT));

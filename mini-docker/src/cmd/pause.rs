@@ -28,6 +28,11 @@ pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the container's cgroup is still there (its monitor removes it after the end).
+pub fn cgroup_exists(state: &crate::record::State) -> bool {
+    state.cgroup.iter().any(|d| d.path.is_dir())
+}
+
 /// Pauses or unpauses each container.
 pub fn main(_sys: &Kernel, root: &Path, args: &PauseArgs, pause: bool) -> Result<i32, Error> {
     Ok(super::each_named(&args.containers, |name| {
