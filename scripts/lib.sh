@@ -32,7 +32,7 @@ fedora_name() {
         xz-utils) echo xz ;;
         docker.io) echo moby-engine ;;
         libc6-dev) echo glibc-devel ;;
-        docker-registry | mmdebstrap) ;;
+        docker-registry) ;;
         *) echo "$1" ;;
     esac
 }
