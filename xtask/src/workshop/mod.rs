@@ -161,27 +161,34 @@ pub fn select(which: &[String]) -> Result<Vec<&'static Exercise>> {
 }
 
 /// The files a copy of the workspace takes: what git tracks (with the working tree's
-/// contents), or every file but `target/` and `.git/` outside a git checkout.
+/// contents) in a git checkout, or every file but `target/` and `.git/` elsewhere (a
+/// learner's copy, even one that sits inside some other git work tree).
 fn workspace_files(root: &Path) -> Result<Vec<PathBuf>> {
-    let git = Command::new("git")
-        .current_dir(root)
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .output();
+    let git = if root.join(".git").exists() {
+        Command::new("git")
+            .current_dir(root)
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    } else {
+        None
+    };
     let mut files: Vec<PathBuf> = match git {
-        Ok(o) if o.status.success() => o
+        Some(o) => o
             .stdout
             .split(|b| *b == 0)
             .filter(|f| !f.is_empty())
             .map(|f| PathBuf::from(String::from_utf8_lossy(f).into_owned()))
             .filter(|f| root.join(f).exists())
             .collect(),
-        _ => walk(root, Path::new(""), &|n| n == "target" || n == ".git")?,
+        None => walk(root, Path::new(""), &|n| n == "target" || n == ".git")?,
     };
     files.retain(|f| !f.starts_with(ANSWERS));
     files.sort();
