@@ -41,7 +41,8 @@ pub fn main(root: &Path, args: &KillArgs) -> Result<i32, Error> {
             // A frozen process handles no signal, and on cgroup v1 not even SIGKILL ends
             // it. Docker thaws a paused container after the signal, so that it arrives
             // (moby daemon/kill.go, "kill signal will be sent once resume is finished").
-            if state.status == Status::Paused && thaws(&c.config.stop_signal, signal) {
+            let paused = state.status == Status::Paused || super::pause::frozen_now(&state);
+            if paused && thaws(&c.config.stop_signal, signal) {
                 match super::pause::set_frozen(&c, false) {
                     Ok(()) => {
                         state.status = Status::Running;

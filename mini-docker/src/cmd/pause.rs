@@ -28,6 +28,15 @@ pub fn set_frozen(c: &Container, frozen: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the container's cgroup is frozen now, whatever its record says (a `pause` that
+/// failed half-way can leave it so).
+pub fn frozen_now(state: &crate::record::State) -> bool {
+    let sys = Kernel::new(false);
+    let dirs = crate::record::cgroup_dirs(&state.cgroup);
+    let cgroup = ch02_cgroups::CgroupHandle::open(&sys as &dyn ch01_namespaces::Sys, dirs);
+    cgroup.frozen().unwrap_or(false)
+}
+
 /// Whether the container's cgroup is still there (its monitor removes it after the end).
 pub fn cgroup_exists(state: &crate::record::State) -> bool {
     state.cgroup.iter().any(|d| d.path.is_dir())
@@ -60,7 +69,13 @@ pub fn main(_sys: &Kernel, root: &Path, args: &PauseArgs, pause: bool) -> Result
                     )));
                 }
             }
-            set_frozen(&c, pause)?;
+            if let Err(e) = set_frozen(&c, pause) {
+                // A freeze that did not finish leaves no half-frozen container behind.
+                if pause {
+                    let _ = set_frozen(&c, false);
+                }
+                return Err(e);
+            }
             state.status = if pause {
                 Status::Paused
             } else {

@@ -72,7 +72,7 @@ pub fn stop(c: &Container, signal: Option<Signal>, timeout: Duration) -> Result<
         Some(s) => s,
         None => parse_signal(&c.config.stop_signal).unwrap_or(Signal::SIGTERM),
     };
-    if state.status == Status::Paused {
+    if state.status == Status::Paused || super::pause::frozen_now(&state) {
         // A frozen process cannot handle its signal: thaw it first.
         super::pause::set_frozen(c, false)?;
     }
