@@ -75,14 +75,12 @@ impl Store {
         for e in fs::read_dir(&pins).map_err(|e| Error::io("read", &pins, e))? {
             let e = e.map_err(|e| Error::io("read", &pins, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".lease-") && !owner_alive(&name) {
+            if dead_lease_or_temp(&name) {
                 let _ = fs::remove_file(e.path());
                 continue;
             }
+            // A live lease's digests are roots (below); a temp file holds none yet.
             if name.contains(".tmp-") {
-                if !owner_alive(name.rsplit(".tmp-").next().unwrap_or("")) {
-                    let _ = fs::remove_file(e.path());
-                }
                 continue;
             }
             roots.extend(
@@ -223,5 +221,28 @@ fn remove_any(path: &Path) {
         let _ = remove_tree(path);
     } else {
         let _ = fs::remove_file(path);
+    }
+}
+
+/// A lease (`.lease-PID-N`) or a temp file (`….tmp-PID-N`) in `pins/` whose process is
+/// gone: it protects nothing any more.
+fn dead_lease_or_temp(name: &str) -> bool {
+    if name.starts_with(".lease-") {
+        return !owner_alive(name);
+    }
+    name.contains(".tmp-") && !owner_alive(name.rsplit(".tmp-").next().unwrap_or(""))
+}
+
+impl Store {
+    /// Deletes the dead leases and temp files in `pins/` (see [`dead_lease_or_temp`]). GC
+    /// does it too; this runs on every write of index.json, so that a command killed
+    /// before it let go of its lease leaves nothing for long even when no GC follows.
+    pub(super) fn sweep_dead_leases(&self) {
+        let pins = self.root.join("pins");
+        for e in fs::read_dir(&pins).into_iter().flatten().flatten() {
+            if dead_lease_or_temp(&e.file_name().to_string_lossy()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 }

@@ -195,11 +195,12 @@ impl Store {
 
     /// Replaces index.json (under the store's lock). A writer killed between creating its
     /// temp file and the rename left `.index.json.tmp-PID-N` behind; the next writer, which
-    /// holds the lock, deletes those whose process is gone.
+    /// holds the lock, deletes those whose process is gone, and the dead leases in `pins/`.
     pub(super) fn write_index(&self, index: &Index) -> Result<(), Error> {
         let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
         bytes.push(b'\n');
         sweep_dead_temp_files(&self.index_path());
+        self.sweep_dead_leases();
         write_file(&self.index_path(), &bytes)
     }
 

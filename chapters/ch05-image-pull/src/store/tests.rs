@@ -290,6 +290,15 @@ fn a_killed_writers_temp_index_is_deleted_by_the_next_write_and_a_live_ones_kept
         live_tmp.exists(),
         "a running writer's temp file is left alone"
     );
+    // So is a killed command's lease, without a GC, and a running one's is kept.
+    let pins = dir.path().join("pins");
+    let dead_lease = pins.join(format!(".lease-{dead}-0"));
+    let live_lease = pins.join(format!(".lease-{}-999", std::process::id()));
+    fs::write(&dead_lease, "").unwrap();
+    fs::write(&live_lease, "").unwrap();
+    image(&store, "a:3", &[("x", "w")]);
+    assert!(!dead_lease.exists(), "a dead command's lease is swept");
+    assert!(live_lease.exists(), "a running command's lease is kept");
 }
 
 #[test]
