@@ -258,8 +258,8 @@ fn host_devices(dir: &Path) -> Vec<DeviceNode> {
 const DEFAULT_REMAP_USER: &str = "dockremap";
 
 /// What `--userns-remap` maps a container's ids to: `default` (the `dockremap` entries of
-/// `/etc/subuid` and `/etc/subgid`, or, where there are none, chapter 1's 100000-165535,
-/// which dockerd would have added there), or `USER[:GROUP]`, by name or number, whose
+/// `/etc/subuid` and `/etc/subgid`, or, where there are none, the 65536 ids dockerd would
+/// have added there: see [`next_free_range`]), or `USER[:GROUP]`, by name or number, whose
 /// entries must exist. Docker sets it for the whole daemon; a daemonless tool takes it per
 /// command (and `MINI_DOCKER_USERNS_REMAP`), and a container keeps the maps it was created
 /// with.
@@ -274,6 +274,37 @@ pub fn userns_remap(spec: &str) -> Result<IdMaps, Error> {
     )
 }
 
+/// How many ids dockerd gives `dockremap` (moby `pkg/idtools`, `defaultRangeLen`).
+const REMAP_LEN: u32 = 65536;
+
+/// Where dockerd starts the range it adds for `dockremap` (moby `pkg/idtools`,
+/// `findNextRangeStart`): at 100000, moved past every range of the file (sorted by start)
+/// that the 65536 ids would touch. On a machine whose first user already has
+/// 100000-165535 (Debian's and Ubuntu's `adduser` give it), that is 165536, so a remapped
+/// container never shares its host ids with that user's rootless containers.
+pub fn next_free_range(text: &str) -> u32 {
+    use ch01_namespaces::idmap::REMAP_BASE;
+    let mut taken: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.trim().split(':');
+            let (_, start, count) = (f.next()?, f.next()?, f.next()?);
+            Some((start.parse().ok()?, count.parse().ok()?))
+        })
+        .collect();
+    taken.sort_unstable();
+    let mut start = u64::from(REMAP_BASE);
+    for (from, count) in taken {
+        // moby's `wouldOverlap`, ends included: a range ending where ours starts counts.
+        let end = from + count;
+        let (low, high) = (start, start + u64::from(REMAP_LEN));
+        if (low >= from && low <= end) || (high >= from && high <= end) {
+            start = end;
+        }
+    }
+    u32::try_from(start).unwrap_or(u32::MAX - REMAP_LEN)
+}
+
 /// [`userns_remap`] on the files' text.
 pub fn remap_from(
     spec: &str,
@@ -282,7 +313,7 @@ pub fn remap_from(
     subuid: &str,
     subgid: &str,
 ) -> Result<IdMaps, Error> {
-    use ch01_namespaces::idmap::{REMAP_BASE, subordinate_range};
+    use ch01_namespaces::idmap::subordinate_range;
     // A name and its number: subuid(5) lines may use either.
     let lookup = |db: &str, who: &str| -> Vec<String> {
         let mut names = vec![who.to_string()];
@@ -320,8 +351,8 @@ pub fn remap_from(
             gids: pair(g),
         }),
         (None, None) if spec == "default" => Ok(IdMaps {
-            uids: (REMAP_BASE, 65536),
-            gids: (REMAP_BASE, 65536),
+            uids: (next_free_range(subuid), REMAP_LEN),
+            gids: (next_free_range(subgid), REMAP_LEN),
         }),
         (None, _) => Err(Error::Usage(format!(
             "--userns-remap {spec}: no subordinate uid range for {user:?} in /etc/subuid"
@@ -368,9 +399,15 @@ mod tests {
         assert_eq!((m.uids, m.gids), ((200_000, 65536), (300_000, 65536)));
         let m = remap_from("1000:staff", passwd, group, subuid, subgid).unwrap();
         assert_eq!(m.gids, (400_000, 1000));
-        // `default` without dockremap entries: the range dockerd would have added.
+        // `default` without dockremap entries: the range dockerd would have added, after
+        // the ones already given (alice's, and 1000's gids).
         let m = remap_from("default", passwd, group, "", "").unwrap();
         assert_eq!((m.uids, m.gids), ((100_000, 65536), (100_000, 65536)));
+        let m = remap_from("default", passwd, group, subuid, subgid).unwrap();
+        assert_eq!((m.uids, m.gids), ((100_000, 65536), (100_000, 65536)));
+        let first_user = "alice:100000:65536\n";
+        let m = remap_from("default", passwd, group, first_user, first_user).unwrap();
+        assert_eq!((m.uids, m.gids), ((165_536, 65536), (165_536, 65536)));
         let e = remap_from("bob", passwd, group, subuid, subgid).unwrap_err();
         assert_eq!(
             e.to_string(),
