@@ -82,6 +82,6 @@ fn the_security_notes_probes_print_what_the_note_shows() {
     let runner = testkit::transcript::Runner::new(bin)
         .env("MINI_DOCKER_ROOT", md.root_text())
         .in_netns(md.netns.as_ref().expect("root has a test netns").path());
-    testkit::transcript::assert_note(&runner, "notes/09-security.md", 13);
-    testkit::transcript::assert_note(&runner, "notes/zh/09-security.md", 13);
+    testkit::transcript::assert_note(&runner, "notes/09-security.md", 20);
+    testkit::transcript::assert_note(&runner, "notes/zh/09-security.md", 20);
 }
