@@ -278,31 +278,36 @@ pub fn userns_remap(spec: &str) -> Result<IdMaps, Error> {
 const REMAP_LEN: u32 = 65536;
 
 /// Where dockerd starts the range it adds for `dockremap` (moby `pkg/idtools`,
-/// `findNextRangeStart`): at 100000, moved past every range of the file (sorted by start)
-/// that the 65536 ids would touch. On a machine whose first user already has
-/// 100000-165535 (Debian's and Ubuntu's `adduser` give it), that is 165536, so a remapped
-/// container never shares its host ids with that user's rootless containers.
-pub fn next_free_range(text: &str) -> u32 {
+/// `findNextRangeStart`): at 100000, moved past each range of the file, in order of start,
+/// that the 65536 ids would touch (ends included, as moby's `wouldOverlap` counts them).
+/// On a machine whose first user already has 100000-165535 (Debian's and Ubuntu's
+/// `adduser` give it), that is 165536. One difference: a range lying wholly inside ours
+/// also counts here, which moby's check misses, so the result shares no id with any line.
+/// `#` lines are comments, as moby reads the file; `None` when no room is left below 2³².
+pub fn next_free_range(text: &str) -> Option<u32> {
     use ch01_namespaces::idmap::REMAP_BASE;
     let mut taken: Vec<(u64, u64)> = text
         .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
-            let mut f = line.trim().split(':');
+            let mut f = line.split(':');
             let (_, start, count) = (f.next()?, f.next()?, f.next()?);
-            Some((start.parse().ok()?, count.parse().ok()?))
+            let (start, count): (u32, u32) = (start.parse().ok()?, count.parse().ok()?);
+            Some((u64::from(start), u64::from(count)))
         })
         .collect();
     taken.sort_unstable();
     let mut start = u64::from(REMAP_BASE);
     for (from, count) in taken {
-        // moby's `wouldOverlap`, ends included: a range ending where ours starts counts.
         let end = from + count;
-        let (low, high) = (start, start + u64::from(REMAP_LEN));
-        if (low >= from && low <= end) || (high >= from && high <= end) {
-            start = end;
+        if from <= start + u64::from(REMAP_LEN) && start <= end {
+            start = start.max(end);
         }
     }
-    u32::try_from(start).unwrap_or(u32::MAX - REMAP_LEN)
+    u32::try_from(start + u64::from(REMAP_LEN))
+        .ok()
+        .map(|_| start as u32)
 }
 
 /// [`userns_remap`] on the files' text.
@@ -325,6 +330,14 @@ pub fn remap_from(
             }
         }
         names
+    };
+    let free = |text: &str, file: &str| {
+        next_free_range(text).ok_or_else(|| {
+            let who = DEFAULT_REMAP_USER;
+            Error::Usage(format!(
+                "--userns-remap default: no {REMAP_LEN} ids are left free in {file} for {who:?}"
+            ))
+        })
     };
     let (user, group_name) = match spec {
         "default" => (DEFAULT_REMAP_USER, DEFAULT_REMAP_USER),
@@ -351,8 +364,8 @@ pub fn remap_from(
             gids: pair(g),
         }),
         (None, None) if spec == "default" => Ok(IdMaps {
-            uids: (next_free_range(subuid), REMAP_LEN),
-            gids: (next_free_range(subgid), REMAP_LEN),
+            uids: (free(subuid, "/etc/subuid")?, REMAP_LEN),
+            gids: (free(subgid, "/etc/subgid")?, REMAP_LEN),
         }),
         (None, _) => Err(Error::Usage(format!(
             "--userns-remap {spec}: no subordinate uid range for {user:?} in /etc/subuid"
@@ -399,8 +412,9 @@ mod tests {
         assert_eq!((m.uids, m.gids), ((200_000, 65536), (300_000, 65536)));
         let m = remap_from("1000:staff", passwd, group, subuid, subgid).unwrap();
         assert_eq!(m.gids, (400_000, 1000));
-        // `default` without dockremap entries: the range dockerd would have added, after
-        // the ones already given (alice's, and 1000's gids).
+        // `default` without dockremap entries: the range dockerd would have added, from
+        // 100000 on, past the ranges already given that it would touch (alice's at 200000
+        // and the gids at 300000 do not).
         let m = remap_from("default", passwd, group, "", "").unwrap();
         assert_eq!((m.uids, m.gids), ((100_000, 65536), (100_000, 65536)));
         let m = remap_from("default", passwd, group, subuid, subgid).unwrap();
@@ -408,6 +422,21 @@ mod tests {
         let first_user = "alice:100000:65536\n";
         let m = remap_from("default", passwd, group, first_user, first_user).unwrap();
         assert_eq!((m.uids, m.gids), ((165_536, 65536), (165_536, 65536)));
+        // A range touching ours at its end counts (moby's ends-included check); so do a
+        // chain of them, in any order, and one lying inside ours. Comments do not.
+        assert_eq!(next_free_range("bob:165536:65536\n"), Some(231_072));
+        assert_eq!(
+            next_free_range("b:165536:65536\n# c:100000:65536\na:100000:65536\n"),
+            Some(231_072)
+        );
+        assert_eq!(next_free_range("x:110000:10\n"), Some(110_010));
+        assert_eq!(next_free_range("x:300000:10\n"), Some(100_000));
+        assert_eq!(next_free_range("x:100000:4294867296\n"), None);
+        let e = remap_from("default", passwd, group, "x:100000:4294867296", "").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--userns-remap default: no 65536 ids are left free in /etc/subuid for \"dockremap\""
+        );
         let e = remap_from("bob", passwd, group, subuid, subgid).unwrap_err();
         assert_eq!(
             e.to_string(),

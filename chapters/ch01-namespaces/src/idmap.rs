@@ -29,8 +29,8 @@ pub struct IdRange {
 
 /// Where host root maps a container's ids: where the ranges of `/etc/subuid` begin on most
 /// distributions (`SUB_UID_MIN` in login.defs(5)), and where dockerd starts looking for a
-/// free one for `--userns-remap`. Host uid 100000 owns no host file, so root inside is
-/// powerless outside.
+/// free one for `--userns-remap`. Host uid 100000 usually owns no host file, so root
+/// inside is powerless outside.
 pub const REMAP_BASE: u32 = 100_000;
 
 /// The mapping `--user` uses: as host root, ids 0-65535 inside are 100000-165535 outside;
