@@ -302,12 +302,12 @@ pub fn next_free_range(text: &str) -> Option<u32> {
     for (from, count) in taken {
         let end = from + count;
         if from <= start + u64::from(REMAP_LEN) && start <= end {
-            start = start.max(end);
+            start = end;
         }
     }
-    u32::try_from(start + u64::from(REMAP_LEN))
-        .ok()
-        .map(|_| start as u32)
+    // The last id must be below 2³² - 1, which is no id at all ((uid_t) -1).
+    let last = start + u64::from(REMAP_LEN) - 1;
+    (last < u64::from(u32::MAX)).then_some(start as u32)
 }
 
 /// [`userns_remap`] on the files' text.
